@@ -1,0 +1,11 @@
+/*
+ * wrappers.h: the Link SDK for C 3.2.x header of this name (all HAL (wrapper) functions).
+ * Kept so that vendor code compiles unchanged; everything is declared in
+ * iotkit.h, generated from the library's Rust sources.
+ */
+#ifndef IOTKIT_VENDOR_WRAPPERS_H
+#define IOTKIT_VENDOR_WRAPPERS_H
+
+#include "iotkit.h"
+
+#endif
