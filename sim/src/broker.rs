@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 pub fn start_embedded() -> Result<SocketAddr> {
     // rumqttd binds the configured address itself and does not report the
     // port, so reserve a free one first and hand it over.
-    let probe = TcpListener::bind("127.0.0.1:0").context("finding a free loopback port for the broker")?;
+    let probe =
+        TcpListener::bind("127.0.0.1:0").context("finding a free loopback port for the broker")?;
     let address = probe.local_addr()?;
     drop(probe);
 
@@ -90,7 +91,9 @@ pub fn connect(address: &str, client_id: &str) -> Result<TcpStream> {
     stream.set_nodelay(true)?;
     stream.write_all(&crate::mqtt::connect_packet(client_id, 30))?;
     let mut connack = [0u8; 4];
-    stream.read_exact(&mut connack).context("waiting for the broker's CONNACK")?;
+    stream
+        .read_exact(&mut connack)
+        .context("waiting for the broker's CONNACK")?;
     if connack[0] != 0x20 || connack[3] != 0 {
         bail!("broker refused the connection (CONNACK {connack:02x?})");
     }
@@ -112,7 +115,9 @@ pub fn publish(address: &str, client_id: &str, topic: &str, payload: &[u8], qos:
     }
     stream.write_all(&packet)?;
     let mut puback = [0u8; 4];
-    stream.read_exact(&mut puback).context("waiting for PUBACK from the broker")?;
+    stream
+        .read_exact(&mut puback)
+        .context("waiting for PUBACK from the broker")?;
     if puback != crate::mqtt::ack(crate::mqtt::PUBACK, 1) {
         bail!("unexpected reply {puback:02x?} instead of PUBACK");
     }

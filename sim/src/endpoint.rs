@@ -140,7 +140,10 @@ struct Refusal {
 }
 
 fn refuse(code: u8, reason: impl Into<String>) -> Refusal {
-    Refusal { code, reason: reason.into() }
+    Refusal {
+        code,
+        reason: reason.into(),
+    }
 }
 
 const SIGN_METHODS: [&str; 3] = ["hmacmd5", "hmacsha1", "hmacsha256"];
@@ -156,11 +159,18 @@ fn check_connect_format(connect: &mqtt::Connect) -> Result<(), Refusal> {
             ),
         ));
     }
-    let parts = mqtt::split_client_id(&connect.client_id)
-        .map_err(|e| refuse(RC_IDENTIFIER_REJECTED, format!("client id {:?}: {e}", connect.client_id)))?;
+    let parts = mqtt::split_client_id(&connect.client_id).map_err(|e| {
+        refuse(
+            RC_IDENTIFIER_REJECTED,
+            format!("client id {:?}: {e}", connect.client_id),
+        )
+    })?;
     let length = parts.client_id.chars().count();
     if length == 0 {
-        return Err(refuse(RC_IDENTIFIER_REJECTED, "clientId (before the first '|') is empty"));
+        return Err(refuse(
+            RC_IDENTIFIER_REJECTED,
+            "clientId (before the first '|') is empty",
+        ));
     }
     if length > 64 {
         return Err(refuse(
@@ -168,7 +178,13 @@ fn check_connect_format(connect: &mqtt::Connect) -> Result<(), Refusal> {
             format!("clientId has {length} characters; the platform allows at most 64"),
         ));
     }
-    let param = |key: &str| parts.params.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    let param = |key: &str| {
+        parts
+            .params
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    };
     match param("securemode") {
         Some("2") => {}
         Some(other) => {
@@ -217,18 +233,31 @@ fn peer_identity(shared: &Shared, fingerprint: &str) -> Result<CertIdentity, Ref
         Ok(Some(identity)) => Ok(identity),
         Ok(None) => Err(refuse(
             RC_NOT_AUTHORIZED,
-            format!("certificate (sha256 {}) belongs to no registered device", &fingerprint[..16]),
+            format!(
+                "certificate (sha256 {}) belongs to no registered device",
+                &fingerprint[..16]
+            ),
         )),
-        Err(e) => Err(refuse(RC_SERVER_UNAVAILABLE, format!("registry lookup failed: {e:#}"))),
+        Err(e) => Err(refuse(
+            RC_SERVER_UNAVAILABLE,
+            format!("registry lookup failed: {e:#}"),
+        )),
     }
 }
 
-fn check_identity(shared: &Shared, connect: &mqtt::Connect, identity: &CertIdentity) -> Result<(), Refusal> {
+fn check_identity(
+    shared: &Shared,
+    connect: &mqtt::Connect,
+    identity: &CertIdentity,
+) -> Result<(), Refusal> {
     let (pk, dn) = (&identity.product_key, &identity.device_name);
     if identity.auth_type != "x509" {
         return Err(refuse(
             RC_NOT_AUTHORIZED,
-            format!("product {pk} uses {} authentication, not x509", identity.auth_type),
+            format!(
+                "product {pk} uses {} authentication, not x509",
+                identity.auth_type
+            ),
         ));
     }
     if identity.device_status != "enabled" {
@@ -255,7 +284,10 @@ fn check_identity(shared: &Shared, connect: &mqtt::Connect, identity: &CertIdent
     }
     if let Some(topic) = &connect.will_topic {
         if !topic_permitted(topic, identity) {
-            return Err(refuse(RC_NOT_AUTHORIZED, format!("will topic {topic:?} is not one of the device's topics")));
+            return Err(refuse(
+                RC_NOT_AUTHORIZED,
+                format!("will topic {topic:?} is not one of the device's topics"),
+            ));
         }
     }
     Ok(())
@@ -275,7 +307,10 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             let verify = tls.ssl().verify_result();
-            println!("[sim] TLS handshake failed peer={peer}: {e} (certificate check: {})", verify.error_string());
+            println!(
+                "[sim] TLS handshake failed peer={peer}: {e} (certificate check: {})",
+                verify.error_string()
+            );
             return;
         }
         Err(_) => {
@@ -283,7 +318,11 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
             return;
         }
     }
-    let fingerprint = match tls.ssl().peer_certificate().map(|c| crate::pki::fingerprint(&c)) {
+    let fingerprint = match tls
+        .ssl()
+        .peer_certificate()
+        .map(|c| crate::pki::fingerprint(&c))
+    {
         Some(Ok(fingerprint)) => fingerprint,
         _ => {
             println!("[sim] REFUSED peer={peer}: no client certificate");
@@ -307,7 +346,10 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
         }
         Ok(Ok(Some((first, body)))) => {
             if first >> 4 != mqtt::CONNECT {
-                println!("[sim] peer={peer} first packet is type {} instead of CONNECT; closing", first >> 4);
+                println!(
+                    "[sim] peer={peer} first packet is type {} instead of CONNECT; closing",
+                    first >> 4
+                );
                 return;
             }
             match mqtt::parse_connect(&raw[body..]) {
@@ -373,7 +415,10 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
             let code = connack[3];
             if code != 0 {
                 let reason = format!("the broker answered CONNACK code {code}");
-                println!("[sim] REFUSED (code {code}): {reason} pk={pk} dn={dn} client={:?}", connect.client_id);
+                println!(
+                    "[sim] REFUSED (code {code}): {reason} pk={pk} dn={dn} client={:?}",
+                    connect.client_id
+                );
                 record.return_code = code;
                 record.reason = Some(reason);
                 shared.record(record);
@@ -385,7 +430,10 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
         }
         Err(e) => {
             let reason = format!("broker {} unavailable: {e}", shared.broker);
-            println!("[sim] REFUSED (code 3): {reason} pk={pk} dn={dn} client={:?}", connect.client_id);
+            println!(
+                "[sim] REFUSED (code 3): {reason} pk={pk} dn={dn} client={:?}",
+                connect.client_id
+            );
             record.return_code = RC_SERVER_UNAVAILABLE;
             record.reason = Some(reason);
             shared.record(record);
@@ -419,12 +467,18 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
         connect.username.as_deref().unwrap_or(""),
         connect.keep_alive
     );
-    println!("[sim] identity sent to pk={pk} dn={dn} client={:?} payload={payload}", connect.client_id);
+    println!(
+        "[sim] identity sent to pk={pk} dn={dn} client={:?} payload={payload}",
+        connect.client_id
+    );
     record.accepted = true;
     shared.record(record);
 
     let reason = relay(tls, broker, &identity).await;
-    println!("[sim] DISCONNECT pk={pk} dn={dn} client={:?}: {reason}", connect.client_id);
+    println!(
+        "[sim] DISCONNECT pk={pk} dn={dn} client={:?}: {reason}",
+        connect.client_id
+    );
 }
 
 /// Opens the broker connection, forwards the CONNECT and returns its CONNACK.
@@ -500,7 +554,9 @@ async fn relay(tls: SslStream<TcpStream>, broker: TcpStream, identity: &CertIden
                 },
                 mqtt::PUBREL => match mqtt::packet_id(&raw[body..]) {
                     Some(id) if refused_qos2.remove(&id) => {
-                        if let Err(e) = write_client(&client_write, &mqtt::ack(mqtt::PUBCOMP, id)).await {
+                        if let Err(e) =
+                            write_client(&client_write, &mqtt::ack(mqtt::PUBCOMP, id)).await
+                        {
                             return format!("device write failed: {e}");
                         }
                         false
@@ -549,7 +605,9 @@ async fn relay(tls: SslStream<TcpStream>, broker: TcpStream, identity: &CertIden
                         }
                     }
                 },
-                mqtt::CONNECT => return "device sent a second CONNECT (protocol violation)".to_string(),
+                mqtt::CONNECT => {
+                    return "device sent a second CONNECT (protocol violation)".to_string()
+                }
                 _ => true,
             };
             if forward {
@@ -573,8 +631,13 @@ async fn relay(tls: SslStream<TcpStream>, broker: TcpStream, identity: &CertIden
                 Err(e) => return format!("broker stream error: {e}"),
             };
             if first >> 4 == mqtt::SUBACK {
-                let refused = mqtt::packet_id(&raw[body..])
-                    .and_then(|id| pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id).map(|r| (id, r)));
+                let refused = mqtt::packet_id(&raw[body..]).and_then(|id| {
+                    pending
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&id)
+                        .map(|r| (id, r))
+                });
                 if let Some((id, refused)) = refused {
                     let mut granted = raw[body + 2..].iter().copied();
                     let total = raw.len() - body - 2 + refused.len();
@@ -620,10 +683,23 @@ mod tests {
     #[test]
     fn topic_rules() {
         let id = identity();
-        for ok in ["/a1PK/dev1/user/get", "/sys/a1PK/dev1/thing/event/#", "/ext/auth/identity/response", "/a1PK/dev1/#"] {
+        for ok in [
+            "/a1PK/dev1/user/get",
+            "/sys/a1PK/dev1/thing/event/#",
+            "/ext/auth/identity/response",
+            "/a1PK/dev1/#",
+        ] {
             assert!(topic_permitted(ok, &id), "{ok}");
         }
-        for bad in ["/a1PK/dev2/user/get", "/a1PK/dev1", "/a1PK/+/get", "#", "/sys/a1PK/dev10/x", "$SYS/x", "/a1PK/dev1x/y"] {
+        for bad in [
+            "/a1PK/dev2/user/get",
+            "/a1PK/dev1",
+            "/a1PK/+/get",
+            "#",
+            "/sys/a1PK/dev10/x",
+            "$SYS/x",
+            "/a1PK/dev1x/y",
+        ] {
             assert!(!topic_permitted(bad, &id), "{bad}");
         }
     }
@@ -648,8 +724,14 @@ mod tests {
         let code = |c: mqtt::Connect| check_connect_format(&c).err().map(|r| r.code);
         assert_eq!(code(connect(good, 29)), Some(RC_IDENTIFIER_REJECTED));
         assert_eq!(code(connect(good, 1201)), Some(RC_IDENTIFIER_REJECTED));
-        assert_eq!(code(connect("sn|securemode=3,signmethod=hmacsha1|", 60)), Some(RC_IDENTIFIER_REJECTED));
-        assert_eq!(code(connect("sn|securemode=2,signmethod=sha1|", 60)), Some(RC_IDENTIFIER_REJECTED));
+        assert_eq!(
+            code(connect("sn|securemode=3,signmethod=hmacsha1|", 60)),
+            Some(RC_IDENTIFIER_REJECTED)
+        );
+        assert_eq!(
+            code(connect("sn|securemode=2,signmethod=sha1|", 60)),
+            Some(RC_IDENTIFIER_REJECTED)
+        );
         let long = format!("{}|securemode=2,signmethod=hmacsha1|", "x".repeat(65));
         assert_eq!(code(connect(&long, 60)), Some(RC_IDENTIFIER_REJECTED));
         let mut old = connect(good, 60);

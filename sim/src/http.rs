@@ -90,8 +90,11 @@ fn handle(mut request: Request, store: &Store, shared: &Shared) {
         ),
     };
     let status = reply.status;
-    let header = Header::from_bytes("Content-Type", reply.content_type).expect("static header is valid");
-    let response = Response::from_data(reply.body).with_status_code(status).with_header(header);
+    let header =
+        Header::from_bytes("Content-Type", reply.content_type).expect("static header is valid");
+    let response = Response::from_data(reply.body)
+        .with_status_code(status)
+        .with_header(header);
     if let Err(e) = request.respond(response) {
         println!("[sim] HTTP {method} {path}: sending the response failed: {e}");
     }
@@ -136,7 +139,10 @@ fn cert_download(store: &Store, token: &str) -> Reply {
 }
 
 fn param<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    query
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 fn query_device_cert(store: &Store, query: &[(String, String)]) -> Reply {
@@ -145,7 +151,10 @@ fn query_device_cert(store: &Store, query: &[(String, String)]) -> Reply {
     };
     match store.device_cert(pk, dn) {
         Err(e) => error_reply(500, format!("registry error: {e:#}")),
-        Ok(None) => error_reply(404, format!("no certificate for device {dn:?} in product {pk:?}")),
+        Ok(None) => error_reply(
+            404,
+            format!("no certificate for device {dn:?} in product {pk:?}"),
+        ),
         Ok(Some(record)) => json_reply(200, crate::cert_json(&record)),
     }
 }
@@ -164,10 +173,16 @@ fn connections(shared: &Shared, query: &[(String, String)]) -> Reply {
 
 fn publish(shared: &Shared, query: &[(String, String)], payload: &[u8]) -> Reply {
     let Some(topic) = param(query, "topic").filter(|t| !t.is_empty()) else {
-        return error_reply(400, "give the topic as a query parameter: POST /api/pub?topic=/PK/DN/user/get&qos=0");
+        return error_reply(
+            400,
+            "give the topic as a query parameter: POST /api/pub?topic=/PK/DN/user/get&qos=0",
+        );
     };
     if topic.contains(['+', '#']) {
-        return error_reply(400, format!("topic {topic:?} contains a wildcard; publish to a concrete topic"));
+        return error_reply(
+            400,
+            format!("topic {topic:?} contains a wildcard; publish to a concrete topic"),
+        );
     }
     let qos = match param(query, "qos").unwrap_or("0") {
         "0" => 0,
@@ -181,8 +196,14 @@ fn publish(shared: &Shared, query: &[(String, String)], payload: &[u8]) -> Reply
     );
     match crate::broker::publish(&shared.broker, &client_id, topic, payload, qos) {
         Ok(()) => {
-            println!("[sim] cloud publish topic={topic:?} qos={qos} bytes={}", payload.len());
-            json_reply(200, json!({ "ok": true, "topic": topic, "qos": qos, "bytes": payload.len() }))
+            println!(
+                "[sim] cloud publish topic={topic:?} qos={qos} bytes={}",
+                payload.len()
+            );
+            json_reply(
+                200,
+                json!({ "ok": true, "topic": topic, "qos": qos, "bytes": payload.len() }),
+            )
         }
         Err(e) => error_reply(502, format!("publishing through the broker failed: {e:#}")),
     }

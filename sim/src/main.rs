@@ -39,7 +39,12 @@ const MAX_BATCH: usize = 10_000;
 )]
 struct Cli {
     /// Directory holding the registry, the CA and issued files
-    #[arg(long, global = true, default_value = ".iotkit-sim", env = "IOTKIT_SIM_DATA_DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = ".iotkit-sim",
+        env = "IOTKIT_SIM_DATA_DIR"
+    )]
     data_dir: PathBuf,
     /// Print machine-readable JSON instead of text
     #[arg(long, global = true)]
@@ -112,7 +117,10 @@ enum NodeType {
 }
 
 fn value_name<T: ValueEnum>(value: T) -> String {
-    value.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
 
 #[derive(Subcommand)]
@@ -274,7 +282,10 @@ fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 }
 
 fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 fn init(data_dir: &Path, args: &InitArgs, as_json: bool) -> Result<()> {
@@ -288,7 +299,11 @@ fn init(data_dir: &Path, args: &InitArgs, as_json: bool) -> Result<()> {
         );
     }
     fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     for san in &args.sans {
         if san.is_empty() || san.contains(char::is_whitespace) {
             bail!("--san {san:?} is not a DNS name or IP address");
@@ -318,9 +333,19 @@ fn init(data_dir: &Path, args: &InitArgs, as_json: bool) -> Result<()> {
         }));
     } else {
         println!("initialised {}", data_dir.display());
-        println!("  CA certificate:     {}  (give this to devices to verify the server)", ca_path.display());
-        println!("  CA private key:     {}  (mode 0600)", data_dir.join(CA_KEY).display());
-        println!("  server certificate: {}  for {}", data_dir.join(SERVER_CERT).display(), names.join(", "));
+        println!(
+            "  CA certificate:     {}  (give this to devices to verify the server)",
+            ca_path.display()
+        );
+        println!(
+            "  CA private key:     {}  (mode 0600)",
+            data_dir.join(CA_KEY).display()
+        );
+        println!(
+            "  server certificate: {}  for {}",
+            data_dir.join(SERVER_CERT).display(),
+            names.join(", ")
+        );
     }
     Ok(())
 }
@@ -333,7 +358,8 @@ fn load_ca(data_dir: &Path) -> Result<Ca> {
             data_dir.display()
         )
     })?;
-    let key = fs::read(data_dir.join(CA_KEY)).with_context(|| format!("reading {}", data_dir.join(CA_KEY).display()))?;
+    let key = fs::read(data_dir.join(CA_KEY))
+        .with_context(|| format!("reading {}", data_dir.join(CA_KEY).display()))?;
     Ca::load(&cert, &key)
 }
 
@@ -379,7 +405,10 @@ fn product(data_dir: &Path, command: ProductCommand, as_json: bool) -> Result<()
             } else if products.is_empty() {
                 println!("no products; create one with `iotkit-sim product create --name NAME --auth-type x509`");
             } else {
-                println!("{:<12} {:<7} {:<9} {:<11} {:<20} NAME", "PRODUCTKEY", "AUTH", "NET", "NODE", "CREATED");
+                println!(
+                    "{:<12} {:<7} {:<9} {:<11} {:<20} NAME",
+                    "PRODUCTKEY", "AUTH", "NET", "NODE", "CREATED"
+                );
                 for p in products {
                     println!(
                         "{:<12} {:<7} {:<9} {:<11} {:<20} {}",
@@ -397,9 +426,14 @@ fn product(data_dir: &Path, command: ProductCommand, as_json: bool) -> Result<()
             let existing = store.require_product(&product)?;
             if existing.auth_type == auth_type.as_str() {
                 if as_json {
-                    print_json(&json!({"productKey": product, "authType": existing.auth_type, "changed": false}));
+                    print_json(
+                        &json!({"productKey": product, "authType": existing.auth_type, "changed": false}),
+                    );
                 } else {
-                    println!("product {product} already uses {} authentication; nothing changed", existing.auth_type);
+                    println!(
+                        "product {product} already uses {} authentication; nothing changed",
+                        existing.auth_type
+                    );
                 }
                 return Ok(());
             }
@@ -466,7 +500,11 @@ fn device(data_dir: &Path, command: DeviceCommand, as_json: bool) -> Result<()> 
             }
             let ca = load_ca(data_dir)?;
             let issued = ca.issue_device(&product, &device_name, key_type)?;
-            let (cert_pem, key_pem, serial) = (issued.cert_pem.clone(), issued.key_pem.clone(), issued.serial.clone());
+            let (cert_pem, key_pem, serial) = (
+                issued.cert_pem.clone(),
+                issued.key_pem.clone(),
+                issued.serial.clone(),
+            );
             let new_device = NewDevice {
                 device_name: device_name.clone(),
                 url_token: None,
@@ -498,7 +536,10 @@ fn device(data_dir: &Path, command: DeviceCommand, as_json: bool) -> Result<()> 
                     "caFile": absolute(&ca_file),
                 }));
             } else {
-                println!("created device {device_name} in product {product} ({} key)", key_type.as_str());
+                println!(
+                    "created device {device_name} in product {product} ({} key)",
+                    key_type.as_str()
+                );
                 println!("  certificate: {}", cert_file.display());
                 println!("  private key: {}", key_file.display());
                 println!("  CA:          {}", ca_file.display());
@@ -511,15 +552,22 @@ fn device(data_dir: &Path, command: DeviceCommand, as_json: bool) -> Result<()> 
             key_type,
             url_base,
             out,
-        } => batch(data_dir, &mut store, &product, count, key_type, url_base, out, as_json)?,
+        } => batch(
+            data_dir, &mut store, &product, count, key_type, url_base, out, as_json,
+        )?,
         DeviceCommand::Batches => {
             let batches = store.batches()?;
             if as_json {
                 print_json(&serde_json::to_value(&batches)?);
             } else if batches.is_empty() {
-                println!("no batches; create one with `iotkit-sim device batch --product PK --count N`");
+                println!(
+                    "no batches; create one with `iotkit-sim device batch --product PK --count N`"
+                );
             } else {
-                println!("{:<6} {:<12} {:>6} {:<20} URL BASE", "BATCH", "PRODUCTKEY", "COUNT", "CREATED");
+                println!(
+                    "{:<6} {:<12} {:>6} {:<20} URL BASE",
+                    "BATCH", "PRODUCTKEY", "COUNT", "CREATED"
+                );
                 for b in batches {
                     println!(
                         "{:<6} {:<12} {:>6} {:<20} {}",
@@ -532,12 +580,17 @@ fn device(data_dir: &Path, command: DeviceCommand, as_json: bool) -> Result<()> 
                 }
             }
         }
-        DeviceCommand::BatchCsv { batch, url_base, out } => {
+        DeviceCommand::BatchCsv {
+            batch,
+            url_base,
+            out,
+        } => {
             let Some(found) = store.batches()?.into_iter().find(|b| b.batch_id == batch) else {
                 bail!("no batch {batch}; see `iotkit-sim device batches`");
             };
             let base = url_base.unwrap_or(found.url_base);
-            let path = out.unwrap_or_else(|| data_dir.join("batches").join(format!("batch-{batch}.csv")));
+            let path =
+                out.unwrap_or_else(|| data_dir.join("batches").join(format!("batch-{batch}.csv")));
             write_batch_csv(&store, &found.product_key, batch, &base, &path)?;
             if as_json {
                 print_json(&json!({"batchId": batch, "csvFile": absolute(&path)}));
@@ -555,14 +608,19 @@ fn device(data_dir: &Path, command: DeviceCommand, as_json: bool) -> Result<()> 
             } else if devices.is_empty() {
                 println!("no devices; create one with `iotkit-sim device create --product PK`");
             } else {
-                println!("{:<12} {:<32} {:<8} {:<6} SERIAL", "PRODUCTKEY", "DEVICENAME", "STATUS", "BATCH");
+                println!(
+                    "{:<12} {:<32} {:<8} {:<6} SERIAL",
+                    "PRODUCTKEY", "DEVICENAME", "STATUS", "BATCH"
+                );
                 for d in devices {
                     println!(
                         "{:<12} {:<32} {:<8} {:<6} {}",
                         d.product_key,
                         d.device_name,
                         d.status,
-                        d.batch_id.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
+                        d.batch_id
+                            .map(|b| b.to_string())
+                            .unwrap_or_else(|| "-".into()),
                         d.cert_serial.unwrap_or_else(|| "-".into())
                     );
                 }
@@ -595,11 +653,19 @@ fn set_status(store: &mut Store, target: &DeviceRef, status: &str, as_json: bool
     store.require_product(&target.product)?;
     let previous = store.set_device_status(&target.product, &target.name, status)?;
     if as_json {
-        print_json(&json!({"productKey": target.product, "deviceName": target.name, "status": status, "previous": previous}));
+        print_json(
+            &json!({"productKey": target.product, "deviceName": target.name, "status": status, "previous": previous}),
+        );
     } else if previous == status {
-        println!("device {} in product {} was already {status}", target.name, target.product);
+        println!(
+            "device {} in product {} was already {status}",
+            target.name, target.product
+        );
     } else {
-        println!("device {} in product {} is now {status}", target.name, target.product);
+        println!(
+            "device {} in product {} is now {status}",
+            target.name, target.product
+        );
     }
     Ok(())
 }
@@ -640,14 +706,19 @@ fn batch(
     let started = std::time::Instant::now();
     let progress = ProgressBar::new(count as u64);
     progress.set_style(
-        ProgressStyle::with_template("{spinner} issuing certificates [{bar:40}] {pos}/{len} ({eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} issuing certificates [{bar:40}] {pos}/{len} ({eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     // Keys are generated in parallel (RSA key generation dominates); the
     // registry is written afterwards in one transaction, so an interrupted
     // batch leaves no trace at all.
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(count);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(count);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<(usize, Result<NewDevice>)>> = Mutex::new(Vec::with_capacity(count));
@@ -659,16 +730,21 @@ fn batch(
                     break;
                 }
                 let device_name = names::new_device_name();
-                let made = ca.issue_device(product, &device_name, key_type).map(|issued| NewDevice {
-                    device_name,
-                    url_token: Some(names::random_hex(16)),
-                    issued,
-                    key_type: key_type.as_str(),
-                });
+                let made = ca
+                    .issue_device(product, &device_name, key_type)
+                    .map(|issued| NewDevice {
+                        device_name,
+                        url_token: Some(names::random_hex(16)),
+                        issued,
+                        key_type: key_type.as_str(),
+                    });
                 if made.is_err() {
                     failed.store(true, Ordering::Relaxed);
                 }
-                results.lock().unwrap_or_else(|p| p.into_inner()).push((index, made));
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((index, made));
                 progress.inc(1);
             });
         }
@@ -684,7 +760,11 @@ fn batch(
     let batch_id = store
         .insert_devices(product, &devices, Some(&url_base), clock::now())?
         .expect("a batch insert returns its id");
-    let path = out.unwrap_or_else(|| data_dir.join("batches").join(format!("batch-{batch_id}.csv")));
+    let path = out.unwrap_or_else(|| {
+        data_dir
+            .join("batches")
+            .join(format!("batch-{batch_id}.csv"))
+    });
     write_batch_csv(store, product, batch_id, &url_base, &path)
         .with_context(|| format!("batch {batch_id} is registered; write its CSV again with `iotkit-sim device batch-csv --batch {batch_id}`"))?;
     let seconds = started.elapsed().as_secs_f64();
@@ -697,17 +777,29 @@ fn batch(
             "seconds": seconds,
         }));
     } else {
-        println!("created batch {batch_id}: {count} devices in product {product} in {seconds:.1} s");
+        println!(
+            "created batch {batch_id}: {count} devices in product {product} in {seconds:.1} s"
+        );
         println!("  CSV: {}", path.display());
-        println!("  CertUrls are valid for 30 days and are served by `iotkit-sim serve` at {url_base}");
+        println!(
+            "  CertUrls are valid for 30 days and are served by `iotkit-sim serve` at {url_base}"
+        );
     }
     Ok(())
 }
 
-fn write_batch_csv(store: &Store, product: &str, batch_id: i64, url_base: &str, path: &Path) -> Result<()> {
+fn write_batch_csv(
+    store: &Store,
+    product: &str,
+    batch_id: i64,
+    url_base: &str,
+    path: &Path,
+) -> Result<()> {
     let mut csv = String::from("ProductKey,DeviceName,CertUrl\n");
     for (device_name, token) in store.batch_rows(batch_id)? {
-        csv.push_str(&format!("{product},{device_name},{url_base}/certs/{token}\n"));
+        csv.push_str(&format!(
+            "{product},{device_name},{url_base}/certs/{token}\n"
+        ));
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
@@ -746,12 +838,20 @@ fn serve(data_dir: &Path, args: &ServeArgs) -> Result<()> {
             (address.to_string(), format!("embedded rumqttd {address}"))
         }
     };
-    let mqtt_listener = std::net::TcpListener::bind(&args.mqtt)
-        .with_context(|| format!("binding the MQTT endpoint to {}; pick another --mqtt address or port 0", args.mqtt))?;
+    let mqtt_listener = std::net::TcpListener::bind(&args.mqtt).with_context(|| {
+        format!(
+            "binding the MQTT endpoint to {}; pick another --mqtt address or port 0",
+            args.mqtt
+        )
+    })?;
     mqtt_listener.set_nonblocking(true)?;
     let mqtt_address = mqtt_listener.local_addr()?;
-    let http_server = tiny_http::Server::http(&args.http)
-        .map_err(|e| anyhow!("binding the HTTP API to {}: {e}; pick another --http address or port 0", args.http))?;
+    let http_server = tiny_http::Server::http(&args.http).map_err(|e| {
+        anyhow!(
+            "binding the HTTP API to {}: {e}; pick another --http address or port 0",
+            args.http
+        )
+    })?;
     let http_address = http_server
         .server_addr()
         .to_ip()
@@ -774,7 +874,11 @@ fn serve(data_dir: &Path, args: &ServeArgs) -> Result<()> {
         "broker": broker_text,
         "pid": std::process::id(),
     });
-    write_file(&serve_json, serde_json::to_string_pretty(&info)?.as_bytes(), 0o644)?;
+    write_file(
+        &serve_json,
+        serde_json::to_string_pretty(&info)?.as_bytes(),
+        0o644,
+    )?;
     println!(
         "[sim] serving mqtt(tls)={mqtt_address} http=http://{http_address} broker={broker_text} mqtt_port={} http_port={} data={}",
         mqtt_address.port(),
@@ -791,7 +895,8 @@ fn serve(data_dir: &Path, args: &ServeArgs) -> Result<()> {
         .build()?;
     let stopped_by = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(mqtt_listener)?;
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let stopped_by = tokio::select! {
             _ = endpoint::run(listener, Arc::new(acceptor), shared) => "endpoint ended",
             _ = terminate.recv() => "SIGTERM",
@@ -816,7 +921,9 @@ fn build_acceptor(data_dir: &Path) -> Result<openssl::ssl::SslAcceptor> {
     builder
         .set_private_key_file(data_dir.join(SERVER_KEY), SslFiletype::PEM)
         .with_context(|| format!("loading {}", data_dir.join(SERVER_KEY).display()))?;
-    builder.check_private_key().context("the server key does not match its certificate; run `init --force`")?;
+    builder
+        .check_private_key()
+        .context("the server key does not match its certificate; run `init --force`")?;
     builder.set_ca_file(data_dir.join(CA_CERT))?;
     let ca = openssl::x509::X509::from_pem(&fs::read(data_dir.join(CA_CERT))?)?;
     let mut names = openssl::stack::Stack::new()?;

@@ -26,7 +26,10 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::Malformed(what) => write!(f, "malformed packet: {what}"),
-            DecodeError::TooLarge(size) => write!(f, "packet of {size} bytes exceeds the {MAX_PACKET}-byte limit"),
+            DecodeError::TooLarge(size) => write!(
+                f,
+                "packet of {size} bytes exceeds the {MAX_PACKET}-byte limit"
+            ),
         }
     }
 }
@@ -45,7 +48,9 @@ pub fn remaining_length(bytes: &[u8]) -> Result<Option<(usize, usize)>, DecodeEr
         }
     }
     if bytes.len() >= 4 {
-        return Err(DecodeError::Malformed("remaining length longer than 4 bytes"));
+        return Err(DecodeError::Malformed(
+            "remaining length longer than 4 bytes",
+        ));
     }
     Ok(None)
 }
@@ -76,7 +81,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn u8(&mut self) -> Result<u8, DecodeError> {
-        let (&first, rest) = self.bytes.split_first().ok_or(DecodeError::Malformed("truncated"))?;
+        let (&first, rest) = self
+            .bytes
+            .split_first()
+            .ok_or(DecodeError::Malformed("truncated"))?;
         self.bytes = rest;
         Ok(first)
     }
@@ -93,7 +101,8 @@ impl<'a> Reader<'a> {
         Ok(value)
     }
     fn string(&mut self) -> Result<String, DecodeError> {
-        String::from_utf8(self.binary()?.to_vec()).map_err(|_| DecodeError::Malformed("string is not UTF-8"))
+        String::from_utf8(self.binary()?.to_vec())
+            .map_err(|_| DecodeError::Malformed("string is not UTF-8"))
     }
 }
 
@@ -114,7 +123,9 @@ pub fn parse_connect(body: &[u8]) -> Result<Connect, DecodeError> {
     let protocol_name = reader.string()?;
     let protocol_level = reader.u8()?;
     if protocol_name != "MQTT" && protocol_name != "MQIsdp" {
-        return Err(DecodeError::Malformed("protocol name is neither MQTT nor MQIsdp"));
+        return Err(DecodeError::Malformed(
+            "protocol name is neither MQTT nor MQIsdp",
+        ));
     }
     let flags = reader.u8()?;
     if flags & 0x01 != 0 {
@@ -129,7 +140,11 @@ pub fn parse_connect(body: &[u8]) -> Result<Connect, DecodeError> {
     } else {
         None
     };
-    let username = if flags & 0x80 != 0 { Some(reader.string()?) } else { None };
+    let username = if flags & 0x80 != 0 {
+        Some(reader.string()?)
+    } else {
+        None
+    };
     let has_password = flags & 0x40 != 0;
     if has_password {
         reader.binary()?;
@@ -207,7 +222,11 @@ pub fn parse_publish(first_byte: u8, body: &[u8]) -> Result<PublishInfo, DecodeE
     let mut reader = Reader { bytes: body };
     let topic = reader.string()?;
     let packet_id = if qos > 0 { Some(reader.u16()?) } else { None };
-    Ok(PublishInfo { qos, topic, packet_id })
+    Ok(PublishInfo {
+        qos,
+        topic,
+        packet_id,
+    })
 }
 
 pub struct Subscribe {
@@ -266,7 +285,10 @@ pub struct ClientIdParts<'a> {
 
 pub fn split_client_id(full: &str) -> Result<ClientIdParts<'_>, String> {
     let Some((client_id, rest)) = full.split_once('|') else {
-        return Ok(ClientIdParts { client_id: full, params: Vec::new() });
+        return Ok(ClientIdParts {
+            client_id: full,
+            params: Vec::new(),
+        });
     };
     let Some(inner) = rest.strip_suffix('|') else {
         return Err("the extended parameters must be closed by a final '|'".into());
@@ -300,7 +322,14 @@ mod tests {
     fn splits_platform_client_id() {
         let parts = split_client_id("sn1|securemode=2,signmethod=hmacsha1,timestamp=1|").unwrap();
         assert_eq!(parts.client_id, "sn1");
-        assert_eq!(parts.params, vec![("securemode", "2"), ("signmethod", "hmacsha1"), ("timestamp", "1")]);
+        assert_eq!(
+            parts.params,
+            vec![
+                ("securemode", "2"),
+                ("signmethod", "hmacsha1"),
+                ("timestamp", "1")
+            ]
+        );
         assert!(split_client_id("sn1|securemode=2").is_err());
         assert!(split_client_id("sn1|securemode|").is_err());
         assert_eq!(split_client_id("plain").unwrap().params, vec![]);

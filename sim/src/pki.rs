@@ -183,7 +183,8 @@ impl Ca {
             None => extended.client_auth(),
         };
         builder.append_extension(extended.build()?)?;
-        let ski = SubjectKeyIdentifier::new().build(&builder.x509v3_context(Some(&self.cert), None))?;
+        let ski =
+            SubjectKeyIdentifier::new().build(&builder.x509v3_context(Some(&self.cert), None))?;
         builder.append_extension(ski)?;
         let aki = AuthorityKeyIdentifier::new()
             .keyid(false)
@@ -211,7 +212,10 @@ impl Ca {
         let (cert, _) = self.leaf(
             &[
                 (Nid::ORGANIZATIONNAME, "iotkit-sim"),
-                (Nid::COMMONNAME, names.first().map(String::as_str).unwrap_or("localhost")),
+                (
+                    Nid::COMMONNAME,
+                    names.first().map(String::as_str).unwrap_or("localhost"),
+                ),
             ],
             &pair.key,
             5 * 365,
@@ -222,7 +226,12 @@ impl Ca {
 
     /// A device certificate (10 years). The subject is informative only: the
     /// endpoint maps a certificate to its device by fingerprint, never by subject.
-    pub fn issue_device(&self, product_key: &str, device_name: &str, key_type: KeyType) -> Result<Issued> {
+    pub fn issue_device(
+        &self,
+        product_key: &str,
+        device_name: &str,
+        key_type: KeyType,
+    ) -> Result<Issued> {
         let pair = generate_key(key_type)?;
         let (cert, not_after) = self.leaf(
             &[
@@ -251,12 +260,18 @@ mod tests {
     #[test]
     fn device_certificate_chains_to_ca_and_keys_are_traditional_pem() {
         let (ca, _) = Ca::generate("test CA").unwrap();
-        let issued = ca.issue_device("a1AAAAAAAAA", "dev1", KeyType::Rsa2048).unwrap();
-        assert!(issued.key_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        let issued = ca
+            .issue_device("a1AAAAAAAAA", "dev1", KeyType::Rsa2048)
+            .unwrap();
+        assert!(issued
+            .key_pem
+            .starts_with("-----BEGIN RSA PRIVATE KEY-----"));
         let cert = X509::from_pem(issued.cert_pem.as_bytes()).unwrap();
         assert!(cert.verify(&ca.cert.public_key().unwrap()).unwrap());
         assert_eq!(fingerprint(&cert).unwrap(), issued.fingerprint);
-        let ec = ca.issue_device("a1AAAAAAAAA", "dev2", KeyType::EcP256).unwrap();
+        let ec = ca
+            .issue_device("a1AAAAAAAAA", "dev2", KeyType::EcP256)
+            .unwrap();
         assert!(ec.key_pem.starts_with("-----BEGIN EC PRIVATE KEY-----"));
         assert_ne!(ec.serial, issued.serial);
     }

@@ -150,7 +150,9 @@ impl Store {
     }
 
     pub fn insert_product(&mut self, product: &Product) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO products (product_key, name, auth_type, net_type, node_type, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -197,7 +199,7 @@ impl Store {
     pub fn products(&self) -> Result<Vec<Product>> {
         let mut stmt = self.conn.prepare(
             "SELECT product_key, name, auth_type, net_type, node_type, created_at
-             FROM products ORDER BY created_at, product_key",
+             FROM products ORDER BY rowid",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(Product {
@@ -233,7 +235,9 @@ impl Store {
         batch_url_base: Option<&str>,
         now: i64,
     ) -> Result<Option<i64>> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let batch_id = match batch_url_base {
             Some(url_base) => {
                 tx.execute(
@@ -287,8 +291,15 @@ impl Store {
     }
 
     /// Sets a device's status; returns the previous status.
-    pub fn set_device_status(&mut self, product_key: &str, device_name: &str, status: &str) -> Result<String> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    pub fn set_device_status(
+        &mut self,
+        product_key: &str,
+        device_name: &str,
+        status: &str,
+    ) -> Result<String> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let previous: Option<String> = tx
             .query_row(
                 "SELECT status FROM devices WHERE product_key = ?1 AND device_name = ?2",
@@ -317,7 +328,7 @@ impl Store {
                       ORDER BY c.created_at DESC LIMIT 1)
              FROM devices d
              WHERE ?1 IS NULL OR d.product_key = ?1
-             ORDER BY d.product_key, d.created_at, d.device_name",
+             ORDER BY d.product_key, d.rowid",
         )?;
         let rows = stmt.query_map([product_key], |r| {
             Ok(Device {
@@ -415,7 +426,9 @@ impl Store {
     /// Consistency report: an empty list means the registry is sound.
     pub fn check(&self) -> Result<Vec<String>> {
         let mut problems = Vec::new();
-        let integrity: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        let integrity: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         if integrity != "ok" {
             problems.push(format!("SQLite integrity check: {integrity}"));
         }

@@ -12,16 +12,32 @@ use std::time::Duration;
 const IDENTITY_TOPIC: &str = "/ext/auth/identity/response";
 
 fn identity_payload(creds: &Creds) -> String {
-    format!(r#"{{"productKey":"{}","deviceName":"{}"}}"#, creds.pk, creds.dn)
+    format!(
+        r#"{{"productKey":"{}","deviceName":"{}"}}"#,
+        creds.pk, creds.dn
+    )
 }
 
 /// Connects with `options`, asserts the CONNACK code, and on success the identity response.
-fn expect_code(sim: &Sim, port: u16, creds: &Creds, options: &ConnectOptions, code: u8) -> Option<Client> {
+fn expect_code(
+    sim: &Sim,
+    port: u16,
+    creds: &Creds,
+    options: &ConnectOptions,
+    code: u8,
+) -> Option<Client> {
     let (mut client, got) = Client::connect(port, &sim.ca(), creds, options);
-    assert_eq!(got, code, "CONNACK for client id {:?} keepalive {}", options.client_id, options.keep_alive);
+    assert_eq!(
+        got, code,
+        "CONNACK for client id {:?} keepalive {}",
+        options.client_id, options.keep_alive
+    );
     if code != 0 {
         // The endpoint closes a refused connection.
-        assert!(client.read_packet().is_none(), "a refused connection must be closed");
+        assert!(
+            client.read_packet().is_none(),
+            "a refused connection must be closed"
+        );
         return None;
     }
     let (topic, payload) = client.next_publish().expect("identity response");
@@ -53,25 +69,65 @@ fn connect_rule_table() {
         opts(&|o| o.username = Some(format!("rule-dev&{pk}"))),
         opts(&|o| o.password = Some("ignored-by-the-platform".into())),
     ] {
-        expect_code(&sim, port, &dev, &accepted, 0).unwrap().disconnect();
+        expect_code(&sim, port, &dev, &accepted, 0)
+            .unwrap()
+            .disconnect();
     }
 
     // Each rule violated once: (options, CONNACK code, logged reason).
     let refused: Vec<(ConnectOptions, u8, &str)> = vec![
-        (opts(&|o| o.keep_alive = 29), 2, "keepalive 29 s is out of range"),
-        (opts(&|o| o.keep_alive = 1201), 2, "keepalive 1201 s is out of range"),
-        (opts(&|o| o.keep_alive = 0), 2, "keepalive 0 s is out of range"),
         (
-            opts(&|o| o.client_id = format!("{}|securemode=2,signmethod=hmacsha1|", "c".repeat(65))),
+            opts(&|o| o.keep_alive = 29),
+            2,
+            "keepalive 29 s is out of range",
+        ),
+        (
+            opts(&|o| o.keep_alive = 1201),
+            2,
+            "keepalive 1201 s is out of range",
+        ),
+        (
+            opts(&|o| o.keep_alive = 0),
+            2,
+            "keepalive 0 s is out of range",
+        ),
+        (
+            opts(&|o| {
+                o.client_id = format!("{}|securemode=2,signmethod=hmacsha1|", "c".repeat(65))
+            }),
             2,
             "clientId has 65 characters",
         ),
-        (opts(&|o| o.client_id = "|securemode=2,signmethod=hmacsha1|".into()), 2, "clientId (before the first '|') is empty"),
-        (opts(&|o| o.client_id = "sn|securemode=3,signmethod=hmacsha1|".into()), 2, "securemode=3"),
-        (opts(&|o| o.client_id = "sn|signmethod=hmacsha1|".into()), 2, "lacks securemode=2"),
-        (opts(&|o| o.client_id = "sn|securemode=2,signmethod=hmacsha512|".into()), 2, "signmethod=hmacsha512"),
-        (opts(&|o| o.client_id = "sn|securemode=2|".into()), 2, "lacks signmethod"),
-        (opts(&|o| o.client_id = "sn|securemode=2,signmethod=hmacsha1".into()), 2, "closed by a final '|'"),
+        (
+            opts(&|o| o.client_id = "|securemode=2,signmethod=hmacsha1|".into()),
+            2,
+            "clientId (before the first '|') is empty",
+        ),
+        (
+            opts(&|o| o.client_id = "sn|securemode=3,signmethod=hmacsha1|".into()),
+            2,
+            "securemode=3",
+        ),
+        (
+            opts(&|o| o.client_id = "sn|signmethod=hmacsha1|".into()),
+            2,
+            "lacks securemode=2",
+        ),
+        (
+            opts(&|o| o.client_id = "sn|securemode=2,signmethod=hmacsha512|".into()),
+            2,
+            "signmethod=hmacsha512",
+        ),
+        (
+            opts(&|o| o.client_id = "sn|securemode=2|".into()),
+            2,
+            "lacks signmethod",
+        ),
+        (
+            opts(&|o| o.client_id = "sn|securemode=2,signmethod=hmacsha1".into()),
+            2,
+            "closed by a final '|'",
+        ),
         (opts(&|o| o.protocol_level = 3), 1, "use MQTT 3.1.1"),
         (
             opts(&|o| o.username = Some(format!("other-dev&{pk}"))),
@@ -83,7 +139,10 @@ fn connect_rule_table() {
         assert!(expect_code(&sim, port, &dev, options, *code).is_none());
         let log = server.wait_log(reason);
         let line = log.lines().find(|l| l.contains(reason)).unwrap();
-        assert!(line.starts_with(&format!("[sim] REFUSED (code {code}): ")), "{line}");
+        assert!(
+            line.starts_with(&format!("[sim] REFUSED (code {code}): ")),
+            "{line}"
+        );
     }
 
     // A disabled device is refused with 5; enabling it again restores access.
@@ -91,10 +150,16 @@ fn connect_rule_table() {
     assert!(expect_code(&sim, port, &dev, &opts(&|_| {}), 5).is_none());
     server.wait_log("REFUSED (code 5): device disabled");
     sim.ok(&["device", "enable", "--product", &pk, "--name", "rule-dev"]);
-    expect_code(&sim, port, &dev, &opts(&|_| {}), 0).unwrap().disconnect();
+    expect_code(&sim, port, &dev, &opts(&|_| {}), 0)
+        .unwrap()
+        .disconnect();
 
     // The last CONNECTs are visible with their fields.
-    let (status, body) = server.http("GET", &format!("/api/connections?productKey={pk}&deviceName=rule-dev"), b"");
+    let (status, body) = server.http(
+        "GET",
+        &format!("/api/connections?productKey={pk}&deviceName=rule-dev"),
+        b"",
+    );
     assert_eq!(status, 200);
     let list: Vec<Value> = serde_json::from_str(&body).unwrap();
     let accepted = list.iter().filter(|c| c["accepted"] == true).count();
@@ -103,12 +168,21 @@ fn connect_rule_table() {
         .iter()
         .find(|c| c["username"] == format!("rule-dev&{pk}").as_str())
         .expect("CONNECT with username recorded");
-    assert_eq!(with_user["client_id"], "sn-0001|securemode=2,signmethod=hmacsha1,timestamp=1700000000000|");
+    assert_eq!(
+        with_user["client_id"],
+        "sn-0001|securemode=2,signmethod=hmacsha1,timestamp=1700000000000|"
+    );
     assert_eq!(with_user["keepalive"], 300);
     assert_eq!(with_user["pk"], pk.as_str());
-    assert!(list.iter().any(|c| c["return_code"] == 5 && c["reason"].as_str().unwrap().contains("disabled")));
-    assert!(server.log().contains(&format!("CONNECT ok pk={pk} dn=rule-dev")));
-    assert!(server.log().contains(&format!("identity sent to pk={pk} dn=rule-dev")));
+    assert!(list
+        .iter()
+        .any(|c| c["return_code"] == 5 && c["reason"].as_str().unwrap().contains("disabled")));
+    assert!(server
+        .log()
+        .contains(&format!("CONNECT ok pk={pk} dn=rule-dev")));
+    assert!(server
+        .log()
+        .contains(&format!("identity sent to pk={pk} dn=rule-dev")));
 }
 
 #[test]
@@ -119,32 +193,49 @@ fn lenient_username_accepts_mismatch_with_warning() {
     let server = sim.serve(&["--lenient-username"]);
     let mut options = ConnectOptions::new("sn");
     options.username = Some("wrong&name".into());
-    expect_code(&sim, server.mqtt_port, &dev, &options, 0).unwrap().disconnect();
+    expect_code(&sim, server.mqtt_port, &dev, &options, 0)
+        .unwrap()
+        .disconnect();
     server.wait_log("WARNING username \"wrong&name\"");
 }
 
 /// Signs a certificate with the sim's CA that the registry has never seen.
 fn unregistered_creds(sim: &Sim) -> Creds {
-    use openssl::{asn1::Asn1Time, bn::BigNum, ec::*, hash::MessageDigest, nid::Nid, pkey::PKey, x509::*};
+    use openssl::{
+        asn1::Asn1Time, bn::BigNum, ec::*, hash::MessageDigest, nid::Nid, pkey::PKey, x509::*,
+    };
     let ca = X509::from_pem(&std::fs::read(sim.ca()).unwrap()).unwrap();
-    let ca_key = PKey::private_key_from_pem(&std::fs::read(sim.path().join("ca.key")).unwrap()).unwrap();
-    let key = PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap()).unwrap();
+    let ca_key =
+        PKey::private_key_from_pem(&std::fs::read(sim.path().join("ca.key")).unwrap()).unwrap();
+    let key = PKey::from_ec_key(
+        EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
+    )
+    .unwrap();
     let mut b = X509Builder::new().unwrap();
     b.set_version(2).unwrap();
-    b.set_serial_number(&BigNum::from_u32(4242).unwrap().to_asn1_integer().unwrap()).unwrap();
+    b.set_serial_number(&BigNum::from_u32(4242).unwrap().to_asn1_integer().unwrap())
+        .unwrap();
     let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_nid(Nid::COMMONNAME, "generic").unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, "generic")
+        .unwrap();
     b.set_subject_name(&name.build()).unwrap();
     b.set_issuer_name(ca.subject_name()).unwrap();
     b.set_pubkey(&key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(2).unwrap()).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+        .unwrap();
     b.sign(&ca_key, MessageDigest::sha256()).unwrap();
     let cert = sim.path().join("stranger.pem");
     let key_path = sim.path().join("stranger.key");
     std::fs::write(&cert, b.build().to_pem().unwrap()).unwrap();
     std::fs::write(&key_path, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
-    Creds { pk: String::new(), dn: String::new(), cert, key: key_path }
+    Creds {
+        pk: String::new(),
+        dn: String::new(),
+        cert,
+        key: key_path,
+    }
 }
 
 #[test]
@@ -156,7 +247,12 @@ fn unknown_certificates_and_foreign_cas_are_refused() {
 
     // Signed by the platform CA but not in the registry: CONNACK 5.
     let stranger = unregistered_creds(&sim);
-    let (_, code) = Client::connect(server.mqtt_port, &sim.ca(), &stranger, &ConnectOptions::new("sn"));
+    let (_, code) = Client::connect(
+        server.mqtt_port,
+        &sim.ca(),
+        &stranger,
+        &ConnectOptions::new("sn"),
+    );
     assert_eq!(code, 5);
     server.wait_log("belongs to no registered device");
 
@@ -175,7 +271,10 @@ fn unknown_certificates_and_foreign_cas_are_refused() {
                 Ok(_) => Ok(()),
             }
         });
-    assert!(result.is_err(), "a certificate from another CA must not get through");
+    assert!(
+        result.is_err(),
+        "a certificate from another CA must not get through"
+    );
     server.wait_log("TLS handshake failed");
 }
 
@@ -186,43 +285,75 @@ fn topic_permissions_and_cloud_to_device_publish() {
     let a = sim.device(&pk, "dev-a");
     let b = sim.device(&pk, "dev-b");
     let server = sim.serve(&[]);
-    let mut client_a = expect_code(&sim, server.mqtt_port, &a, &ConnectOptions::new("a"), 0).unwrap();
-    let mut client_b = expect_code(&sim, server.mqtt_port, &b, &ConnectOptions::new("b"), 0).unwrap();
+    let mut client_a =
+        expect_code(&sim, server.mqtt_port, &a, &ConnectOptions::new("a"), 0).unwrap();
+    let mut client_b =
+        expect_code(&sim, server.mqtt_port, &b, &ConnectOptions::new("b"), 0).unwrap();
 
     let own = format!("/{pk}/dev-a/user/get");
     let sys = format!("/sys/{pk}/dev-a/thing/service/#");
     let foreign = format!("/{pk}/dev-b/user/get");
     // Mixed SUBSCRIBE: the foreign filter gets 0x80, the rest are granted.
-    assert_eq!(client_a.subscribe(1, &[&own, &foreign, &sys, "/ext/ntp/#"]), vec![1, 0x80, 1, 1]);
+    assert_eq!(
+        client_a.subscribe(1, &[&own, &foreign, &sys, "/ext/ntp/#"]),
+        vec![1, 0x80, 1, 1]
+    );
     assert_eq!(client_a.subscribe(2, &["#"]), vec![0x80]);
     server.wait_log("REFUSED subscribe");
     assert_eq!(client_b.subscribe(1, &[&foreign]), vec![1]);
 
     // A publishes into B's topic: dropped (PUBACK so A does not retry), B gets nothing of it.
     client_a.publish(&foreign, b"intrusion", 1, 7);
-    let (first, body) = client_a.read_packet().expect("PUBACK for a dropped publish");
+    let (first, body) = client_a
+        .read_packet()
+        .expect("PUBACK for a dropped publish");
     assert_eq!((first, body), (0x40, vec![0, 7]));
-    server.wait_log(&format!("DROPPED publish from pk={pk} dn=dev-a to \"{foreign}\""));
+    server.wait_log(&format!(
+        "DROPPED publish from pk={pk} dn=dev-a to \"{foreign}\""
+    ));
 
     // Cloud -> device over HTTP reaches the subscribed device, at QoS 0 and 1.
-    let (status, body) = server.http("POST", &format!("/api/pub?topic={foreign}&qos=0"), b"cloud-0");
+    let (status, body) = server.http(
+        "POST",
+        &format!("/api/pub?topic={foreign}&qos=0"),
+        b"cloud-0",
+    );
     assert_eq!(status, 200, "{body}");
     let (topic, payload) = client_b.next_publish().expect("cloud message");
-    assert_eq!((topic.as_str(), payload.as_slice()), (foreign.as_str(), &b"cloud-0"[..]));
-    let (status, _) = server.http("POST", &format!("/api/pub?topic={}&qos=1", own.replace('/', "%2F")), b"cloud-1");
+    assert_eq!(
+        (topic.as_str(), payload.as_slice()),
+        (foreign.as_str(), &b"cloud-0"[..])
+    );
+    let (status, _) = server.http(
+        "POST",
+        &format!("/api/pub?topic={}&qos=1", own.replace('/', "%2F")),
+        b"cloud-1",
+    );
     assert_eq!(status, 200);
     let (topic, payload) = client_a.next_publish().expect("cloud message at QoS 1");
-    assert_eq!((topic.as_str(), payload.as_slice()), (own.as_str(), &b"cloud-1"[..]));
+    assert_eq!(
+        (topic.as_str(), payload.as_slice()),
+        (own.as_str(), &b"cloud-1"[..])
+    );
 
     // A device publishing on its own topic is routed through the broker.
     client_a.publish(&own, b"loopback", 0, 0);
     let (topic, payload) = client_a.next_publish().expect("own publish routed");
-    assert_eq!((topic.as_str(), payload.as_slice()), (own.as_str(), &b"loopback"[..]));
+    assert_eq!(
+        (topic.as_str(), payload.as_slice()),
+        (own.as_str(), &b"loopback"[..])
+    );
 
     // Bad HTTP requests get a message, not a crash.
     assert_eq!(server.http("POST", "/api/pub?qos=0", b"x").0, 400);
-    assert_eq!(server.http("POST", "/api/pub?topic=/a/%23&qos=0", b"x").0, 400);
-    assert_eq!(server.http("POST", "/api/pub?topic=/a/b&qos=2", b"x").0, 400);
+    assert_eq!(
+        server.http("POST", "/api/pub?topic=/a/%23&qos=0", b"x").0,
+        400
+    );
+    assert_eq!(
+        server.http("POST", "/api/pub?topic=/a/b&qos=2", b"x").0,
+        400
+    );
     assert_eq!(server.http("GET", "/api/pub", b"").0, 405);
     assert_eq!(server.http("GET", "/nowhere", b"").0, 404);
     assert_eq!(server.http("GET", "/healthz", b""), (200, "ok\n".into()));
@@ -237,11 +368,25 @@ fn cert_urls_serve_for_30_days_then_refuse() {
     let pk = sim.product("x509");
     let created: i64 = 1_700_000_000;
     let out = sim
-        .command(&["device", "batch", "--product", &pk, "--count", "2", "--key-type", "ec-p256", "--json"])
+        .command(&[
+            "device",
+            "batch",
+            "--product",
+            &pk,
+            "--count",
+            "2",
+            "--key-type",
+            "ec-p256",
+            "--json",
+        ])
         .env("IOTKIT_SIM_NOW", created.to_string())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let batch: Value = serde_json::from_slice(&out.stdout).unwrap();
     let csv = std::fs::read_to_string(batch["csvFile"].as_str().unwrap()).unwrap();
     let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
@@ -257,16 +402,36 @@ fn cert_urls_serve_for_30_days_then_refuse() {
     assert!(bundle.contains("BEGIN CERTIFICATE") && bundle.contains("BEGIN EC PRIVATE KEY"));
     let cert = sim.path().join("dl.pem");
     std::fs::write(&cert, &bundle).unwrap();
-    let creds = Creds { pk: pk.clone(), dn: device_name.clone(), cert: cert.clone(), key: cert };
-    expect_code(&sim, server.mqtt_port, &creds, &ConnectOptions::new("dl"), 0).unwrap().disconnect();
+    let creds = Creds {
+        pk: pk.clone(),
+        dn: device_name.clone(),
+        cert: cert.clone(),
+        key: cert,
+    };
+    expect_code(
+        &sim,
+        server.mqtt_port,
+        &creds,
+        &ConnectOptions::new("dl"),
+        0,
+    )
+    .unwrap()
+    .disconnect();
     // QueryDeviceCert over HTTP.
-    let (status, body) = server.http("GET", &format!("/api/device-cert?productKey={pk}&deviceName={device_name}"), b"");
+    let (status, body) = server.http(
+        "GET",
+        &format!("/api/device-cert?productKey={pk}&deviceName={device_name}"),
+        b"",
+    );
     assert_eq!(status, 200);
     let record: Value = serde_json::from_str(&body).unwrap();
     assert!(bundle.starts_with(record["certificate"].as_str().unwrap()));
     assert_eq!(record["status"], "valid");
     assert_eq!(server.http("GET", "/certs/0123456789abcdef", b"").0, 404);
-    assert_eq!(server.http("GET", "/api/device-cert?productKey=x", b"").0, 400);
+    assert_eq!(
+        server.http("GET", "/api/device-cert?productKey=x", b"").0,
+        400
+    );
     drop(server);
 
     // Day 30: refused with a message that says what to do instead.
@@ -274,7 +439,10 @@ fn cert_urls_serve_for_30_days_then_refuse() {
     let server = sim.serve_with_env(&[], &[("IOTKIT_SIM_NOW", after.as_str())]);
     let (status, body) = server.http("GET", path, b"");
     assert_eq!(status, 410);
-    assert!(body.contains("expired") && body.contains("device cert --product"), "{body}");
+    assert!(
+        body.contains("expired") && body.contains("device cert --product"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -288,7 +456,9 @@ fn mosquitto_clients_with_rsa_certificates() {
     // Default key type: RSA 2048 with a PKCS#1 key, as in the platform's guide.
     let v = sim.json(&["device", "create", "--product", &pk, "--name", "mosq-dev"]);
     let dev = Creds::from_json(&v);
-    assert!(std::fs::read_to_string(&dev.key).unwrap().starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    assert!(std::fs::read_to_string(&dev.key)
+        .unwrap()
+        .starts_with("-----BEGIN RSA PRIVATE KEY-----"));
     let server = sim.serve(&[]);
     let port = server.mqtt_port.to_string();
     let tls_args = |host: &str| {
@@ -307,16 +477,41 @@ fn mosquitto_clients_with_rsa_certificates() {
     };
     let out = Command::new("mosquitto_sub")
         .args(tls_args("127.0.0.1"))
-        .args(["-t", IDENTITY_TOPIC, "-i", "id|securemode=2,signmethod=hmacsha1|", "-C", "1", "-W", "10"])
+        .args([
+            "-t",
+            IDENTITY_TOPIC,
+            "-i",
+            "id|securemode=2,signmethod=hmacsha1|",
+            "-C",
+            "1",
+            "-W",
+            "10",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), identity_payload(&dev));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        identity_payload(&dev)
+    );
 
     // A keepalive outside 30..1200 is refused; mosquitto reports it.
     let out = Command::new("mosquitto_pub")
         .args(tls_args("localhost"))
-        .args(["-t", "/ext/x", "-m", "m", "-i", "id|securemode=2,signmethod=hmacsha1|", "-k", "10"])
+        .args([
+            "-t",
+            "/ext/x",
+            "-m",
+            "m",
+            "-i",
+            "id|securemode=2,signmethod=hmacsha1|",
+            "-k",
+            "10",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -336,7 +531,9 @@ impl Drop for Mosquitto {
 
 #[test]
 fn upstream_mosquitto_broker() {
-    let Some(mosquitto) = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].into_iter().find(|p| std::path::Path::new(p).exists())
+    let Some(mosquitto) = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
     else {
         eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto)");
         return;
@@ -346,7 +543,11 @@ fn upstream_mosquitto_broker() {
     let dev = sim.device(&pk, "upstream-dev");
     let port = common::free_port();
     let conf = sim.path().join("mosquitto.conf");
-    std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .unwrap();
     let _broker = Mosquitto(
         Command::new(mosquitto)
             .arg("-c")
@@ -358,8 +559,11 @@ fn upstream_mosquitto_broker() {
     );
     let upstream = format!("127.0.0.1:{port}");
     let server = sim.serve(&["--upstream", &upstream]);
-    assert!(server.log().contains(&format!("broker=upstream {upstream}")));
-    let mut client = expect_code(&sim, server.mqtt_port, &dev, &ConnectOptions::new("up"), 0).unwrap();
+    assert!(server
+        .log()
+        .contains(&format!("broker=upstream {upstream}")));
+    let mut client =
+        expect_code(&sim, server.mqtt_port, &dev, &ConnectOptions::new("up"), 0).unwrap();
     let topic = format!("/{pk}/upstream-dev/user/get");
     assert_eq!(client.subscribe(3, &[&topic, "/other/x"]), vec![1, 0x80]);
     let (status, _) = server.http("POST", &format!("/api/pub?topic={topic}"), b"via mosquitto");
@@ -373,7 +577,16 @@ fn upstream_mosquitto_broker() {
 fn two_hundred_concurrent_devices() {
     let sim = Sim::new();
     let pk = sim.product("x509");
-    let batch = sim.json(&["device", "batch", "--product", &pk, "--count", "200", "--key-type", "ec-p256"]);
+    let batch = sim.json(&[
+        "device",
+        "batch",
+        "--product",
+        &pk,
+        "--count",
+        "200",
+        "--key-type",
+        "ec-p256",
+    ]);
     let csv = std::fs::read_to_string(batch["csvFile"].as_str().unwrap()).unwrap();
     let server = sim.serve(&[]);
     let devices: Vec<Creds> = csv
@@ -387,7 +600,12 @@ fn two_hundred_concurrent_devices() {
             assert_eq!(status, 200);
             let file = sim.path().join(format!("d{index}.pem"));
             std::fs::write(&file, bundle).unwrap();
-            Creds { pk: cols[0].into(), dn: cols[1].into(), cert: file.clone(), key: file }
+            Creds {
+                pk: cols[0].into(),
+                dn: cols[1].into(),
+                cert: file.clone(),
+                key: file,
+            }
         })
         .collect();
     assert_eq!(devices.len(), 200);
@@ -405,18 +623,25 @@ fn two_hundred_concurrent_devices() {
                     chunk
                         .iter()
                         .map(|creds| {
-                            let (mut client, code) = Client::connect(port, &ca, creds, &ConnectOptions::new(&creds.dn));
+                            let (mut client, code) =
+                                Client::connect(port, &ca, creds, &ConnectOptions::new(&creds.dn));
                             assert_eq!(code, 0);
                             let (topic, payload) = client.next_publish().expect("identity");
                             assert_eq!(topic, IDENTITY_TOPIC);
-                            assert_eq!(String::from_utf8(payload).unwrap(), identity_payload(creds));
+                            assert_eq!(
+                                String::from_utf8(payload).unwrap(),
+                                identity_payload(creds)
+                            );
                             client
                         })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     assert_eq!(clients.len(), 200);
     // All 200 sessions are live: each subscribes and gets a cloud message.
@@ -424,7 +649,12 @@ fn two_hundred_concurrent_devices() {
     for (client, creds) in clients.iter_mut().zip(&devices).take(20) {
         let topic = format!("/{}/{}/user/get", creds.pk, creds.dn);
         assert_eq!(client.subscribe(1, &[&topic]), vec![1]);
-        assert_eq!(server.http("POST", &format!("/api/pub?topic={topic}"), b"hi").0, 200);
+        assert_eq!(
+            server
+                .http("POST", &format!("/api/pub?topic={topic}"), b"hi")
+                .0,
+            200
+        );
         client.set_timeout(Duration::from_secs(10));
         assert_eq!(client.next_publish().unwrap().1, b"hi");
     }
@@ -439,13 +669,20 @@ fn sigterm_stops_cleanly_and_state_survives_restart() {
     let pk = sim.product("x509");
     let dev = sim.device(&pk, "restart-dev");
     let mut server = sim.serve(&[]);
-    expect_code(&sim, server.mqtt_port, &dev, &ConnectOptions::new("r1"), 0).unwrap().disconnect();
+    expect_code(&sim, server.mqtt_port, &dev, &ConnectOptions::new("r1"), 0)
+        .unwrap()
+        .disconnect();
     let status = server.terminate();
     assert!(status.success(), "serve exit status {status}");
     assert!(server.log().contains("[sim] stopped (SIGTERM)"));
-    assert!(!sim.path().join("serve.json").exists(), "serve.json must be removed on stop");
+    assert!(
+        !sim.path().join("serve.json").exists(),
+        "serve.json must be removed on stop"
+    );
     drop(server);
 
     let server = sim.serve(&[]);
-    expect_code(&sim, server.mqtt_port, &dev, &ConnectOptions::new("r2"), 0).unwrap().disconnect();
+    expect_code(&sim, server.mqtt_port, &dev, &ConnectOptions::new("r2"), 0)
+        .unwrap()
+        .disconnect();
 }

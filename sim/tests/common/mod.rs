@@ -86,7 +86,16 @@ impl Sim {
     }
 
     pub fn device(&self, pk: &str, name: &str) -> Creds {
-        let v = self.json(&["device", "create", "--product", pk, "--name", name, "--key-type", "ec-p256"]);
+        let v = self.json(&[
+            "device",
+            "create",
+            "--product",
+            pk,
+            "--name",
+            name,
+            "--key-type",
+            "ec-p256",
+        ]);
         Creds::from_json(&v)
     }
 
@@ -99,7 +108,9 @@ impl Sim {
     }
 
     pub fn serve_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let log_path = self.path().join(format!("serve-{}.log", Instant::now().elapsed().as_nanos()));
+        let log_path = self
+            .path()
+            .join(format!("serve-{}.log", Instant::now().elapsed().as_nanos()));
         let log = std::fs::File::create(&log_path).unwrap();
         let mut args = vec!["serve", "--mqtt", "127.0.0.1:0", "--http", "127.0.0.1:0"];
         args.extend_from_slice(extra);
@@ -135,7 +146,11 @@ impl Sim {
             if let Some(status) = server.child.try_wait().unwrap() {
                 panic!("serve exited early ({status}): {}", server.log());
             }
-            assert!(Instant::now() < deadline, "serve did not start: {}", server.log());
+            assert!(
+                Instant::now() < deadline,
+                "serve did not start: {}",
+                server.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -181,14 +196,21 @@ impl Server {
             if log.contains(needle) {
                 return log;
             }
-            assert!(Instant::now() < deadline, "log never showed {needle:?}:\n{log}");
+            assert!(
+                Instant::now() < deadline,
+                "log never showed {needle:?}:\n{log}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         // SAFETY-free: plain kill(1) of our own child by pid.
-        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -214,7 +236,9 @@ impl Drop for Server {
 /// Minimal HTTP/1.1 client (one request per connection).
 pub fn http(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect HTTP");
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
         body.len()
@@ -224,8 +248,15 @@ pub fn http(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
     let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("HTTP status");
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("HTTP status");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -242,7 +273,9 @@ pub struct ConnectOptions {
 impl ConnectOptions {
     pub fn new(client: &str) -> ConnectOptions {
         ConnectOptions {
-            client_id: format!("{client}|securemode=2,signmethod=hmacsha1,timestamp=1700000000000|"),
+            client_id: format!(
+                "{client}|securemode=2,signmethod=hmacsha1,timestamp=1700000000000|"
+            ),
             username: None,
             password: None,
             keep_alive: 300,
@@ -275,15 +308,24 @@ pub struct Client {
 }
 
 /// TLS connection with the device's certificate, verifying the server as "localhost".
-pub fn tls_connect(port: u16, ca: &Path, cert: &Path, key: &Path) -> Result<SslStream<TcpStream>, String> {
+pub fn tls_connect(
+    port: u16,
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+) -> Result<SslStream<TcpStream>, String> {
     let mut builder = SslConnector::builder(SslMethod::tls_client()).unwrap();
     builder.set_ca_file(ca).unwrap();
-    builder.set_certificate_file(cert, SslFiletype::PEM).unwrap();
+    builder
+        .set_certificate_file(cert, SslFiletype::PEM)
+        .unwrap();
     builder.set_private_key_file(key, SslFiletype::PEM).unwrap();
     let connector = builder.build();
     let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    connector.connect("localhost", tcp).map_err(|e| e.to_string())
+    connector
+        .connect("localhost", tcp)
+        .map_err(|e| e.to_string())
 }
 
 impl Client {
@@ -339,7 +381,10 @@ impl Client {
     }
 
     pub fn set_timeout(&mut self, timeout: Duration) {
-        self.stream.get_ref().set_read_timeout(Some(timeout)).unwrap();
+        self.stream
+            .get_ref()
+            .set_read_timeout(Some(timeout))
+            .unwrap();
     }
 
     /// Next PUBLISH as (topic, payload), answering QoS 1 with PUBACK.
@@ -412,5 +457,9 @@ pub fn have(program: &str) -> bool {
 
 /// A free loopback port (for children that cannot report their own).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
