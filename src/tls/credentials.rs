@@ -133,6 +133,8 @@ pub enum CredentialError {
     PasswordRequired { what: String, hint: &'static str },
     /// The key is encrypted and the password is wrong.
     WrongPassword { what: String },
+    /// The key is encrypted with a scheme this build cannot decrypt.
+    UnsupportedEncryption { what: String },
     /// The key does not belong to the certificate.
     KeyMismatch { cert: String, key: String },
 }
@@ -164,6 +166,10 @@ impl fmt::Display for CredentialError {
             CredentialError::WrongPassword { what } => write!(
                 f,
                 "{what} is encrypted and the password given does not decrypt it; supply the password it was encrypted with."
+            ),
+            CredentialError::UnsupportedEncryption { what } => write!(
+                f,
+                "{what} is encrypted with a scheme this build cannot decrypt (PKCS#8 keys are readable when encrypted with 3DES, e.g. `openssl pkcs8 -topk8 -v2 des3`, but not with OpenSSL 3's default AES); re-encrypt it that way, use a traditional PEM key (`openssl rsa -aes256 -traditional` / `openssl ec -aes256`), or supply it unencrypted."
             ),
             CredentialError::KeyMismatch { cert, key } => write!(
                 f,
@@ -261,6 +267,12 @@ fn parse_key(input: &[u8], password: Option<&[u8]>, origin: &CredentialOrigin) -
             | codes::Pkcs5PasswordMismatch
             | codes::Pkcs12PasswordMismatch,
         ) => CredentialError::WrongPassword { what: what.clone() },
+        Some(
+            codes::Pkcs5FeatureUnavailable
+            | codes::Pkcs12FeatureUnavailable
+            | codes::PemFeatureUnavailable
+            | codes::PemUnknownEncAlg,
+        ) => CredentialError::UnsupportedEncryption { what: what.clone() },
         _ => CredentialError::BadKey {
             what: what.clone(),
             detail: describe(&e),
