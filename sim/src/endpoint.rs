@@ -716,6 +716,56 @@ mod tests {
         }
     }
 
+    fn shared(lenient_username: bool) -> (tempfile::TempDir, Shared) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(dir.path()).unwrap();
+        let shared = Shared {
+            store: Mutex::new(store),
+            broker: "127.0.0.1:1".into(),
+            lenient_username,
+            connections: Mutex::new(VecDeque::new()),
+        };
+        (dir, shared)
+    }
+
+    #[test]
+    fn identity_rules() {
+        let (_dir, strict) = shared(false);
+        let good = connect("sn|securemode=2,signmethod=hmacsha1|", 60);
+        let code = |shared: &Shared, c: &mqtt::Connect, id: &CertIdentity| {
+            check_identity(shared, c, id).err().map(|r| r.code)
+        };
+        assert_eq!(code(&strict, &good, &identity()), None);
+
+        let mut secret = identity();
+        secret.auth_type = "secret".into();
+        assert_eq!(code(&strict, &good, &secret), Some(RC_NOT_AUTHORIZED));
+        let mut disabled = identity();
+        disabled.device_status = "disabled".into();
+        assert_eq!(code(&strict, &good, &disabled), Some(RC_NOT_AUTHORIZED));
+
+        let mut named = connect("sn|securemode=2,signmethod=hmacsha1|", 60);
+        named.username = Some("dev1&a1PK".into());
+        assert_eq!(code(&strict, &named, &identity()), None);
+        named.username = Some("dev2&a1PK".into());
+        assert_eq!(code(&strict, &named, &identity()), Some(RC_NOT_AUTHORIZED));
+        let (_dir2, lenient) = shared(true);
+        assert_eq!(code(&lenient, &named, &identity()), None);
+
+        let mut will = good.clone();
+        will.will_topic = Some("/a1PK/dev2/lastwill".into());
+        assert_eq!(code(&strict, &will, &identity()), Some(RC_NOT_AUTHORIZED));
+        will.will_topic = Some("/a1PK/dev1/lastwill".into());
+        assert_eq!(code(&strict, &will, &identity()), None);
+    }
+
+    #[test]
+    fn unknown_fingerprint_is_not_authorized() {
+        let (_dir, shared) = shared(false);
+        let refusal = peer_identity(&shared, &"ab".repeat(32)).err().unwrap();
+        assert_eq!(refusal.code, RC_NOT_AUTHORIZED);
+    }
+
     #[test]
     fn connect_format_rules() {
         let good = "sn|securemode=2,signmethod=hmacsha1,timestamp=1|";

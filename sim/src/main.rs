@@ -317,12 +317,19 @@ fn init(data_dir: &Path, args: &InitArgs, as_json: bool) -> Result<()> {
     let (ca, ca_key_pem) = Ca::generate("iotkit-sim platform root CA")?;
     let (server_cert, server_key) = ca.issue_server(&names)?;
     spinner.finish_and_clear();
-    Store::create(data_dir)?;
+    let store = Store::create(data_dir)?;
+    let orphaned = store.devices(None)?.len();
     write_file(&data_dir.join(CA_KEY), ca_key_pem.as_bytes(), 0o600)?;
     write_file(&data_dir.join(SERVER_KEY), server_key.as_bytes(), 0o600)?;
     write_file(&data_dir.join(SERVER_CERT), server_cert.as_bytes(), 0o644)?;
     // The CA certificate goes last: its presence marks a complete init.
     write_file(&ca_path, &ca.cert.to_pem()?, 0o644)?;
+    if orphaned > 0 {
+        eprintln!(
+            "warning: the {orphaned} registered device(s) hold certificates from the replaced CA; their TLS \
+             handshakes will fail until they are re-created"
+        );
+    }
     if as_json {
         print_json(&json!({
             "caFile": ca_path,

@@ -311,6 +311,14 @@ fn topic_permissions_and_cloud_to_device_publish() {
     server.wait_log(&format!(
         "DROPPED publish from pk={pk} dn=dev-a to \"{foreign}\""
     ));
+    // QoS 2 into a foreign topic: the endpoint completes the handshake itself.
+    client_a.publish(&foreign, b"intrusion-2", 2, 8);
+    assert_eq!(client_a.read_packet().unwrap(), (0x50, vec![0, 8]));
+    {
+        use std::io::Write;
+        client_a.stream.write_all(&[0x62, 2, 0, 8]).unwrap();
+    }
+    assert_eq!(client_a.read_packet().unwrap(), (0x70, vec![0, 8]));
 
     // Cloud -> device over HTTP reaches the subscribed device, at QoS 0 and 1.
     let (status, body) = server.http(
@@ -685,4 +693,35 @@ fn sigterm_stops_cleanly_and_state_survives_restart() {
     expect_code(&sim, server.mqtt_port, &dev, &ConnectOptions::new("r2"), 0)
         .unwrap()
         .disconnect();
+}
+
+#[test]
+fn garbage_after_the_handshake_does_not_hurt_the_endpoint() {
+    use std::io::Write;
+    let sim = Sim::new();
+    let pk = sim.product("x509");
+    let dev = sim.device(&pk, "sturdy-dev");
+    let server = sim.serve(&[]);
+    let port = server.mqtt_port;
+    let garbage: [&[u8]; 5] = [
+        b"GET / HTTP/1.1\r\n\r\n",
+        &[0x10, 0xff, 0xff, 0xff, 0xff, 0x7f],
+        &[0x10, 3, 0, 4, b'M'],
+        &[0x82, 2, 0, 1],
+        &[0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x01, 0, 60, 0, 0],
+    ];
+    for bytes in garbage {
+        let mut stream = common::tls_connect(port, &sim.ca(), &dev.cert, &dev.key).unwrap();
+        let _ = stream.write_all(bytes);
+        let _ = stream.flush();
+        drop(stream);
+    }
+    // A CONNECT that never comes is cut off by the timeout; meanwhile others connect fine.
+    let _idle = common::tls_connect(port, &sim.ca(), &dev.cert, &dev.key).unwrap();
+    expect_code(&sim, port, &dev, &ConnectOptions::new("after-garbage"), 0)
+        .unwrap()
+        .disconnect();
+    let log = server.wait_log("first packet is type 8 instead of CONNECT");
+    assert!(log.contains("malformed CONNECT"), "{log}");
+    assert_eq!(server.http("GET", "/healthz", b"").0, 200);
 }
