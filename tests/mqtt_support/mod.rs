@@ -33,9 +33,9 @@ impl Broker {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let conf = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\n\
              persistence_location {}/\nmax_queued_messages 100000\nmax_inflight_messages 0\n\
-             log_dest file {}/mosquitto.log\n",
+             log_dest file {}/mosquitto.log\nlog_type all\n",
             dir.path().display(),
             dir.path().display()
         );
@@ -86,6 +86,17 @@ impl Broker {
         }
     }
 
+    pub fn sub_id(topic: &str) -> String {
+        format!("sub-{}", topic.replace('/', "-"))
+    }
+
+    /// Whether the broker log shows a SUBSCRIBE from `client_id`.
+    pub fn has_subscribed(&self, client_id: &str) -> bool {
+        std::fs::read_to_string(self.log_path())
+            .map(|log| log.contains(&format!("Received SUBSCRIBE from {client_id}\n")))
+            .unwrap_or(false)
+    }
+
     pub fn restart(&mut self) {
         self.stop();
         self.launch();
@@ -95,10 +106,12 @@ impl Broker {
         self.dir.path().join("mosquitto.log")
     }
 
-    /// `mosquitto_sub` receiving `count` messages on `topic`, printing payloads.
+    /// `mosquitto_sub` receiving `count` messages on `topic`, printing
+    /// payloads; its client id is `sub-` plus the topic without slashes.
     pub fn sub(&self, topic: &str, count: usize, qos: u8) -> Child {
         Command::new("mosquitto_sub")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-t", topic])
+            .args(["-i", &Broker::sub_id(topic)])
             .args(["-C", &count.to_string(), "-q", &qos.to_string(), "-W", "60"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
