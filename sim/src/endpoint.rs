@@ -529,7 +529,7 @@ async fn relay(tls: SslStream<TcpStream>, broker: TcpStream, identity: &CertIden
             let forward = match first >> 4 {
                 mqtt::PUBLISH => match mqtt::parse_publish(first, &raw[body..]) {
                     Err(e) => return format!("device sent a bad PUBLISH: {e}"),
-                    Ok(publish) if topic_permitted(&publish.topic, identity) => true,
+                    Ok(publish) if topic_permitted(publish.topic, identity) => true,
                     Ok(publish) => {
                         println!(
                             "[sim] DROPPED publish from pk={} dn={} to {:?}: not one of the device's topics",

@@ -208,19 +208,21 @@ pub fn connect_packet(client_id: &str, keep_alive: u16) -> Vec<u8> {
     out
 }
 
-pub struct PublishInfo {
+/// A PUBLISH's routing fields, borrowed from the packet (no allocation per message).
+pub struct PublishInfo<'a> {
     pub qos: u8,
-    pub topic: String,
+    pub topic: &'a str,
     pub packet_id: Option<u16>,
 }
 
-pub fn parse_publish(first_byte: u8, body: &[u8]) -> Result<PublishInfo, DecodeError> {
+pub fn parse_publish(first_byte: u8, body: &[u8]) -> Result<PublishInfo<'_>, DecodeError> {
     let qos = (first_byte >> 1) & 0x03;
     if qos == 3 {
         return Err(DecodeError::Malformed("PUBLISH with QoS 3"));
     }
     let mut reader = Reader { bytes: body };
-    let topic = reader.string()?;
+    let topic = std::str::from_utf8(reader.binary()?)
+        .map_err(|_| DecodeError::Malformed("topic is not UTF-8"))?;
     let packet_id = if qos > 0 { Some(reader.u16()?) } else { None };
     Ok(PublishInfo {
         qos,

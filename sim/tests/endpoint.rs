@@ -672,23 +672,36 @@ fn two_hundred_concurrent_devices() {
 }
 
 #[test]
-fn sigterm_stops_cleanly_and_state_survives_restart() {
+fn sigterm_and_sigint_stop_cleanly_and_state_survives_restart() {
     let sim = Sim::new();
     let pk = sim.product("x509");
     let dev = sim.device(&pk, "restart-dev");
-    let mut server = sim.serve(&[]);
-    expect_code(&sim, server.mqtt_port, &dev, &ConnectOptions::new("r1"), 0)
+    for (round, signal) in ["TERM", "INT"].into_iter().enumerate() {
+        let mut server = sim.serve(&[]);
+        let client_id = format!("r{round}");
+        expect_code(
+            &sim,
+            server.mqtt_port,
+            &dev,
+            &ConnectOptions::new(&client_id),
+            0,
+        )
         .unwrap()
         .disconnect();
-    let status = server.terminate();
-    assert!(status.success(), "serve exit status {status}");
-    assert!(server.log().contains("[sim] stopped (SIGTERM)"));
-    assert!(
-        !sim.path().join("serve.json").exists(),
-        "serve.json must be removed on stop"
-    );
-    drop(server);
-
+        let status = server.stop_with(signal);
+        assert!(
+            status.success(),
+            "serve exit status {status} after SIG{signal}"
+        );
+        assert!(server
+            .log()
+            .contains(&format!("[sim] stopped (SIG{signal})")));
+        assert!(
+            !sim.path().join("serve.json").exists(),
+            "serve.json must be removed on stop"
+        );
+    }
+    // Everything committed before survives: the device still connects.
     let server = sim.serve(&[]);
     expect_code(&sim, server.mqtt_port, &dev, &ConnectOptions::new("r2"), 0)
         .unwrap()

@@ -204,10 +204,10 @@ impl Server {
         }
     }
 
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        // SAFETY-free: plain kill(1) of our own child by pid.
+    /// Sends `signal` (e.g. "TERM", "INT") to our own serve child and waits for it to exit.
+    pub fn stop_with(&mut self, signal: &str) -> std::process::ExitStatus {
         Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{signal}"))
             .arg(self.child.id().to_string())
             .status()
             .unwrap();
@@ -216,7 +216,10 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "serve did not stop on SIG{signal}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
