@@ -249,6 +249,23 @@
 
 #define CONFIG_MQTT_MESSAGE_MAXLEN 3072
 
+typedef enum {
+  IOTX_MQTT_EVENT_UNDEF = 0,
+  IOTX_MQTT_EVENT_DISCONNECT = 1,
+  IOTX_MQTT_EVENT_RECONNECT = 2,
+  IOTX_MQTT_EVENT_SUBCRIBE_SUCCESS = 3,
+  IOTX_MQTT_EVENT_SUBCRIBE_TIMEOUT = 4,
+  IOTX_MQTT_EVENT_SUBCRIBE_NACK = 5,
+  IOTX_MQTT_EVENT_UNSUBCRIBE_SUCCESS = 6,
+  IOTX_MQTT_EVENT_UNSUBCRIBE_TIMEOUT = 7,
+  IOTX_MQTT_EVENT_UNSUBCRIBE_NACK = 8,
+  IOTX_MQTT_EVENT_PUBLISH_SUCCESS = 9,
+  IOTX_MQTT_EVENT_PUBLISH_TIMEOUT = 10,
+  IOTX_MQTT_EVENT_PUBLISH_NACK = 11,
+  IOTX_MQTT_EVENT_PUBLISH_RECEIVED = 12,
+  IOTX_MQTT_EVENT_BUFFER_OVERFLOW = 13,
+} iotx_mqtt_event_type_t;
+
 // `iotx_mqtt_region_types_t` as C declares it.
 typedef enum {
   IOTX_CLOUD_REGION_SHANGHAI = 0,
@@ -275,23 +292,6 @@ typedef enum {
   IOT_LOG_INFO,
   IOT_LOG_DEBUG,
 } IOT_LogLevel;
-
-typedef enum {
-  IOTX_MQTT_EVENT_UNDEF = 0,
-  IOTX_MQTT_EVENT_DISCONNECT = 1,
-  IOTX_MQTT_EVENT_RECONNECT = 2,
-  IOTX_MQTT_EVENT_SUBCRIBE_SUCCESS = 3,
-  IOTX_MQTT_EVENT_SUBCRIBE_TIMEOUT = 4,
-  IOTX_MQTT_EVENT_SUBCRIBE_NACK = 5,
-  IOTX_MQTT_EVENT_UNSUBCRIBE_SUCCESS = 6,
-  IOTX_MQTT_EVENT_UNSUBCRIBE_TIMEOUT = 7,
-  IOTX_MQTT_EVENT_UNSUBCRIBE_NACK = 8,
-  IOTX_MQTT_EVENT_PUBLISH_SUCCESS = 9,
-  IOTX_MQTT_EVENT_PUBLISH_TIMEOUT = 10,
-  IOTX_MQTT_EVENT_PUBLISH_NACK = 11,
-  IOTX_MQTT_EVENT_PUBLISH_RECEIVED = 12,
-  IOTX_MQTT_EVENT_BUFFER_OVERFLOW = 13,
-} iotx_mqtt_event_type_t;
 
 typedef enum {
   ITE_AWSS_STATUS = 0,
@@ -415,19 +415,6 @@ typedef int (*iotkit_payload_handler_t)(const char *payload);
 typedef int (*iotkit_cloud_error_handler_t)(int code, const char *detail, const char *message);
 
 typedef struct {
-  uint16_t packet_id;
-  uint8_t qos;
-  uint8_t dup;
-  uint8_t retain;
-  uint16_t topic_len;
-  uint32_t payload_len;
-  const char *ptopic;
-  const char *payload;
-} iotx_mqtt_topic_info_t;
-
-typedef iotx_mqtt_topic_info_t *iotx_mqtt_topic_info_pt;
-
-typedef struct {
   iotx_mqtt_event_type_t event_type;
   void *msg;
 } iotx_mqtt_event_msg_t;
@@ -442,8 +429,6 @@ typedef struct {
   iotx_mqtt_event_handle_func_fpt h_fp;
   void *pcontext;
 } iotx_mqtt_event_handle_t;
-
-typedef iotx_mqtt_event_handle_t *iotx_mqtt_event_handle_pt;
 
 typedef struct {
   uint16_t port;
@@ -461,7 +446,18 @@ typedef struct {
   iotx_mqtt_event_handle_t handle_event;
 } iotx_mqtt_param_t;
 
-typedef iotx_mqtt_param_t *iotx_mqtt_param_pt;
+typedef struct {
+  uint16_t packet_id;
+  uint8_t qos;
+  uint8_t dup;
+  uint8_t retain;
+  uint16_t topic_len;
+  uint32_t payload_len;
+  const char *ptopic;
+  const char *payload;
+} iotx_mqtt_topic_info_t;
+
+typedef iotx_mqtt_topic_info_t *iotx_mqtt_topic_info_pt;
 
 typedef struct {
   char product_key[21];
@@ -479,6 +475,10 @@ typedef struct {
   char password[DEV_SIGN_PASSWORD_MAXLEN];
 } iotx_sign_mqtt_t;
 
+typedef iotx_mqtt_event_handle_t *iotx_mqtt_event_handle_pt;
+
+typedef iotx_mqtt_param_t *iotx_mqtt_param_pt;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -489,6 +489,11 @@ extern const char *g_cli_crt;
 // Device private key (PEM, NUL-terminated, unencrypted); NULL until
 // firmware assigns it.
 extern const char *g_cli_key;
+
+// The server's root CA (PEM) as the vendor's firmware sets it. NULL by
+// default; `mqtt_params.pub_key` and IOTX_X509_CA_FILE take precedence (see
+// the README's endpoint section).
+extern const char *iotx_ca_crt;
 
 // Allocates `size` bytes (16-byte aligned); NULL when memory is exhausted.
 // HAL_Malloc(0) returns a unique pointer that HAL_Free accepts.
@@ -635,6 +640,27 @@ int HAL_SSL_Write(size_t handle, const char *buf, int len, int timeout_ms);
 // unknown (or already destroyed) handle.
 int32_t HAL_SSL_Destroy(size_t handle);
 
+// Stores `len` bytes of `val` under `key` (1..64 characters of letters,
+// digits and `_.-`; values up to 64 KiB). Always durable (`sync` is
+// accepted and ignored). Returns 0 or a negative STATE_* code.
+int HAL_Kv_Set(const char *key, const void *val, int len, int sync);
+
+// Copies the value of `key` into `val`, whose size is `*buffer_len` on
+// entry; on success `*buffer_len` becomes the value's length and 0 is
+// returned. When the buffer is too small nothing is copied, `*buffer_len`
+// is set to the size needed and STATE_USER_INPUT_OUT_RANGE returned. A
+// missing key returns STATE_SYS_DEPEND_KV_GET quietly; a damaged file
+// returns it with a state event.
+int HAL_Kv_Get(const char *key, void *val, int *buffer_len);
+
+// Deletes `key` (a missing key is not an error). Returns 0 or a negative code.
+int HAL_Kv_Del(const char *key);
+
+// Sets the directory HAL_Kv_* keep their files in (created 0700 on first
+// use); NULL or "" returns to the default: env IOTX_KV_DIR, else
+// $HOME/.iotkit/kv, else ./.iotkit/kv. Returns 0.
+int iotkit_kv_set_dir(const char *dir);
+
 // Sets or reads one device option. `data` points to what the option names:
 // an `int` (region, dynamic register), a `uint16_t` (MQTT port), a string
 // for SET_* text options, or a buffer of the field's LEN + 1 bytes for GET_*.
@@ -716,6 +742,77 @@ void IOT_DumpMemoryStats(IOT_LogLevel level);
 
 // The library's version, e.g. "0.1.0" (IOTX_SDK_VERSION stays "3.2.0").
 const char *iotkit_version(void);
+
+// Whether IOT_MQTT_Construct keeps the identity learned from the platform
+// (in HAL_Kv storage, bound to the certificate) and reuses it on the next
+// run: 1 on (the default), 0 off. Env IOTX_PERSIST_IDENTITY=0 also turns it
+// off when this was never called. Returns 0.
+int iotkit_x509_set_identity_persistence(int enable);
+
+// Connects and returns the client (the default client for NULL-handle
+// calls). `pInitParams` may be NULL or zeroed: all defaults. In X.509 mode
+// with no ProductKey/DeviceName yet, waits (up to the request timeout,
+// serving the connection) for the platform's identity response, so
+// IOTX_IOCTL_GET_PRODUCT_KEY works right after. Like the vendor's, a second
+// call while the default client lives returns that client. Returns NULL
+// with a state event saying why on failure, leaving nothing behind.
+void *IOT_MQTT_Construct(iotx_mqtt_param_t *pInitParams);
+
+// Disconnects and frees the client, and sets `*phandle` to NULL. Safe at any
+// time, also while another thread is in IOT_MQTT_Yield or reconnecting (that
+// call returns an error). Returns 0, or a negative code for a NULL or dead handle.
+int IOT_MQTT_Destroy(void **phandle);
+
+// Serves the connection for `timeout_ms`: reads and dispatches messages,
+// keep-alive, acknowledgements, resends and reconnects, in the calling
+// thread. Returns 0, or a negative code (bad handle or timeout, the client
+// was destroyed, or called from inside a handler).
+int IOT_MQTT_Yield(void *handle, int timeout_ms);
+
+// 1 when the client is connected, 0 otherwise (also for a dead handle).
+int IOT_MQTT_CheckStateNormal(void *handle);
+
+// Subscribes to `topic_filter` (`+`/`#` allowed) with QoS 0 or 1; messages
+// go to `topic_handle_func` (or handle_event when NULL). The filter is
+// copied. Returns the packet id (>= 0) or a negative code.
+int IOT_MQTT_Subscribe(void *handle,
+                       const char *topic_filter,
+                       iotx_mqtt_qos_t qos,
+                       iotx_mqtt_event_handle_func_fpt topic_handle_func,
+                       void *pcontext);
+
+// Like IOT_MQTT_Subscribe, but waits up to `timeout_ms` for the SUBACK.
+// Returns the packet id, STATE_MQTT_SYNC_SUB_TIMEOUT, or another negative code.
+int IOT_MQTT_Subscribe_Sync(void *handle,
+                            const char *topic_filter,
+                            iotx_mqtt_qos_t qos,
+                            iotx_mqtt_event_handle_func_fpt topic_handle_func,
+                            void *pcontext,
+                            int timeout_ms);
+
+// Unsubscribes `topic_filter`. Returns the packet id or a negative code.
+int IOT_MQTT_Unsubscribe(void *handle, const char *topic_filter);
+
+// Publishes `topic_msg->payload` (payload_len bytes) to `topic_name` with
+// topic_msg->qos (0 or 1) and retain. Returns the packet id (0 for QoS 0)
+// or a negative code; offline, QoS 0 gives STATE_MQTT_IN_OFFLINE_STATUS and
+// QoS 1 is queued (up to 32) and sent after reconnecting.
+int IOT_MQTT_Publish(void *handle, const char *topic_name, iotx_mqtt_topic_info_pt topic_msg);
+
+// Publishes `len` bytes of `data` to `topic_name`; `handle` may be NULL for
+// the default client. Returns the packet id (0 for QoS 0) or a negative code.
+int IOT_MQTT_Publish_Simple(void *handle, const char *topic_name, int qos, void *data, int len);
+
+// Fills `signout` with the host, port, client id, user name and password a
+// device connects with. X.509 mode when `meta->device_secret` is empty and a
+// client certificate is available at run time (g_cli_crt/g_cli_key, the
+// setter, or IOTX_X509_* files): host x509.itls.cn-shanghai.aliyuncs.com:1883,
+// an empty password, and the user name `DN&PK` once both are known.
+// Otherwise device-secret mode, signed as the vendor's 3.2.x does (HMAC-SHA256).
+// Returns 0 or a negative STATE_* code (signout untouched on failure).
+int32_t IOT_Sign_MQTT(iotx_mqtt_region_types_t region,
+                      iotx_dev_meta_info_t *meta,
+                      iotx_sign_mqtt_t *signout);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,0 +1,916 @@
+//! mqtt_api.h: the IOT_MQTT_* client API, and IOT_MQTT_Construct's part of
+//! the X.509 flow (endpoint, CA, credentials, CONNECT identity, identity
+//! response, persisted identity).
+
+#![allow(non_snake_case, non_upper_case_globals)]
+
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::types::*;
+use super::{c_str_bounded, guard};
+use crate::device::{self, Region};
+use crate::events::{self, ite};
+use crate::handles::HandleTable;
+use crate::identity::{self, SignMethod};
+use crate::kv;
+use crate::mqtt::client::{self as mqtt, Client, ClientError, Connector, Credentials, Event, Message, QoS};
+use crate::state::*;
+use crate::tls::{self, ClientCredentials, TlsConfig};
+use crate::transport::{Transport, TransportError};
+
+/// The server's root CA (PEM) as the vendor's firmware sets it. NULL by
+/// default; `mqtt_params.pub_key` and IOTX_X509_CA_FILE take precedence (see
+/// the README's endpoint section).
+#[no_mangle]
+pub static mut iotx_ca_crt: *const c_char = std::ptr::null();
+
+/// Environment overrides that point unchanged firmware at another endpoint.
+const ENV_HOST: &str = "IOTX_MQTT_HOST";
+const ENV_PORT: &str = "IOTX_MQTT_PORT";
+const ENV_CA_FILE: &str = "IOTX_X509_CA_FILE";
+/// "0" switches identity persistence off (like iotkit_x509_set_identity_persistence(0)).
+const ENV_PERSIST: &str = "IOTX_PERSIST_IDENTITY";
+
+const KEEPALIVE_MS_RANGE: std::ops::RangeInclusive<u32> = 30_000..=1_200_000;
+const REQUEST_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u32> = 1_000..=10_000;
+const DEFAULT_KEEPALIVE_MS: u32 = 60_000;
+const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 5_000;
+const DEFAULT_BUFFER: u32 = 3072;
+/// Buffers from 128 bytes to 16 MiB are accepted.
+const BUFFER_RANGE: std::ops::RangeInclusive<u32> = 128..=16 * 1024 * 1024;
+const MAX_HOST_ARG: usize = 255;
+const MAX_CA_ARG: usize = 64 * 1024;
+const TLS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+// ---- registry of clients ---------------------------------------------------------
+
+struct MqttHandle {
+    client: Client,
+    session: Arc<Session>,
+}
+
+static CLIENTS: HandleTable<MqttHandle> = HandleTable::new();
+/// The client IOT_MQTT_Construct made; NULL handles mean this one.
+static DEFAULT_CLIENT: Mutex<usize> = Mutex::new(0);
+/// Serialises Construct and Destroy of the default client.
+static CONSTRUCT_LOCK: Mutex<()> = Mutex::new(());
+static PERSIST_IDENTITY: Mutex<Option<bool>> = Mutex::new(None);
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn resolve(handle: *mut c_void) -> Option<(usize, Arc<MqttHandle>)> {
+    let id = if handle.is_null() { *lock(&DEFAULT_CLIENT) } else { handle as usize };
+    CLIENTS.get(id).map(|h| (id, h))
+}
+
+fn invalid_handle(function: &str, handle: *mut c_void) -> c_int {
+    events::state_event(
+        STATE_USER_INPUT_INVALID,
+        &format!("{function}: {handle:?} is not a live MQTT client (never constructed, or destroyed)"),
+    );
+    STATE_USER_INPUT_INVALID
+}
+
+fn persistence_enabled() -> bool {
+    if let Some(set) = *lock(&PERSIST_IDENTITY) {
+        return set;
+    }
+    std::env::var(ENV_PERSIST).map_or(true, |v| v != "0")
+}
+
+/// Whether IOT_MQTT_Construct keeps the identity learned from the platform
+/// (in HAL_Kv storage, bound to the certificate) and reuses it on the next
+/// run: 1 on (the default), 0 off. Env IOTX_PERSIST_IDENTITY=0 also turns it
+/// off when this was never called. Returns 0.
+#[no_mangle]
+pub extern "C" fn iotkit_x509_set_identity_persistence(enable: c_int) -> c_int {
+    guard("iotkit_x509_set_identity_persistence", STATE_USER_INPUT_INVALID, || {
+        *lock(&PERSIST_IDENTITY) = Some(enable != 0);
+        STATE_SUCCESS
+    })
+}
+
+// ---- the session: how this client connects and learns its identity ---------------
+
+enum Mode {
+    X509 { fingerprint: [u8; 32] },
+    DeviceSecret,
+}
+
+/// What stays fixed for a client's life plus the identity it may learn.
+struct Session {
+    host: String,
+    port: u16,
+    tls: TlsConfig,
+    mode: Mode,
+    configured_client_id: Option<String>,
+    configured_username: Option<String>,
+    configured_password: Option<String>,
+    customize_info: String,
+    persist: bool,
+    /// Set once the identity is known (given up front, persisted or received).
+    identity_known: Mutex<bool>,
+    identity_arrived: Condvar,
+    handle: Mutex<usize>,
+    event_handler: iotx_mqtt_event_handle_func_fpt,
+    event_context: usize,
+}
+
+impl Session {
+    fn handle(&self) -> usize {
+        *lock(&self.handle)
+    }
+
+    /// The interceptor's work: the platform's identity response.
+    fn on_identity_response(&self, message: &Message<'_>) {
+        let payload = String::from_utf8_lossy(message.payload);
+        let (product_key, device_name) = match identity::parse_identity_response(message.payload) {
+            Ok(identity) => identity,
+            Err(why) => {
+                events::state_event(STATE_USER_INPUT_META_INFO, &format!("{why}; identity unchanged"));
+                return;
+            }
+        };
+        if let Err(why) = device::set_identity(&product_key, &device_name) {
+            events::state_event(STATE_USER_INPUT_META_INFO, &format!("identity response refused: {why}"));
+            return;
+        }
+        crate::log_info!("identity response: productKey={product_key} deviceName={device_name}");
+        if let (Mode::X509 { fingerprint }, true) = (&self.mode, self.persist) {
+            let saved = kv::default_store()
+                .and_then(|store| identity::save_identity(&store, fingerprint, &product_key, &device_name));
+            if let Err(err) = saved {
+                events::state_event(
+                    STATE_SYS_DEPEND_KV_SET,
+                    &format!("the identity could not be persisted ({err}); it will be learned again next time"),
+                );
+            }
+        }
+        *lock(&self.identity_known) = true;
+        self.identity_arrived.notify_all();
+        events::identity_response(&payload);
+    }
+
+    /// Blocks until the identity is known or `timeout` passes, serving the
+    /// connection meanwhile (the identity arrives as a PUBLISH).
+    fn wait_for_identity(&self, client: &Client, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if *lock(&self.identity_known) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if client.yield_for(left.min(Duration::from_millis(50))).is_err() {
+                return *lock(&self.identity_known);
+            }
+        }
+    }
+
+    /// Hands an event to the firmware's handle_event, in the vendor's shape.
+    fn deliver(&self, event: &Event<'_>) {
+        match event {
+            Event::Connected | Event::Reconnected => {
+                events::notify(ite::CONNECT_SUCC);
+                events::notify(ite::MQTT_CONNECT_SUCC);
+            }
+            Event::Disconnected => {}
+            _ => {}
+        }
+        let Some(handler) = self.event_handler else { return };
+        deliver_to(handler, self.event_context, self.handle(), event);
+    }
+}
+
+/// Converts an event to `iotx_mqtt_event_msg_t` and calls `handler`.
+fn deliver_to(
+    handler: unsafe extern "C" fn(*mut c_void, *mut c_void, iotx_mqtt_event_msg_pt),
+    context: usize,
+    client: usize,
+    event: &Event<'_>,
+) {
+    use iotx_mqtt_event_type_t::*;
+    let with_id = |kind, id: u16| (kind, id as usize as *mut c_void);
+    let mut topic_info;
+    let (event_type, msg) = match *event {
+        Event::Connected => return,
+        Event::Disconnected => (IOTX_MQTT_EVENT_DISCONNECT, std::ptr::null_mut()),
+        Event::Reconnected => (IOTX_MQTT_EVENT_RECONNECT, std::ptr::null_mut()),
+        Event::SubscribeAck { packet_id } => with_id(IOTX_MQTT_EVENT_SUBCRIBE_SUCCESS, packet_id),
+        Event::SubscribeNack { packet_id } => with_id(IOTX_MQTT_EVENT_SUBCRIBE_NACK, packet_id),
+        Event::SubscribeTimeout { packet_id } => with_id(IOTX_MQTT_EVENT_SUBCRIBE_TIMEOUT, packet_id),
+        Event::UnsubscribeAck { packet_id } => with_id(IOTX_MQTT_EVENT_UNSUBCRIBE_SUCCESS, packet_id),
+        Event::UnsubscribeTimeout { packet_id } => with_id(IOTX_MQTT_EVENT_UNSUBCRIBE_TIMEOUT, packet_id),
+        Event::PublishAck { packet_id } => with_id(IOTX_MQTT_EVENT_PUBLISH_SUCCESS, packet_id),
+        Event::PublishTimeout { packet_id } => with_id(IOTX_MQTT_EVENT_PUBLISH_TIMEOUT, packet_id),
+        Event::BufferOverflow { .. } => (IOTX_MQTT_EVENT_BUFFER_OVERFLOW, std::ptr::null_mut()),
+        Event::Message(message) => {
+            // Points into the read buffer: no copy. Like the vendor's, the
+            // topic is not NUL-terminated; topic_len says where it ends.
+            topic_info = iotx_mqtt_topic_info_t {
+                packet_id: message.packet_id,
+                qos: message.qos,
+                dup: u8::from(message.dup),
+                retain: u8::from(message.retain),
+                topic_len: message.topic.len() as u16,
+                payload_len: message.payload.len() as u32,
+                ptopic: message.topic.as_ptr().cast(),
+                payload: message.payload.as_ptr().cast(),
+            };
+            (
+                IOTX_MQTT_EVENT_PUBLISH_RECEIVED,
+                (&mut topic_info as *mut iotx_mqtt_topic_info_t).cast::<c_void>(),
+            )
+        }
+    };
+    let mut msg = iotx_mqtt_event_msg_t { event_type, msg };
+    // SAFETY: the firmware's handler with the context it registered; `msg`
+    // and what it points to live until the call returns.
+    unsafe { handler(context as *mut c_void, client as *mut c_void, &mut msg) };
+}
+
+struct DeviceConnector {
+    session: Arc<Session>,
+}
+
+impl Connector for DeviceConnector {
+    fn open(&self) -> Result<Box<dyn Transport>, TransportError> {
+        let s = &self.session;
+        match tls::connect(&s.host, s.port, &s.tls, TLS_CONNECT_TIMEOUT) {
+            Ok(connection) => {
+                crate::log_info!("TLS connection to {}:{} established", s.host, s.port);
+                Ok(Box::new(connection))
+            }
+            Err(e) => {
+                events::state_event(e.state_code(), &format!("connecting to {}:{}: {e}", s.host, s.port));
+                events::notify(ite::CONNECT_FAIL);
+                Err(TransportError::Failed(e.to_string()))
+            }
+        }
+    }
+
+    fn credentials(&self) -> Credentials {
+        let s = &self.session;
+        let config = device::snapshot();
+        let (client_id, username, password) = match &s.mode {
+            Mode::X509 { fingerprint } => {
+                let base = identity::x509_base_client_id(
+                    s.configured_client_id.as_deref(),
+                    &config.product_key,
+                    &config.device_name,
+                    fingerprint,
+                )
+                // Checked at Construct; a learned identity is validated, so
+                // PK.DN (at most 53 characters) always fits.
+                .unwrap_or_else(|_| format!("{}.{}", config.product_key, config.device_name));
+                (
+                    identity::x509_client_id(&base, &s.customize_info, crate::os::unix_time_ms()),
+                    identity::x509_username(&config.product_key, &config.device_name),
+                    String::new(),
+                )
+            }
+            Mode::DeviceSecret => {
+                let signed = identity::sign_device_secret(
+                    &config.product_key,
+                    &config.device_name,
+                    &config.device_secret,
+                    &s.host,
+                    s.port,
+                    SignMethod::HmacSha256,
+                );
+                (signed.client_id, signed.username, signed.password)
+            }
+        };
+        let credentials = Credentials {
+            client_id: s.configured_client_id.clone().filter(|id| id.contains('|')).unwrap_or(client_id),
+            username: s.configured_username.clone().unwrap_or(username),
+            password: s.configured_password.clone().unwrap_or(password).into_bytes(),
+        };
+        events::state_event(
+            STATE_MQTT_CONN_USER_INFO,
+            &format!(
+                "CONNECT {}:{} clientId={} username={}",
+                s.host,
+                s.port,
+                credentials.client_id,
+                if credentials.username.is_empty() { "(empty)" } else { &credentials.username }
+            ),
+        );
+        credentials
+    }
+}
+
+// ---- IOT_MQTT_Construct ---------------------------------------------------------------
+
+/// A Construct failure: the code and the sentence raised as a state event.
+struct Refusal(i32, String);
+
+fn refuse<T>(code: i32, message: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal(code, message.into()))
+}
+
+/// Reads an optional string parameter; overlong or non-UTF-8 is refused.
+fn param_text(name: &str, ptr: *const c_char, max: usize) -> Result<Option<String>, Refusal> {
+    // SAFETY: NULL or a NUL-terminated string; at most max + 1 bytes are read.
+    match unsafe { c_str_bounded(ptr, max) } {
+        Ok(None) => Ok(None),
+        Ok(Some(bytes)) => match std::str::from_utf8(bytes) {
+            Ok(text) if text.is_empty() => Ok(None),
+            Ok(text) => Ok(Some(text.to_owned())),
+            Err(_) => refuse(STATE_USER_INPUT_INVALID, format!("mqtt_params.{name} is not valid UTF-8")),
+        },
+        Err(()) => refuse(
+            STATE_USER_INPUT_OUT_RANGE,
+            format!("mqtt_params.{name} is longer than {max} characters"),
+        ),
+    }
+}
+
+/// The vendor's rule: out-of-range values fall back to the default, with a
+/// state event naming the allowed range.
+fn in_range_or_default(name: &str, value: u32, range: std::ops::RangeInclusive<u32>, default: u32) -> u32 {
+    if value == 0 {
+        return default;
+    }
+    if range.contains(&value) {
+        return value;
+    }
+    events::state_event(
+        STATE_USER_INPUT_OUT_RANGE,
+        &format!(
+            "mqtt_params.{name} = {value} is outside {}..{}; using the default {default}",
+            range.start(),
+            range.end()
+        ),
+    );
+    default
+}
+
+fn read_ca(pub_key: Option<String>) -> Result<Vec<u8>, Refusal> {
+    if let Some(result) = super::tls::ca_from_environment() {
+        return result.map_err(|why| Refusal(STATE_USER_INPUT_INVALID, why));
+    }
+    if let Some(pem) = pub_key {
+        return Ok(pem.into_bytes());
+    }
+    // SAFETY: firmware assigns iotx_ca_crt before connecting; reading the
+    // pointer value races with nothing the library does.
+    let global = unsafe { std::ptr::addr_of!(iotx_ca_crt).read() };
+    // SAFETY: NULL or a NUL-terminated PEM string owned by the firmware.
+    match unsafe { c_str_bounded(global, MAX_CA_ARG) } {
+        Ok(Some(bytes)) if !bytes.is_empty() => Ok(bytes.to_vec()),
+        Ok(_) => refuse(
+            STATE_USER_INPUT_NULL_POINTER,
+            format!(
+                "no server CA certificate: set iotx_ca_crt or mqtt_params.pub_key to the platform's root CA (PEM), \
+                 or {ENV_CA_FILE} to a PEM file"
+            ),
+        ),
+        Err(()) => refuse(STATE_USER_INPUT_OUT_RANGE, format!("iotx_ca_crt is longer than {MAX_CA_ARG} bytes")),
+    }
+}
+
+struct Settings {
+    options: mqtt::Options,
+    session: Session,
+    wait_for_identity: bool,
+}
+
+fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusal> {
+    let config = device::snapshot();
+    let text = |name, ptr, max| -> Result<Option<String>, Refusal> {
+        if params.is_none() {
+            return Ok(None);
+        }
+        param_text(name, ptr, max)
+    };
+    let p = params;
+    let host_param = text("host", p.map_or(std::ptr::null(), |p| p.host), MAX_HOST_ARG)?;
+    let client_id = text("client_id", p.map_or(std::ptr::null(), |p| p.client_id), DEV_SIGN_CLIENT_ID_MAXLEN)?;
+    let username = text("username", p.map_or(std::ptr::null(), |p| p.username), DEV_SIGN_USERNAME_MAXLEN)?;
+    let password = text("password", p.map_or(std::ptr::null(), |p| p.password), DEV_SIGN_PASSWORD_MAXLEN)?;
+    let customize = text("customize_info", p.map_or(std::ptr::null(), |p| p.customize_info), IOTX_CUSTOMIZE_INFO_LEN)?;
+    let pub_key = text("pub_key", p.map_or(std::ptr::null(), |p| p.pub_key), MAX_CA_ARG)?;
+
+    let customize_info = customize.unwrap_or(config.customize_info.clone());
+    if let Err(why) = device::Field::CustomizeInfo.validate(customize_info.as_bytes()) {
+        return refuse(STATE_USER_INPUT_INVALID, format!("customize_info: {why}"));
+    }
+
+    // Mode: X.509 whenever a client certificate is available at run time.
+    let credentials: Option<Arc<ClientCredentials>> = match super::tls::runtime_client_credentials() {
+        Ok(credentials) => credentials,
+        Err(e) => return refuse(e.state_code(), e.to_string()),
+    };
+    let persist = persistence_enabled();
+    let mode = match &credentials {
+        Some(credentials) => {
+            let fingerprint = credentials.fingerprint_sha256();
+            if let Some(problem) = credentials.validity_problem(std::time::SystemTime::now()) {
+                events::state_event(STATE_USER_INPUT_INVALID, &problem);
+            }
+            Mode::X509 { fingerprint }
+        }
+        None => {
+            if config.product_key.is_empty() || config.device_name.is_empty() || config.device_secret.is_empty() {
+                return refuse(
+                    STATE_USER_INPUT_META_INFO,
+                    "no device credentials: for X.509 supply the certificate and key at run time \
+                     (g_cli_crt/g_cli_key, iotkit_x509_set_credentials, or IOTX_X509_CERT_FILE/IOTX_X509_KEY_FILE); \
+                     for device-secret mode set ProductKey, DeviceName and DeviceSecret with IOT_Ioctl",
+                );
+            }
+            Mode::DeviceSecret
+        }
+    };
+
+    // X.509 identity: given up front, else persisted for this certificate.
+    let mut identity_known = !config.product_key.is_empty() && !config.device_name.is_empty();
+    if let (Mode::X509 { fingerprint }, false, true) = (&mode, identity_known, persist) {
+        match kv::default_store().map_err(|e| e.to_string()).and_then(|store| identity::load_identity(&store, fingerprint)) {
+            Ok(Some((pk, dn))) => {
+                if device::set_identity(&pk, &dn).is_ok() {
+                    crate::log_info!("using the persisted identity productKey={pk} deviceName={dn}");
+                    identity_known = true;
+                }
+            }
+            Ok(None) => {}
+            Err(why) => events::state_event(STATE_SYS_DEPEND_KV_GET, &why),
+        }
+    }
+    if let Mode::X509 { fingerprint } = &mode {
+        let snapshot = device::snapshot();
+        if let Err(why) =
+            identity::x509_base_client_id(client_id.as_deref(), &snapshot.product_key, &snapshot.device_name, fingerprint)
+        {
+            if !client_id.as_deref().is_some_and(|id| id.contains('|')) {
+                return refuse(STATE_MQTT_SIGN_CLIENTID_BUF_SHORT, why);
+            }
+        }
+    }
+
+    // Endpoint: env > mqtt_params > IOT_Ioctl > the mode's default.
+    let env_host = std::env::var(ENV_HOST).ok().filter(|h| !h.is_empty());
+    let custom_host = env_host.or(host_param).or((!config.mqtt_domain.is_empty()).then(|| config.mqtt_domain.clone()));
+    let host = match (&mode, custom_host) {
+        (_, Some(host)) => host,
+        (Mode::X509 { .. }, None) if config.region == Region::Shanghai => identity::X509_HOST.to_owned(),
+        (Mode::X509 { .. }, None) => {
+            return refuse(
+                STATE_USER_INPUT_MQTT_DOMAIN,
+                format!(
+                    "X.509 authentication is offered only in the Shanghai region (region {} selected); \
+                     select IOTX_CLOUD_REGION_SHANGHAI or set a host",
+                    config.region as i32
+                ),
+            )
+        }
+        (Mode::DeviceSecret, None) => match config.region.site() {
+            Some(site) => identity::secret_host(&config.product_key, site),
+            None => {
+                return refuse(
+                    STATE_USER_INPUT_MQTT_DOMAIN,
+                    "the custom region needs a host: IOT_Ioctl(IOTX_IOCTL_SET_MQTT_DOMAIN) or mqtt_params.host",
+                )
+            }
+        },
+    };
+    let env_port = match std::env::var(ENV_PORT) {
+        Ok(text) => match text.parse::<u16>() {
+            Ok(port) if port != 0 => Some(port),
+            _ => return refuse(STATE_USER_INPUT_OUT_RANGE, format!("{ENV_PORT}={text} is not a TCP port")),
+        },
+        Err(_) => None,
+    };
+    let param_port = p.map(|p| p.port).filter(|&port| port != 0);
+    let ioctl_port = (config.mqtt_port != 0).then_some(config.mqtt_port);
+    let default_port = match mode {
+        Mode::X509 { .. } => identity::X509_PORT,
+        Mode::DeviceSecret => identity::SECRET_PORT,
+    };
+    let port = env_port.or(param_port).or(ioctl_port).unwrap_or(default_port);
+
+    let ca = read_ca(pub_key)?;
+    let tls = TlsConfig::new(&ca, credentials).map_err(|e| Refusal(e.state_code(), e.to_string()))?;
+
+    // Session settings, with the vendor's fallbacks.
+    let keepalive_ms = in_range_or_default(
+        "keepalive_interval_ms",
+        p.map_or(0, |p| p.keepalive_interval_ms),
+        KEEPALIVE_MS_RANGE,
+        DEFAULT_KEEPALIVE_MS,
+    );
+    let request_timeout_ms = in_range_or_default(
+        "request_timeout_ms",
+        p.map_or(0, |p| p.request_timeout_ms),
+        REQUEST_TIMEOUT_MS_RANGE,
+        DEFAULT_REQUEST_TIMEOUT_MS,
+    );
+    let buffer = |name: &str, value: u32| -> Result<usize, Refusal> {
+        match value {
+            0 => Ok(DEFAULT_BUFFER as usize),
+            v if BUFFER_RANGE.contains(&v) => Ok(v as usize),
+            v => refuse(
+                STATE_USER_INPUT_OUT_RANGE,
+                format!("mqtt_params.{name} = {v} is outside {}..{} bytes", BUFFER_RANGE.start(), BUFFER_RANGE.end()),
+            ),
+        }
+    };
+    // As the vendor does: PINGREQ every configured interval, CONNECT
+    // advertising twice that, never above 1200 s (the platform's maximum).
+    let advertised_s = (u64::from(keepalive_ms) * 2 / 1000).min(u64::from(CONFIG_MQTT_KEEPALIVE_INTERVAL_MAX));
+    let options = mqtt::Options {
+        keepalive: Duration::from_secs(advertised_s),
+        clean_session: p.is_some_and(|p| p.clean_session != 0),
+        request_timeout: Duration::from_millis(u64::from(request_timeout_ms)),
+        read_buf_size: buffer("read_buf_size", p.map_or(0, |p| p.read_buf_size))?,
+        write_buf_size: buffer("write_buf_size", p.map_or(0, |p| p.write_buf_size))?,
+        ..mqtt::Options::default()
+    };
+    let wait_for_identity = matches!(mode, Mode::X509 { .. }) && !identity_known;
+    Ok(Settings {
+        options,
+        session: Session {
+            host,
+            port,
+            tls,
+            mode,
+            configured_client_id: client_id,
+            configured_username: username,
+            configured_password: password,
+            customize_info,
+            persist,
+            identity_known: Mutex::new(identity_known),
+            identity_arrived: Condvar::new(),
+            handle: Mutex::new(0),
+            event_handler: p.and_then(|p| p.handle_event.h_fp),
+            event_context: p.map_or(0, |p| p.handle_event.pcontext as usize),
+        },
+        wait_for_identity,
+    })
+}
+
+/// Connects and returns the client (the default client for NULL-handle
+/// calls). `pInitParams` may be NULL or zeroed: all defaults. In X.509 mode
+/// with no ProductKey/DeviceName yet, waits (up to the request timeout,
+/// serving the connection) for the platform's identity response, so
+/// IOTX_IOCTL_GET_PRODUCT_KEY works right after. Like the vendor's, a second
+/// call while the default client lives returns that client. Returns NULL
+/// with a state event saying why on failure, leaving nothing behind.
+#[no_mangle]
+pub extern "C" fn IOT_MQTT_Construct(pInitParams: *mut iotx_mqtt_param_t) -> *mut c_void {
+    guard("IOT_MQTT_Construct", std::ptr::null_mut(), || {
+        let _serial = lock(&CONSTRUCT_LOCK);
+        let existing = *lock(&DEFAULT_CLIENT);
+        if CLIENTS.get(existing).is_some() {
+            crate::log_warn!("IOT_MQTT_Construct: the client already exists; returning it");
+            return existing as *mut c_void;
+        }
+        // SAFETY: NULL or the caller's parameter block, read during this call only.
+        let params = unsafe { pInitParams.as_ref() };
+        match construct(params) {
+            Ok(handle) => {
+                *lock(&DEFAULT_CLIENT) = handle;
+                handle as *mut c_void
+            }
+            Err(Refusal(code, message)) => {
+                events::state_event(code, &format!("IOT_MQTT_Construct failed: {message}"));
+                events::notify(ite::CONNECT_FAIL);
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+
+fn construct(params: Option<&iotx_mqtt_param_t>) -> Result<usize, Refusal> {
+    let Settings {
+        options,
+        session,
+        wait_for_identity,
+    } = build_settings(params)?;
+    let request_timeout = options.request_timeout;
+    let session = Arc::new(session);
+    let handler_session = Arc::clone(&session);
+    let default_handler: mqtt::Handler = Arc::new(move |event: &Event<'_>| handler_session.deliver(event));
+    let identity_session = Arc::clone(&session);
+    let interceptor: mqtt::Interceptor = Arc::new(move |message: &Message<'_>| {
+        if message.topic == identity::IDENTITY_TOPIC {
+            identity_session.on_identity_response(message);
+            true
+        } else {
+            false
+        }
+    });
+    let connector = Box::new(DeviceConnector {
+        session: Arc::clone(&session),
+    });
+    let client = Client::connect(options, connector, Some(default_handler), Some(interceptor))
+        .map_err(|e| Refusal(e.state_code(), format!("{}:{}: {e}", session.host, session.port)))?;
+    let handle = CLIENTS.insert(Arc::new(MqttHandle {
+        client,
+        session: Arc::clone(&session),
+    }));
+    *lock(&session.handle) = handle;
+    if wait_for_identity {
+        let entry = CLIENTS.get(handle).ok_or_else(|| Refusal(STATE_USER_INPUT_INVALID, "client vanished".into()))?;
+        if !session.wait_for_identity(&entry.client, request_timeout) {
+            events::state_event(
+                STATE_MQTT_CONN_USER_INFO,
+                &format!(
+                    "no identity response within {} ms; ProductKey/DeviceName stay empty until it arrives",
+                    request_timeout.as_millis()
+                ),
+            );
+        }
+    }
+    Ok(handle)
+}
+
+/// Disconnects and frees the client, and sets `*phandle` to NULL. Safe at any
+/// time, also while another thread is in IOT_MQTT_Yield or reconnecting (that
+/// call returns an error). Returns 0, or a negative code for a NULL or dead handle.
+#[no_mangle]
+pub extern "C" fn IOT_MQTT_Destroy(phandle: *mut *mut c_void) -> c_int {
+    guard("IOT_MQTT_Destroy", STATE_USER_INPUT_INVALID, || {
+        if phandle.is_null() {
+            return STATE_USER_INPUT_NULL_POINTER;
+        }
+        // SAFETY: non-NULL pointer to the caller's handle variable.
+        let handle = unsafe { phandle.read() };
+        if handle.is_null() {
+            return STATE_USER_INPUT_NULL_POINTER;
+        }
+        let Some(entry) = CLIENTS.remove(handle as usize) else {
+            return invalid_handle("IOT_MQTT_Destroy", handle);
+        };
+        {
+            let mut default = lock(&DEFAULT_CLIENT);
+            if *default == handle as usize {
+                *default = 0;
+            }
+        }
+        entry.client.disconnect();
+        // SAFETY: as above.
+        unsafe { phandle.write(std::ptr::null_mut()) };
+        STATE_SUCCESS
+    })
+}
+
+fn client_error(function: &str, error: &ClientError) -> c_int {
+    let code = error.state_code();
+    events::state_event(code, &format!("{function}: {error}"));
+    code
+}
+
+/// Serves the connection for `timeout_ms`: reads and dispatches messages,
+/// keep-alive, acknowledgements, resends and reconnects, in the calling
+/// thread. Returns 0, or a negative code (bad handle or timeout, the client
+/// was destroyed, or called from inside a handler).
+#[no_mangle]
+pub extern "C" fn IOT_MQTT_Yield(handle: *mut c_void, timeout_ms: c_int) -> c_int {
+    guard("IOT_MQTT_Yield", STATE_USER_INPUT_INVALID, || {
+        let Some((_, entry)) = resolve(handle) else {
+            return invalid_handle("IOT_MQTT_Yield", handle);
+        };
+        let Ok(timeout_ms) = u64::try_from(timeout_ms) else {
+            events::state_event(
+                STATE_USER_INPUT_OUT_RANGE,
+                &format!("IOT_MQTT_Yield: timeout_ms {timeout_ms} is negative"),
+            );
+            return STATE_USER_INPUT_OUT_RANGE;
+        };
+        match entry.client.yield_for(Duration::from_millis(timeout_ms)) {
+            Ok(()) => STATE_SUCCESS,
+            Err(e) => client_error("IOT_MQTT_Yield", &e),
+        }
+    })
+}
+
+/// 1 when the client is connected, 0 otherwise (also for a dead handle).
+#[no_mangle]
+pub extern "C" fn IOT_MQTT_CheckStateNormal(handle: *mut c_void) -> c_int {
+    guard("IOT_MQTT_CheckStateNormal", 0, || {
+        resolve(handle).map_or(0, |(_, entry)| c_int::from(entry.client.is_connected()))
+    })
+}
+
+fn topic_arg(function: &str, topic: *const c_char) -> Result<String, c_int> {
+    // SAFETY: NULL or a NUL-terminated topic; at most 65535 + 1 bytes are read.
+    match unsafe { c_str_bounded(topic, u16::MAX as usize) } {
+        Ok(None) => {
+            events::state_event(STATE_USER_INPUT_NULL_POINTER, &format!("{function}: the topic is NULL"));
+            Err(STATE_USER_INPUT_NULL_POINTER)
+        }
+        Ok(Some(bytes)) => std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| {
+            events::state_event(STATE_MQTT_UNEXP_TOPIC_FORMAT, &format!("{function}: the topic is not valid UTF-8"));
+            STATE_MQTT_UNEXP_TOPIC_FORMAT
+        }),
+        Err(()) => {
+            events::state_event(STATE_MQTT_UNEXP_TOPIC_FORMAT, &format!("{function}: the topic is longer than 65535 bytes"));
+            Err(STATE_MQTT_UNEXP_TOPIC_FORMAT)
+        }
+    }
+}
+
+fn qos_arg(function: &str, qos: c_int) -> Result<QoS, c_int> {
+    match qos {
+        0 => Ok(QoS::AtMostOnce),
+        1 => Ok(QoS::AtLeastOnce),
+        other => {
+            events::state_event(
+                STATE_MQTT_PUB_QOS_INVALID,
+                &format!("{function}: QoS {other} is not supported; use IOTX_MQTT_QOS0 or IOTX_MQTT_QOS1"),
+            );
+            Err(STATE_MQTT_PUB_QOS_INVALID)
+        }
+    }
+}
+
+fn subscribe(
+    function: &str,
+    handle: *mut c_void,
+    topic_filter: *const c_char,
+    qos: iotx_mqtt_qos_t,
+    topic_handle_func: iotx_mqtt_event_handle_func_fpt,
+    pcontext: *mut c_void,
+    sync_timeout: Option<c_int>,
+) -> c_int {
+    let Some((id, entry)) = resolve(handle) else {
+        return invalid_handle(function, handle);
+    };
+    let filter = match topic_arg(function, topic_filter) {
+        Ok(filter) => filter,
+        Err(code) => return code,
+    };
+    let qos = match qos_arg(function, qos.0) {
+        Ok(qos) => qos,
+        Err(code) => return code,
+    };
+    let handler = topic_handle_func.map(|func| {
+        let context = pcontext as usize;
+        let session = Arc::clone(&entry.session);
+        let handler: mqtt::Handler = Arc::new(move |event: &Event<'_>| {
+            if let Event::Message(_) = event {
+                deliver_to(func, context, id, event);
+            } else {
+                session.deliver(event);
+            }
+        });
+        handler
+    });
+    let result = match sync_timeout {
+        None => entry.client.subscribe(&filter, qos, handler),
+        Some(timeout_ms) => {
+            let Ok(timeout_ms) = u64::try_from(timeout_ms) else {
+                events::state_event(STATE_USER_INPUT_OUT_RANGE, &format!("{function}: timeout_ms is negative"));
+                return STATE_USER_INPUT_OUT_RANGE;
+            };
+            entry.client.subscribe_sync(&filter, qos, handler, Duration::from_millis(timeout_ms))
+        }
+    };
+    match result {
+        Ok(packet_id) => {
+            events::state_event(STATE_MQTT_SUB_INFO, &format!("subscribed to {filter} (packet id {packet_id})"));
+            c_int::from(packet_id)
+        }
+        Err(e) => client_error(function, &e),
+    }
+}
+
+/// Subscribes to `topic_filter` (`+`/`#` allowed) with QoS 0 or 1; messages
+/// go to `topic_handle_func` (or handle_event when NULL). The filter is
+/// copied. Returns the packet id (>= 0) or a negative code.
+#[no_mangle]
+pub extern "C" fn IOT_MQTT_Subscribe(
+    handle: *mut c_void,
+    topic_filter: *const c_char,
+    qos: iotx_mqtt_qos_t,
+    topic_handle_func: iotx_mqtt_event_handle_func_fpt,
+    pcontext: *mut c_void,
+) -> c_int {
+    guard("IOT_MQTT_Subscribe", STATE_USER_INPUT_INVALID, || {
+        subscribe("IOT_MQTT_Subscribe", handle, topic_filter, qos, topic_handle_func, pcontext, None)
+    })
+}
+
+/// Like IOT_MQTT_Subscribe, but waits up to `timeout_ms` for the SUBACK.
+/// Returns the packet id, STATE_MQTT_SYNC_SUB_TIMEOUT, or another negative code.
+#[no_mangle]
+pub extern "C" fn IOT_MQTT_Subscribe_Sync(
+    handle: *mut c_void,
+    topic_filter: *const c_char,
+    qos: iotx_mqtt_qos_t,
+    topic_handle_func: iotx_mqtt_event_handle_func_fpt,
+    pcontext: *mut c_void,
+    timeout_ms: c_int,
+) -> c_int {
+    guard("IOT_MQTT_Subscribe_Sync", STATE_USER_INPUT_INVALID, || {
+        subscribe(
+            "IOT_MQTT_Subscribe_Sync",
+            handle,
+            topic_filter,
+            qos,
+            topic_handle_func,
+            pcontext,
+            Some(timeout_ms),
+        )
+    })
+}
+
+/// Unsubscribes `topic_filter`. Returns the packet id or a negative code.
+#[no_mangle]
+pub extern "C" fn IOT_MQTT_Unsubscribe(handle: *mut c_void, topic_filter: *const c_char) -> c_int {
+    guard("IOT_MQTT_Unsubscribe", STATE_USER_INPUT_INVALID, || {
+        let Some((_, entry)) = resolve(handle) else {
+            return invalid_handle("IOT_MQTT_Unsubscribe", handle);
+        };
+        let filter = match topic_arg("IOT_MQTT_Unsubscribe", topic_filter) {
+            Ok(filter) => filter,
+            Err(code) => return code,
+        };
+        match entry.client.unsubscribe(&filter) {
+            Ok(packet_id) => c_int::from(packet_id),
+            Err(e) => client_error("IOT_MQTT_Unsubscribe", &e),
+        }
+    })
+}
+
+fn publish(function: &str, handle: *mut c_void, topic: *const c_char, qos: c_int, payload: &[u8], retain: bool) -> c_int {
+    let Some((_, entry)) = resolve(handle) else {
+        return invalid_handle(function, handle);
+    };
+    let topic = match topic_arg(function, topic) {
+        Ok(topic) => topic,
+        Err(code) => return code,
+    };
+    let qos = match qos_arg(function, qos) {
+        Ok(qos) => qos,
+        Err(code) => return code,
+    };
+    match entry.client.publish(&topic, payload, qos, retain) {
+        Ok(packet_id) => c_int::from(packet_id),
+        Err(e) => client_error(function, &e),
+    }
+}
+
+/// Borrows `len` bytes at `data`; NULL is only allowed with length 0.
+fn payload_arg<'a>(function: &str, data: *const c_void, len: i64) -> Result<&'a [u8], c_int> {
+    let Ok(len) = usize::try_from(len) else {
+        events::state_event(STATE_USER_INPUT_OUT_RANGE, &format!("{function}: negative payload length {len}"));
+        return Err(STATE_USER_INPUT_OUT_RANGE);
+    };
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        events::state_event(STATE_USER_INPUT_NULL_POINTER, &format!("{function}: payload is NULL"));
+        return Err(STATE_USER_INPUT_NULL_POINTER);
+    }
+    // SAFETY: non-NULL and the caller promises `len` readable bytes for this call.
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
+}
+
+/// Publishes `topic_msg->payload` (payload_len bytes) to `topic_name` with
+/// topic_msg->qos (0 or 1) and retain. Returns the packet id (0 for QoS 0)
+/// or a negative code; offline, QoS 0 gives STATE_MQTT_IN_OFFLINE_STATUS and
+/// QoS 1 is queued (up to 32) and sent after reconnecting.
+#[no_mangle]
+pub extern "C" fn IOT_MQTT_Publish(handle: *mut c_void, topic_name: *const c_char, topic_msg: iotx_mqtt_topic_info_pt) -> c_int {
+    guard("IOT_MQTT_Publish", STATE_USER_INPUT_INVALID, || {
+        // SAFETY: NULL or the caller's message description, read during this call.
+        let Some(msg) = (unsafe { topic_msg.as_ref() }) else {
+            events::state_event(STATE_USER_INPUT_NULL_POINTER, "IOT_MQTT_Publish: topic_msg is NULL");
+            return STATE_USER_INPUT_NULL_POINTER;
+        };
+        let payload = match payload_arg("IOT_MQTT_Publish", msg.payload.cast(), i64::from(msg.payload_len)) {
+            Ok(payload) => payload,
+            Err(code) => return code,
+        };
+        publish("IOT_MQTT_Publish", handle, topic_name, c_int::from(msg.qos), payload, msg.retain != 0)
+    })
+}
+
+/// Publishes `len` bytes of `data` to `topic_name`; `handle` may be NULL for
+/// the default client. Returns the packet id (0 for QoS 0) or a negative code.
+#[no_mangle]
+pub extern "C" fn IOT_MQTT_Publish_Simple(
+    handle: *mut c_void,
+    topic_name: *const c_char,
+    qos: c_int,
+    data: *mut c_void,
+    len: c_int,
+) -> c_int {
+    guard("IOT_MQTT_Publish_Simple", STATE_USER_INPUT_INVALID, || {
+        let payload = match payload_arg("IOT_MQTT_Publish_Simple", data, i64::from(len)) {
+            Ok(payload) => payload,
+            Err(code) => return code,
+        };
+        publish("IOT_MQTT_Publish_Simple", handle, topic_name, qos, payload, false)
+    })
+}
