@@ -31,7 +31,7 @@ bold "1. iotkit-sim: a platform CA, an x509 product and a device certificate"
 pk=$("$sim" --data-dir "$data" product create --name demo --auth-type x509)
 echo "productKey: $pk"
 device_json=$("$sim" --data-dir "$data" device create --product "$pk" --name demo-device-1 --json)
-json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" <<<"$device_json"; }
+json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$device_json" "$1"; }
 cert=$(json_field certFile)
 key=$(json_field keyFile)
 ca=$(json_field caFile)
@@ -50,7 +50,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 [ -s "$data/serve.json" ] || fail "iotkit-sim serve did not start within 10 s"
-mqtt_port=$(sed -n 's/.*"mqtt_port":\([0-9]*\).*/\1/p' "$data/serve.json")
+mqtt_port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mqtt_port"])' "$data/serve.json")
 echo "endpoint: localhost:$mqtt_port (sim pid $sim_pid)"
 
 export IOTX_X509_CERT_FILE="$cert" IOTX_X509_KEY_FILE="$key" IOTX_X509_CA_FILE="$ca"

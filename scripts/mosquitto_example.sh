@@ -23,6 +23,8 @@ grep -q "BEGIN RSA PRIVATE KEY" device.key
 openssl req -new -key device.key -subj "/CN=device" -out device.csr 2>/dev/null
 openssl x509 -req -in device.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out device.pem 2>/dev/null
 
+# mosquitto started as root drops to its own user, which must read these.
+chmod 0644 server.key server.pem ca.pem
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >mosquitto.conf <<CONF
 listener $port 127.0.0.1
