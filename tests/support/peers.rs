@@ -30,6 +30,12 @@ impl Peer {
         self.output.lock().unwrap().clone()
     }
 
+    /// Frees what was collected so far (heap measurements in the test
+    /// process must not count the peer's log).
+    pub fn discard_output(&self) {
+        drop(std::mem::take(&mut *self.output.lock().unwrap()));
+    }
+
     /// Writes to the peer's stdin (s_server sends stdin lines to the client).
     pub fn send_stdin(&mut self, data: &[u8]) {
         let stdin = self.stdin.as_mut().expect("peer stdin is piped");
