@@ -9,6 +9,7 @@ if(NOT result EQUAL 0)
 endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE} -B ${WORK_DIR}/build
   -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_C_COMPILER=${C_COMPILER}
+  -DIOTKIT_EXAMPLES_DIR=${EXAMPLES_DIR}
   RESULT_VARIABLE result)
 if(NOT result EQUAL 0)
   message(FATAL_ERROR "configuring the consumer against ${prefix} failed")
@@ -21,4 +22,7 @@ execute_process(COMMAND ${WORK_DIR}/build/consumer RESULT_VARIABLE result OUTPUT
 message(STATUS "${out}")
 if(NOT result EQUAL 0)
   message(FATAL_ERROR "the consumer failed (${result})")
+endif()
+if(NOT EXISTS ${WORK_DIR}/build/mqtt_example)
+  message(FATAL_ERROR "mqtt_example was not built against the installed package")
 endif()
