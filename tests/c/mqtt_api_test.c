@@ -181,7 +181,7 @@ int main(void)
     id = IOT_MQTT_Subscribe_Sync(client, topic_copy, IOTX_MQTT_QOS1, on_topic, &topic_messages, 5000);
     memset(topic_copy, 0, sizeof(topic_copy));
     CHECK(id > 0);
-    id = IOT_MQTT_Subscribe(client, TOPIC_PREFIX "extra", IOTX_MQTT_QOS0, NULL, NULL);
+    id = IOT_MQTT_Subscribe(client, TOPIC_PREFIX "extra/#", IOTX_MQTT_QOS0, NULL, NULL);
     CHECK(id > 0);
     yield_until(client, &subscribe_acks, 1);
     CHECK(subscribe_acks >= 1);
@@ -203,8 +203,8 @@ int main(void)
     CHECK_INT(topic_messages, 2);
     CHECK_STR(last_payload, "payload-two");
 
-    /* No topic handler: the message goes to handle_event. */
-    CHECK_INT(IOT_MQTT_Publish_Simple(client, TOPIC_PREFIX "extra", IOTX_MQTT_QOS0, "e", 1), 0);
+    /* Matches only the subscription without a handler: handle_event gets it. */
+    CHECK_INT(IOT_MQTT_Publish_Simple(client, TOPIC_PREFIX "extra/deep", IOTX_MQTT_QOS0, "e", 1), 0);
     yield_until(client, &default_messages, 1);
     CHECK(default_messages >= 1);
 
