@@ -13,7 +13,10 @@ fn bench_topic(c: &mut Criterion) {
         ("exact", TOPIC),
         ("single_level", "/sys/+/+/thing/event/property/post_reply"),
         ("multi_level", "/sys/a1B2c3D4e5F/device-0001/#"),
-        ("mismatch_early", "/ota/device/upgrade/a1B2c3D4e5F/device-0001"),
+        (
+            "mismatch_early",
+            "/ota/device/upgrade/a1B2c3D4e5F/device-0001",
+        ),
     ] {
         group.bench_function(format!("match_{name}"), |b| {
             b.iter(|| topic::matches(black_box(filter), black_box(TOPIC)))

@@ -106,7 +106,11 @@ fn raw_publisher(broker: &Broker, qos: u8, count: usize) -> (TcpStream, Vec<u8>)
 fn yield_until_count(client: &Client, counter: &AtomicUsize, target: usize) {
     let deadline = std::time::Instant::now() + LIMIT;
     while counter.load(Ordering::SeqCst) < target {
-        assert!(std::time::Instant::now() < deadline, "timed out at {}", counter.load(Ordering::SeqCst));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out at {}",
+            counter.load(Ordering::SeqCst)
+        );
         let _ = client.yield_for(Duration::from_millis(20));
     }
 }
@@ -130,15 +134,21 @@ fn steady_state_allocations_per_message() {
 
     // Warm-up: buffers, pools and tables reach their steady size.
     for _ in 0..N {
-        client.publish("alloc/out", &payload, QoS::AtLeastOnce, false).unwrap();
-        client.publish("alloc/out", &payload, QoS::AtMostOnce, false).unwrap();
+        client
+            .publish("alloc/out", &payload, QoS::AtLeastOnce, false)
+            .unwrap();
+        client
+            .publish("alloc/out", &payload, QoS::AtMostOnce, false)
+            .unwrap();
         let _ = client.yield_for(Duration::ZERO);
     }
     yield_until_count(&client, &acks, N);
 
     let before = allocations();
     for i in 0..N {
-        client.publish("alloc/out", &payload, QoS::AtMostOnce, false).unwrap();
+        client
+            .publish("alloc/out", &payload, QoS::AtMostOnce, false)
+            .unwrap();
         if i % 100 == 0 {
             let _ = client.yield_for(Duration::ZERO);
         }
@@ -147,7 +157,9 @@ fn steady_state_allocations_per_message() {
 
     let before = allocations();
     for i in 0..N {
-        client.publish("alloc/out", &payload, QoS::AtLeastOnce, false).unwrap();
+        client
+            .publish("alloc/out", &payload, QoS::AtLeastOnce, false)
+            .unwrap();
         if i % 100 == 0 {
             let _ = client.yield_for(Duration::ZERO);
         }
@@ -179,6 +191,9 @@ fn steady_state_allocations_per_message() {
         ("receive QoS0", received[0]),
         ("receive QoS1", received[1]),
     ] {
-        assert!(count < N / 100, "{what}: {count} allocations for {N} messages");
+        assert!(
+            count < N / 100,
+            "{what}: {count} allocations for {N} messages"
+        );
     }
 }

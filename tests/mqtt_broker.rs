@@ -40,8 +40,13 @@ fn publish_and_receive_own_messages() {
             .subscribe_sync("own/+", QoS::AtLeastOnce, None, LIMIT)
             .unwrap();
         assert!(id > 0);
-        assert_eq!(client.publish("own/a", b"zero", QoS::AtMostOnce, false), Ok(0));
-        let qos1_id = client.publish("own/b", b"one", QoS::AtLeastOnce, false).unwrap();
+        assert_eq!(
+            client.publish("own/a", b"zero", QoS::AtMostOnce, false),
+            Ok(0)
+        );
+        let qos1_id = client
+            .publish("own/b", b"one", QoS::AtLeastOnce, false)
+            .unwrap();
         assert!(qos1_id > 0);
         assert!(yield_until(&client, LIMIT, || {
             recorder.messages().len() == 2
@@ -58,7 +63,14 @@ fn publish_and_receive_own_messages() {
         );
         // The QoS 1 message arrived with QoS 1 (subscription granted 1).
         assert_eq!(
-            recorder.count(|s| matches!(s, Seen::Message { qos: 1, dup: false, .. })),
+            recorder.count(|s| matches!(
+                s,
+                Seen::Message {
+                    qos: 1,
+                    dup: false,
+                    ..
+                }
+            )),
             1
         );
         client.disconnect();
@@ -67,7 +79,10 @@ fn publish_and_receive_own_messages() {
             client.publish("own/a", b"x", QoS::AtLeastOnce, false),
             Err(ClientError::Closed)
         );
-        assert_eq!(client.yield_for(Duration::from_millis(10)), Err(ClientError::Closed));
+        assert_eq!(
+            client.yield_for(Duration::from_millis(10)),
+            Err(ClientError::Closed)
+        );
     }
 }
 
@@ -124,7 +139,9 @@ fn retained_message_arrives_flagged() {
         .unwrap();
     assert!(yield_until(&client, LIMIT, || recorder.messages().len() == 1));
     assert_eq!(
-        recorder.count(|s| matches!(s, Seen::Message { retain: true, payload, .. } if payload == b"kept")),
+        recorder.count(
+            |s| matches!(s, Seen::Message { retain: true, payload, .. } if payload == b"kept")
+        ),
         1
     );
     // Publishing retained ourselves replaces it for the next subscriber.
@@ -171,14 +188,20 @@ fn oversized_packets_are_refused_or_skipped() {
     let err = client
         .publish("ovr/out", &too_big, QoS::AtLeastOnce, false)
         .unwrap_err();
-    assert!(matches!(err, ClientError::TxBufferTooShort { limit: 1024, .. }));
+    assert!(matches!(
+        err,
+        ClientError::TxBufferTooShort { limit: 1024, .. }
+    ));
     assert_eq!(err.state_code(), state::STATE_MQTT_TX_BUFFER_TOO_SHORT);
 
     // Incoming: a 5000-byte message is skipped, the next one still arrives.
     broker.pub_message("ovr/in", &[b'y'; 5000], 1, false);
     broker.pub_message("ovr/in", b"small", 1, false);
     assert!(yield_until(&client, LIMIT, || recorder.messages().len() == 1));
-    assert_eq!(recorder.messages(), vec![("ovr/in".to_owned(), b"small".to_vec())]);
+    assert_eq!(
+        recorder.messages(),
+        vec![("ovr/in".to_owned(), b"small".to_vec())]
+    );
     let overflows: Vec<Seen> = recorder
         .snapshot()
         .into_iter()
@@ -274,7 +297,12 @@ fn disconnect_during_reconnect_backoff() {
         .unwrap_err();
     assert_eq!(err, ClientError::Offline);
     assert_eq!(err.state_code(), state::STATE_MQTT_IN_OFFLINE_STATUS);
-    assert!(client.publish("q/x", b"kept", QoS::AtLeastOnce, false).unwrap() > 0);
+    assert!(
+        client
+            .publish("q/x", b"kept", QoS::AtLeastOnce, false)
+            .unwrap()
+            > 0
+    );
 
     let yielder = {
         let client = Arc::clone(&client);
@@ -333,7 +361,12 @@ fn ten_thousand_messages_each_way() {
         let reader = s.spawn(|| sub_output(sub));
         for i in 0..N {
             client
-                .publish("bulk/out", i.to_string().as_bytes(), QoS::AtLeastOnce, false)
+                .publish(
+                    "bulk/out",
+                    i.to_string().as_bytes(),
+                    QoS::AtLeastOnce,
+                    false,
+                )
                 .unwrap();
             if i % 100 == 0 {
                 let _ = client.yield_for(Duration::ZERO);
@@ -402,7 +435,11 @@ fn threads_publish_while_one_yields_and_handlers_publish() {
             let client = Arc::clone(&client);
             thread::spawn(move || {
                 for i in 0..PER_THREAD {
-                    let qos = if i % 2 == 0 { QoS::AtLeastOnce } else { QoS::AtMostOnce };
+                    let qos = if i % 2 == 0 {
+                        QoS::AtLeastOnce
+                    } else {
+                        QoS::AtMostOnce
+                    };
                     client
                         .publish("th/work", format!("{t}-{i}").as_bytes(), qos, false)
                         .unwrap();
@@ -419,7 +456,8 @@ fn threads_publish_while_one_yields_and_handlers_publish() {
         .collect();
     let expected = THREADS * PER_THREAD;
     assert!(
-        yield_until(&client, Duration::from_secs(120), || echoes.load(Ordering::SeqCst)
+        yield_until(&client, Duration::from_secs(120), || echoes
+            .load(Ordering::SeqCst)
             >= expected),
         "work {} echoes {}",
         work.load(Ordering::SeqCst),
@@ -447,10 +485,14 @@ fn unsubscribe_stops_delivery() {
     assert!(yield_until(&client, LIMIT, || recorder
         .count(|s| *s == Seen::UnsubscribeAck(id))
         == 1));
-    client.publish("u/a", b"gone", QoS::AtMostOnce, false).unwrap();
+    client
+        .publish("u/a", b"gone", QoS::AtMostOnce, false)
+        .unwrap();
     client
         .publish("u/marker", b"after", QoS::AtMostOnce, false)
         .unwrap();
-    assert!(yield_until(&client, LIMIT, || message_count(&recorder, "u/marker") == 1));
+    assert!(yield_until(&client, LIMIT, || message_count(
+        &recorder, "u/marker"
+    ) == 1));
     assert_eq!(message_count(&recorder, "u/a"), 0);
 }

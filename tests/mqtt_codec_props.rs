@@ -22,8 +22,10 @@ fn ours(packet: &Packet<'_>) -> String {
             c.clean_session,
             c.will
                 .map(|w| (w.topic.to_owned(), w.message.to_vec(), w.qos, w.retain)),
-            c.username
-                .map(|u| (u.to_owned(), c.password.map(|p| p.to_vec()).unwrap_or_default()))
+            c.username.map(|u| (
+                u.to_owned(),
+                c.password.map(|p| p.to_vec()).unwrap_or_default()
+            ))
         ),
         Packet::ConnAck(a) => format!("CONNACK sp={} rc={}", a.session_present, a.return_code),
         Packet::Publish(p) => format!(
@@ -59,9 +61,12 @@ fn theirs_rendered(packet: &theirs::Packet) -> String {
             c.client_id,
             c.keep_alive,
             c.clean_session,
-            c.last_will
-                .as_ref()
-                .map(|w| (w.topic.clone(), w.message.to_vec(), w.qos as u8, w.retain)),
+            c.last_will.as_ref().map(|w| (
+                w.topic.clone(),
+                w.message.to_vec(),
+                w.qos as u8,
+                w.retain
+            )),
             c.login
                 .as_ref()
                 .map(|l| (l.username.clone(), l.password.as_bytes().to_vec()))
@@ -134,10 +139,7 @@ fn topic_name() -> impl Strategy<Value = String> {
 
 fn topic_filter() -> impl Strategy<Value = String> {
     (
-        prop::collection::vec(
-            prop_oneof![3 => level(), 1 => Just("+".to_owned())],
-            1..5,
-        ),
+        prop::collection::vec(prop_oneof![3 => level(), 1 => Just("+".to_owned())], 1..5),
         any::<bool>(),
     )
         .prop_map(|(mut levels, hash)| {
@@ -193,13 +195,15 @@ fn spec() -> impl Strategy<Value = Spec> {
                 any::<bool>()
             )),
         )
-            .prop_map(|(client_id, keep_alive, clean, login, will)| Spec::Connect {
-                client_id,
-                keep_alive,
-                clean,
-                login,
-                will
-            }),
+            .prop_map(
+                |(client_id, keep_alive, clean, login, will)| Spec::Connect {
+                    client_id,
+                    keep_alive,
+                    clean,
+                    login,
+                    will
+                }
+            ),
         (0u8..=5, any::<bool>()).prop_map(|(rc, sp)| Spec::ConnAck(sp && rc == 0, rc)),
         (
             topic_name(),
@@ -219,7 +223,10 @@ fn spec() -> impl Strategy<Value = Spec> {
             }),
         (prop::sample::select(vec![4u8, 5, 6, 7, 11]), packet_id())
             .prop_map(|(kind, id)| Spec::Ack(kind, id)),
-        (packet_id(), prop::collection::vec((topic_filter(), 0u8..=2), 1..4))
+        (
+            packet_id(),
+            prop::collection::vec((topic_filter(), 0u8..=2), 1..4)
+        )
             .prop_map(|(id, filters)| Spec::Subscribe(id, filters)),
         (
             packet_id(),

@@ -27,7 +27,10 @@ fn record_state_events() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let handler = events::Handler::State(Arc::new(|code, message: &str| {
-            STATE_EVENTS.lock().unwrap().push((code, message.to_owned()));
+            STATE_EVENTS
+                .lock()
+                .unwrap()
+                .push((code, message.to_owned()));
         }));
         events::register(
             events::state_area(state::STATE_MQTT_PUB_INFO),
@@ -38,7 +41,10 @@ fn record_state_events() {
         );
         events::register(
             events::state_area(state::STATE_SYS_DEPEND_NWK_CLOSE),
-            Some(Registration { address: 2, handler }),
+            Some(Registration {
+                address: 2,
+                handler,
+            }),
         );
     });
 }
@@ -157,7 +163,11 @@ fn fast_options() -> Options {
     }
 }
 
-fn client_for(server: &Server, options: Options, recorder: &Recorder) -> Result<Client, ClientError> {
+fn client_for(
+    server: &Server,
+    options: Options,
+    recorder: &Recorder,
+) -> Result<Client, ClientError> {
     Client::connect(
         options,
         Box::new(TcpConnector::new(server.addr(), "fake")),
@@ -170,11 +180,27 @@ fn client_for(server: &Server, options: Options, recorder: &Recorder) -> Result<
 fn connack_refusals_map_to_state_codes() {
     record_state_events();
     let cases = [
-        (1u8, state::STATE_MQTT_CONNACK_VERSION_UNACCEPT, "does not accept MQTT 3.1.1"),
-        (2, state::STATE_MQTT_CONNACK_IDENT_REJECT, "client identifier"),
+        (
+            1u8,
+            state::STATE_MQTT_CONNACK_VERSION_UNACCEPT,
+            "does not accept MQTT 3.1.1",
+        ),
+        (
+            2,
+            state::STATE_MQTT_CONNACK_IDENT_REJECT,
+            "client identifier",
+        ),
         (3, state::STATE_MQTT_CONNACK_SERVICE_NA, "unavailable"),
-        (4, state::STATE_MQTT_CONNACK_BAD_USERDATA, "bad user name or password"),
-        (5, state::STATE_MQTT_CONNACK_NOT_AUTHORIZED, "not authorized"),
+        (
+            4,
+            state::STATE_MQTT_CONNACK_BAD_USERDATA,
+            "bad user name or password",
+        ),
+        (
+            5,
+            state::STATE_MQTT_CONNACK_NOT_AUTHORIZED,
+            "not authorized",
+        ),
     ];
     for (code, state_code, fragment) in cases {
         let server = Server::new();
@@ -192,7 +218,10 @@ fn connack_refusals_map_to_state_codes() {
             script.join()
         });
         script.unwrap();
-        assert!(state_event_seen(state_code, fragment), "no state event for code {code}");
+        assert!(
+            state_event_seen(state_code, fragment),
+            "no state event for code {code}"
+        );
     }
 }
 
@@ -203,7 +232,10 @@ fn connect_failures_are_reported() {
     let port = free_port();
     let err = Client::connect(
         fast_options(),
-        Box::new(TcpConnector::new(SocketAddr::from(([127, 0, 0, 1], port)), "x")),
+        Box::new(TcpConnector::new(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            "x",
+        )),
         None,
         None,
     )
@@ -322,29 +354,121 @@ fn malformed_packets_drop_the_connection_and_the_client_recovers() {
     record_state_events();
     let cases: Vec<(&[u8], i32, &str)> = vec![
         (&[0xF0, 0], state::STATE_MQTT_PACKET_READ_ERROR, "reserved"),
-        (&[0xD1, 0], state::STATE_MQTT_PACKET_READ_ERROR, "fixed-header flags"),
-        (&[0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], state::STATE_MQTT_DESERIALIZE_PUB_ERROR, "longer than 4 bytes"),
-        (&[0x36, 3, 0, 1, b't'], state::STATE_MQTT_DESERIALIZE_PUB_ERROR, "QoS 3"),
-        (&[0x38, 3, 0, 1, b't'], state::STATE_MQTT_DESERIALIZE_PUB_ERROR, "DUP"),
-        (&[0x40, 3, 0, 1, 0], state::STATE_MQTT_PACKET_READ_ERROR, "remaining length 2"),
-        (&[0x30, 3, 0, 5, b't'], state::STATE_MQTT_DESERIALIZE_PUB_ERROR, "truncated"),
-        (&[0x30, 4, 0, 2, 0xC3, 0x28], state::STATE_MQTT_DESERIALIZE_PUB_ERROR, "UTF-8"),
-        (&[0x30, 3, 0, 1, 0], state::STATE_MQTT_DESERIALIZE_PUB_ERROR, "NUL"),
-        (&[0x40, 2, 0, 0], state::STATE_MQTT_PACKET_READ_ERROR, "identifier 0"),
-        (&[0x30, 3, 0, 1, b'#'], state::STATE_MQTT_DESERIALIZE_PUB_ERROR, "wildcards"),
-        (&[0x30, 2, 0, 0], state::STATE_MQTT_DESERIALIZE_PUB_ERROR, "empty"),
-        (&[0x90, 3, 0, 1, 3], state::STATE_MQTT_DESERIALIZE_SUBACK_ERROR, "SUBACK return code"),
-        (&[0x90, 2, 0, 1], state::STATE_MQTT_DESERIALIZE_SUBACK_ERROR, "no return code"),
-        (&[0xB0, 1, 0], state::STATE_MQTT_DESERIALIZE_UNSUBACK_ERROR, "remaining length 2"),
-        (&[0x20, 2, 2, 0], state::STATE_MQTT_DESERIALIZE_CONNACK_ERROR, "acknowledge flags"),
-        (&[0x20, 2, 0, 0], state::STATE_MQTT_RECV_UNKNOWN_PACKET, "sent CONNACK"),
-        (&[0x82, 6, 0, 1, 0, 1, b'a', 0], state::STATE_MQTT_RECV_UNKNOWN_PACKET, "sent SUBSCRIBE"),
-        (&[0xC0, 0], state::STATE_MQTT_RECV_UNKNOWN_PACKET, "sent PINGREQ"),
-        (&[0x50, 2, 0, 1], state::STATE_MQTT_RECV_UNKNOWN_PACKET, "sent PUBREC"),
-        (&[0x62, 2, 0, 1], state::STATE_MQTT_RECV_UNKNOWN_PACKET, "sent PUBREL"),
-        (&[0x70, 2, 0, 1], state::STATE_MQTT_RECV_UNKNOWN_PACKET, "sent PUBCOMP"),
-        (&[0xE0, 0], state::STATE_MQTT_RECV_UNKNOWN_PACKET, "sent DISCONNECT"),
-        (&[0x34, 5, 0, 1, b't', 0, 1], state::STATE_MQTT_RECV_UNKNOWN_PACKET, "QoS 2"),
+        (
+            &[0xD1, 0],
+            state::STATE_MQTT_PACKET_READ_ERROR,
+            "fixed-header flags",
+        ),
+        (
+            &[0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
+            state::STATE_MQTT_DESERIALIZE_PUB_ERROR,
+            "longer than 4 bytes",
+        ),
+        (
+            &[0x36, 3, 0, 1, b't'],
+            state::STATE_MQTT_DESERIALIZE_PUB_ERROR,
+            "QoS 3",
+        ),
+        (
+            &[0x38, 3, 0, 1, b't'],
+            state::STATE_MQTT_DESERIALIZE_PUB_ERROR,
+            "DUP",
+        ),
+        (
+            &[0x40, 3, 0, 1, 0],
+            state::STATE_MQTT_PACKET_READ_ERROR,
+            "remaining length 2",
+        ),
+        (
+            &[0x30, 3, 0, 5, b't'],
+            state::STATE_MQTT_DESERIALIZE_PUB_ERROR,
+            "truncated",
+        ),
+        (
+            &[0x30, 4, 0, 2, 0xC3, 0x28],
+            state::STATE_MQTT_DESERIALIZE_PUB_ERROR,
+            "UTF-8",
+        ),
+        (
+            &[0x30, 3, 0, 1, 0],
+            state::STATE_MQTT_DESERIALIZE_PUB_ERROR,
+            "NUL",
+        ),
+        (
+            &[0x40, 2, 0, 0],
+            state::STATE_MQTT_PACKET_READ_ERROR,
+            "identifier 0",
+        ),
+        (
+            &[0x30, 3, 0, 1, b'#'],
+            state::STATE_MQTT_DESERIALIZE_PUB_ERROR,
+            "wildcards",
+        ),
+        (
+            &[0x30, 2, 0, 0],
+            state::STATE_MQTT_DESERIALIZE_PUB_ERROR,
+            "empty",
+        ),
+        (
+            &[0x90, 3, 0, 1, 3],
+            state::STATE_MQTT_DESERIALIZE_SUBACK_ERROR,
+            "SUBACK return code",
+        ),
+        (
+            &[0x90, 2, 0, 1],
+            state::STATE_MQTT_DESERIALIZE_SUBACK_ERROR,
+            "no return code",
+        ),
+        (
+            &[0xB0, 1, 0],
+            state::STATE_MQTT_DESERIALIZE_UNSUBACK_ERROR,
+            "remaining length 2",
+        ),
+        (
+            &[0x20, 2, 2, 0],
+            state::STATE_MQTT_DESERIALIZE_CONNACK_ERROR,
+            "acknowledge flags",
+        ),
+        (
+            &[0x20, 2, 0, 0],
+            state::STATE_MQTT_RECV_UNKNOWN_PACKET,
+            "sent CONNACK",
+        ),
+        (
+            &[0x82, 6, 0, 1, 0, 1, b'a', 0],
+            state::STATE_MQTT_RECV_UNKNOWN_PACKET,
+            "sent SUBSCRIBE",
+        ),
+        (
+            &[0xC0, 0],
+            state::STATE_MQTT_RECV_UNKNOWN_PACKET,
+            "sent PINGREQ",
+        ),
+        (
+            &[0x50, 2, 0, 1],
+            state::STATE_MQTT_RECV_UNKNOWN_PACKET,
+            "sent PUBREC",
+        ),
+        (
+            &[0x62, 2, 0, 1],
+            state::STATE_MQTT_RECV_UNKNOWN_PACKET,
+            "sent PUBREL",
+        ),
+        (
+            &[0x70, 2, 0, 1],
+            state::STATE_MQTT_RECV_UNKNOWN_PACKET,
+            "sent PUBCOMP",
+        ),
+        (
+            &[0xE0, 0],
+            state::STATE_MQTT_RECV_UNKNOWN_PACKET,
+            "sent DISCONNECT",
+        ),
+        (
+            &[0x34, 5, 0, 1, b't', 0, 1],
+            state::STATE_MQTT_RECV_UNKNOWN_PACKET,
+            "QoS 2",
+        ),
     ];
     let server = Server::new();
     let recorder = Recorder::default();
@@ -367,15 +491,25 @@ fn malformed_packets_drop_the_connection_and_the_client_recovers() {
         assert!(yield_until(&client, Duration::from_secs(60), || {
             recorder.count(|s| *s == Seen::Reconnected) == cases.len() && client.is_connected()
         }));
-        client.publish("still/alive", b"yes", QoS::AtMostOnce, false).unwrap();
-        assert!(yield_until(&client, LIMIT, || !alive.lock().unwrap().is_empty()));
+        client
+            .publish("still/alive", b"yes", QoS::AtMostOnce, false)
+            .unwrap();
+        assert!(yield_until(&client, LIMIT, || !alive
+            .lock()
+            .unwrap()
+            .is_empty()));
         client.disconnect();
     });
     assert_eq!(recorder.count(|s| *s == Seen::Disconnected), cases.len());
     let publish = alive.into_inner().unwrap().pop().unwrap();
-    assert!(matches!(codec::decode(&publish).unwrap().0, Packet::Publish(p) if p.payload == b"yes"));
+    assert!(
+        matches!(codec::decode(&publish).unwrap().0, Packet::Publish(p) if p.payload == b"yes")
+    );
     for (bytes, code, fragment) in &cases {
-        assert!(state_event_seen(*code, fragment), "no state event {code} '{fragment}' for {bytes:02X?}");
+        assert!(
+            state_event_seen(*code, fragment),
+            "no state event {code} '{fragment}' for {bytes:02X?}"
+        );
     }
 }
 
@@ -399,7 +533,9 @@ fn suback_failure_is_a_nack() {
             .subscribe_sync("denied/+", QoS::AtMostOnce, None, LIMIT)
             .unwrap_err();
         assert_eq!(err, ClientError::SubscribeRefused);
-        let id = client.subscribe("denied/2", QoS::AtLeastOnce, None).unwrap();
+        let id = client
+            .subscribe("denied/2", QoS::AtLeastOnce, None)
+            .unwrap();
         assert!(yield_until(&client, LIMIT, || recorder
             .count(|s| *s == Seen::SubscribeNack(id))
             == 1));
@@ -432,14 +568,19 @@ fn unacknowledged_qos1_is_resent_with_dup_after_reconnect() {
                 panic!("not PUBLISH")
             };
             assert!(p.dup, "resend carries DUP");
-            assert_eq!((p.packet_id, p.topic, p.payload), (id, "q/1", &b"payload"[..]));
+            assert_eq!(
+                (p.packet_id, p.topic, p.payload),
+                (id, "q/1", &b"payload"[..])
+            );
             let b = id.to_be_bytes();
             peer.send(&[0x40, 2, b[0], b[1]]);
             peer.wait_closed();
             id
         });
         let client = client_for(&server, fast_options(), &recorder).unwrap();
-        let id = client.publish("q/1", b"payload", QoS::AtLeastOnce, false).unwrap();
+        let id = client
+            .publish("q/1", b"payload", QoS::AtLeastOnce, false)
+            .unwrap();
         assert!(yield_until(&client, LIMIT, || recorder
             .count(|s| *s == Seen::PublishAck(id))
             == 1));
@@ -466,7 +607,9 @@ fn unacknowledged_qos1_is_resent_then_given_up() {
         let mut options = fast_options();
         options.request_timeout = Duration::from_millis(150);
         let client = client_for(&server, options, &recorder).unwrap();
-        let id = client.publish("q/2", b"never acked", QoS::AtLeastOnce, false).unwrap();
+        let id = client
+            .publish("q/2", b"never acked", QoS::AtLeastOnce, false)
+            .unwrap();
         assert!(yield_until(&client, LIMIT, || recorder
             .count(|s| *s == Seen::PublishTimeout(id))
             == 1));
@@ -508,7 +651,10 @@ fn missing_pingresp_drops_and_reconnects() {
         assert_eq!(recorder.count(|s| *s == Seen::Disconnected), 1);
         client.disconnect();
     });
-    assert!(state_event_seen(state::STATE_SYS_DEPEND_NWK_TIMEOUT, "PINGREQ"));
+    assert!(state_event_seen(
+        state::STATE_SYS_DEPEND_NWK_TIMEOUT,
+        "PINGREQ"
+    ));
 }
 
 #[test]
@@ -559,7 +705,10 @@ fn incoming_qos1_is_acknowledged_after_the_handler() {
         )
         .unwrap();
         assert!(yield_until(&client, LIMIT, || script.is_finished()));
-        assert!(script.join().unwrap(), "PUBACK came before the handler finished");
+        assert!(
+            script.join().unwrap(),
+            "PUBACK came before the handler finished"
+        );
         assert_eq!(intercepted.load(Ordering::SeqCst), 1);
         client.disconnect();
     });
@@ -591,7 +740,11 @@ fn oversized_incoming_qos1_is_skipped_and_acknowledged() {
         client.disconnect();
         let total = script.join().unwrap();
         assert_eq!(
-            recorder.count(|s| *s == Seen::BufferOverflow { needed: total, limit: 64 }),
+            recorder.count(|s| *s
+                == Seen::BufferOverflow {
+                    needed: total,
+                    limit: 64
+                }),
             1
         );
         assert_eq!(recorder.count(|s| *s == Seen::Disconnected), 0);

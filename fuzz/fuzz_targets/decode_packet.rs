@@ -6,7 +6,11 @@ use iotkit::mqtt::codec::{self, Framing};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(Framing::Complete { header_len, total_len }) = codec::frame(data) {
+    if let Ok(Framing::Complete {
+        header_len,
+        total_len,
+    }) = codec::frame(data)
+    {
         assert!(header_len >= 2 && header_len <= codec::MAX_FIXED_HEADER_LEN);
         assert!(total_len >= header_len);
     }

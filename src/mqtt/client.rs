@@ -29,8 +29,7 @@ use std::time::{Duration, Instant};
 
 use super::codec::{
     self, ConnAck, Connect, DecodeError, EncodeError, Framing, Packet, PacketType, Publish,
-    Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters, PUBLISH_DUP_FLAG,
-    SUBACK_FAILURE,
+    Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters, PUBLISH_DUP_FLAG, SUBACK_FAILURE,
 };
 use super::topic::{self, TopicError};
 use crate::events;
@@ -124,18 +123,35 @@ pub enum Event<'a> {
     Connected,
     Disconnected,
     Reconnected,
-    SubscribeAck { packet_id: u16 },
-    SubscribeNack { packet_id: u16 },
-    SubscribeTimeout { packet_id: u16 },
-    UnsubscribeAck { packet_id: u16 },
-    UnsubscribeTimeout { packet_id: u16 },
-    PublishAck { packet_id: u16 },
+    SubscribeAck {
+        packet_id: u16,
+    },
+    SubscribeNack {
+        packet_id: u16,
+    },
+    SubscribeTimeout {
+        packet_id: u16,
+    },
+    UnsubscribeAck {
+        packet_id: u16,
+    },
+    UnsubscribeTimeout {
+        packet_id: u16,
+    },
+    PublishAck {
+        packet_id: u16,
+    },
     /// The publish was resent [`MAX_PUBLISH_RESENDS`] times without PUBACK and dropped.
-    PublishTimeout { packet_id: u16 },
+    PublishTimeout {
+        packet_id: u16,
+    },
     Message(&'a Message<'a>),
     /// An incoming packet of `needed` bytes did not fit the read buffer of
     /// `limit` bytes and was skipped (a QoS 1 PUBLISH is still acknowledged).
-    BufferOverflow { needed: usize, limit: usize },
+    BufferOverflow {
+        needed: usize,
+        limit: usize,
+    },
 }
 
 pub type Handler = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
@@ -185,13 +201,18 @@ pub enum ClientError {
     /// Not connected (QoS 0 publish while reconnecting).
     Offline,
     /// The offline queue already holds `limit` QoS 1 publishes.
-    OfflineQueueFull { limit: usize },
+    OfflineQueueFull {
+        limit: usize,
+    },
     /// All 65535 packet identifiers are in use.
     TooManyInFlight,
     /// `disconnect` was called.
     Closed,
     /// The packet needs `needed` bytes but the write buffer holds `limit`.
-    TxBufferTooShort { needed: usize, limit: usize },
+    TxBufferTooShort {
+        needed: usize,
+        limit: usize,
+    },
     InvalidTopicName(TopicError),
     InvalidTopicFilter(TopicError),
     /// The packet could not be encoded (e.g. a field over 65535 bytes).
@@ -473,7 +494,9 @@ impl Drop for ReaderToken<'_> {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// An MQTT 3.1.1 client session. `Send + Sync`; every method takes `&self`.
@@ -748,7 +771,11 @@ impl Client {
         }
         let online = self.connected.load(Ordering::Acquire);
         if !online {
-            let queued = state.outgoing.iter().filter(|o| o.sent_at.is_none()).count();
+            let queued = state
+                .outgoing
+                .iter()
+                .filter(|o| o.sent_at.is_none())
+                .count();
             if queued >= self.options.offline_queue_limit {
                 return Err(ClientError::OfflineQueueFull {
                     limit: self.options.offline_queue_limit,
@@ -1354,7 +1381,9 @@ impl Client {
         {
             let mut state = self.lock_state();
             match state.ping_sent_at {
-                Some(sent) if now >= sent + request_timeout => return Err(ClientError::PingTimeout),
+                Some(sent) if now >= sent + request_timeout => {
+                    return Err(ClientError::PingTimeout)
+                }
                 Some(sent) => next = next.min(sent + request_timeout),
                 None if !ping_interval.is_zero() => {
                     if now >= state.last_ping + ping_interval {
@@ -1623,7 +1652,10 @@ impl Client {
         let readiness = transport.readiness_handle();
         let mut state = self.lock_state();
         if state.closed {
-            let _ = transport.write(&[(PacketType::Disconnect as u8) << 4, 0], self.options.request_timeout);
+            let _ = transport.write(
+                &[(PacketType::Disconnect as u8) << 4, 0],
+                self.options.request_timeout,
+            );
             return Err(ClientError::Closed);
         }
         {

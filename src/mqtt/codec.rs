@@ -224,7 +224,9 @@ impl fmt::Display for DecodeError {
             DecodeError::InvalidConnAckCode(c) => {
                 write!(f, "CONNACK return code {c} is reserved")
             }
-            DecodeError::InvalidProtocolName => f.write_str("CONNECT protocol name is not \"MQTT\""),
+            DecodeError::InvalidProtocolName => {
+                f.write_str("CONNECT protocol name is not \"MQTT\"")
+            }
             DecodeError::UnsupportedProtocolLevel(l) => {
                 write!(f, "CONNECT protocol level {l} is not 4 (MQTT 3.1.1)")
             }
@@ -241,13 +243,22 @@ impl std::error::Error for DecodeError {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EncodeError {
     /// The packet needs `needed` bytes but the buffer has `available`.
-    BufferTooSmall { needed: usize, available: usize },
+    BufferTooSmall {
+        needed: usize,
+        available: usize,
+    },
     /// The packet's remaining length exceeds 268,435,455 bytes.
-    PacketTooLarge { remaining: usize },
+    PacketTooLarge {
+        remaining: usize,
+    },
     /// A string or binary field is longer than 65,535 bytes.
-    FieldTooLong { field: &'static str },
+    FieldTooLong {
+        field: &'static str,
+    },
     /// A string field contains U+0000.
-    NulInString { field: &'static str },
+    NulInString {
+        field: &'static str,
+    },
     InvalidTopicName(TopicError),
     InvalidTopicFilter(TopicError),
     ZeroPacketId,
@@ -487,8 +498,8 @@ pub fn frame(buf: &[u8]) -> Result<Framing, DecodeError> {
     let Some(&first) = buf.first() else {
         return Ok(Framing::Incomplete { needed: 2 });
     };
-    let packet = PacketType::from_nibble(first >> 4)
-        .ok_or(DecodeError::ReservedPacketType(first >> 4))?;
+    let packet =
+        PacketType::from_nibble(first >> 4).ok_or(DecodeError::ReservedPacketType(first >> 4))?;
     let flags = first & 0x0F;
     match packet.required_flags() {
         Some(required) if flags != required => {
@@ -503,9 +514,7 @@ pub fn frame(buf: &[u8]) -> Result<Framing, DecodeError> {
     let mut remaining = 0usize;
     for index in 0..4 {
         let Some(&byte) = buf.get(1 + index) else {
-            return Ok(Framing::Incomplete {
-                needed: 2 + index,
-            });
+            return Ok(Framing::Incomplete { needed: 2 + index });
         };
         remaining |= usize::from(byte & 0x7F) << (7 * index);
         if byte & 0x80 == 0 {
@@ -603,7 +612,8 @@ pub fn decode(buf: &[u8]) -> Result<(Packet<'_>, usize), DecodeError> {
     if buf.len() < total_len {
         return Err(DecodeError::Incomplete { needed: total_len });
     }
-    let packet_type = PacketType::from_nibble(buf[0] >> 4).ok_or(DecodeError::ReservedPacketType(buf[0] >> 4))?;
+    let packet_type =
+        PacketType::from_nibble(buf[0] >> 4).ok_or(DecodeError::ReservedPacketType(buf[0] >> 4))?;
     let flags = buf[0] & 0x0F;
     let body = &buf[header_len..total_len];
     let packet = decode_body(packet_type, flags, body)?;
@@ -704,10 +714,7 @@ fn decode_body(packet: PacketType, flags: u8, body: &[u8]) -> Result<Packet<'_>,
             if return_codes.is_empty() {
                 return Err(DecodeError::NoSubAckCodes);
             }
-            if let Some(&bad) = return_codes
-                .iter()
-                .find(|&&c| c > 2 && c != SUBACK_FAILURE)
-            {
+            if let Some(&bad) = return_codes.iter().find(|&&c| c > 2 && c != SUBACK_FAILURE) {
                 return Err(DecodeError::InvalidSubAckCode(bad));
             }
             Packet::SubAck(SubAck {
@@ -782,7 +789,9 @@ fn decode_connect<'a>(fields: &mut Fields<'a>) -> Result<Connect<'a>, DecodeErro
     let client_id = fields.string()?;
     let will = if has_will {
         let topic = fields.string().map_err(|e| match e {
-            DecodeError::NulInString { .. } => DecodeError::InvalidTopicName(TopicError::ContainsNul),
+            DecodeError::NulInString { .. } => {
+                DecodeError::InvalidTopicName(TopicError::ContainsNul)
+            }
             other => other,
         })?;
         topic::validate_topic_name(topic).map_err(DecodeError::InvalidTopicName)?;
@@ -1274,7 +1283,10 @@ mod tests {
                 flags: 0
             }
         );
-        assert_eq!(err(&[0x30, 0x80, 0x80, 0x80, 0x80, 0x01]), E::RemainingLengthTooLong);
+        assert_eq!(
+            err(&[0x30, 0x80, 0x80, 0x80, 0x80, 0x01]),
+            E::RemainingLengthTooLong
+        );
         assert_eq!(err(&[0x36, 3, 0, 1, b't']), E::InvalidQoS);
         assert_eq!(err(&[0x38, 3, 0, 1, b't']), E::DupOnQoS0);
         assert_eq!(
@@ -1293,14 +1305,18 @@ mod tests {
                 actual: 1
             }
         );
-        assert_eq!(err(&[0x30, 3, 0, 5, b't']), E::Truncated { packet: P::Publish });
-        assert_eq!(err(&[0x32, 3, 0, 1, b't']), E::Truncated { packet: P::Publish });
+        assert_eq!(
+            err(&[0x30, 3, 0, 5, b't']),
+            E::Truncated { packet: P::Publish }
+        );
+        assert_eq!(
+            err(&[0x32, 3, 0, 1, b't']),
+            E::Truncated { packet: P::Publish }
+        );
         assert_eq!(err(&[0xB0, 2, 0]), E::Incomplete { needed: 4 });
         assert_eq!(
             err(&[0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 60, 0, 0, 0xAA]),
-            E::TrailingBytes {
-                packet: P::Connect
-            }
+            E::TrailingBytes { packet: P::Connect }
         );
         assert_eq!(
             err(&[0x82, 7, 0, 1, 0, 1, b'a', 1, 9]),
@@ -1318,21 +1334,17 @@ mod tests {
         );
         assert_eq!(
             err(&[0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 60, 0, 2, b'a', 0]),
-            E::NulInString {
-                packet: P::Connect
-            }
+            E::NulInString { packet: P::Connect }
         );
-        assert_eq!(
-            err(&[0x40, 2, 0, 0]),
-            E::ZeroPacketId { packet: P::PubAck }
-        );
+        assert_eq!(err(&[0x40, 2, 0, 0]), E::ZeroPacketId { packet: P::PubAck });
         assert_eq!(
             err(&[0x32, 5, 0, 1, b't', 0, 0]),
-            E::ZeroPacketId {
-                packet: P::Publish
-            }
+            E::ZeroPacketId { packet: P::Publish }
         );
-        assert_eq!(err(&[0x30, 2, 0, 0]), E::InvalidTopicName(TopicError::Empty));
+        assert_eq!(
+            err(&[0x30, 2, 0, 0]),
+            E::InvalidTopicName(TopicError::Empty)
+        );
         assert_eq!(
             err(&[0x30, 3, 0, 1, b'+']),
             E::InvalidTopicName(TopicError::WildcardInName)
@@ -1358,8 +1370,14 @@ mod tests {
                 packet: P::Unsubscribe
             }
         );
-        assert_eq!(err(&[0x82, 6, 0, 1, 0, 1, b'a', 3]), E::InvalidRequestedQoS(3));
-        assert_eq!(err(&[0x82, 6, 0, 1, 0, 1, b'a', 0x41]), E::InvalidRequestedQoS(0x41));
+        assert_eq!(
+            err(&[0x82, 6, 0, 1, 0, 1, b'a', 3]),
+            E::InvalidRequestedQoS(3)
+        );
+        assert_eq!(
+            err(&[0x82, 6, 0, 1, 0, 1, b'a', 0x41]),
+            E::InvalidRequestedQoS(0x41)
+        );
         assert_eq!(err(&[0x90, 3, 0, 1, 3]), E::InvalidSubAckCode(3));
         assert_eq!(err(&[0x90, 2, 0, 1]), E::NoSubAckCodes);
         assert_eq!(err(&[0x20, 2, 2, 0]), E::InvalidConnAckFlags(2));
@@ -1446,9 +1464,18 @@ mod tests {
             encode(&publish("a/+", 0, false, 0), &mut buf),
             Err(E::InvalidTopicName(TopicError::WildcardInName))
         );
-        assert_eq!(encode(&publish("a", 1, false, 0), &mut buf), Err(E::ZeroPacketId));
-        assert_eq!(encode(&publish("a", 3, false, 1), &mut buf), Err(E::InvalidQoS(3)));
-        assert_eq!(encode(&publish("a", 0, true, 0), &mut buf), Err(E::DupOnQoS0));
+        assert_eq!(
+            encode(&publish("a", 1, false, 0), &mut buf),
+            Err(E::ZeroPacketId)
+        );
+        assert_eq!(
+            encode(&publish("a", 3, false, 1), &mut buf),
+            Err(E::InvalidQoS(3))
+        );
+        assert_eq!(
+            encode(&publish("a", 0, true, 0), &mut buf),
+            Err(E::DupOnQoS0)
+        );
         assert_eq!(
             encode(
                 &Packet::Subscribe(Subscribe {
@@ -1457,7 +1484,9 @@ mod tests {
                 }),
                 &mut buf
             ),
-            Err(E::InvalidTopicFilter(TopicError::MisplacedMultiLevelWildcard))
+            Err(E::InvalidTopicFilter(
+                TopicError::MisplacedMultiLevelWildcard
+            ))
         );
         assert_eq!(
             encode(

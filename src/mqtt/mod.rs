@@ -6,6 +6,5 @@ pub mod codec;
 pub mod topic;
 
 pub use client::{
-    Client, ClientError, Connector, Credentials, Event, Handler, Interceptor, Message, Options,
-    QoS,
+    Client, ClientError, Connector, Credentials, Event, Handler, Interceptor, Message, Options, QoS,
 };

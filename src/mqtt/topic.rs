@@ -114,7 +114,10 @@ mod tests {
         assert_eq!(validate_topic_name("/"), Ok(()));
         assert_eq!(validate_topic_name("$SYS/x"), Ok(()));
         assert_eq!(validate_topic_name(""), Err(TopicError::Empty));
-        assert_eq!(validate_topic_name("a/+/c"), Err(TopicError::WildcardInName));
+        assert_eq!(
+            validate_topic_name("a/+/c"),
+            Err(TopicError::WildcardInName)
+        );
         assert_eq!(validate_topic_name("a/#"), Err(TopicError::WildcardInName));
         assert_eq!(validate_topic_name("a\0b"), Err(TopicError::ContainsNul));
         let long = "x".repeat(MAX_TOPIC_LEN + 1);
@@ -124,7 +127,9 @@ mod tests {
 
     #[test]
     fn topic_filters() {
-        for ok in ["#", "+", "a/#", "a/+/c", "+/+", "/+", "a//b", "+/#", "$SYS/#"] {
+        for ok in [
+            "#", "+", "a/#", "a/+/c", "+/+", "/+", "a//b", "+/#", "$SYS/#",
+        ] {
             assert_eq!(validate_topic_filter(ok), Ok(()), "{ok}");
         }
         for (bad, err) in [
@@ -165,8 +170,16 @@ mod tests {
             ("#", "$SYS/x", false),
             ("+/x", "$SYS/x", false),
             ("$SYS/#", "$SYS/x", true),
-            ("/sys/pk/dn/#", "/sys/pk/dn/thing/event/property/post_reply", true),
-            ("/ext/auth/identity/response", "/ext/auth/identity/response", true),
+            (
+                "/sys/pk/dn/#",
+                "/sys/pk/dn/thing/event/property/post_reply",
+                true,
+            ),
+            (
+                "/ext/auth/identity/response",
+                "/ext/auth/identity/response",
+                true,
+            ),
         ];
         for &(filter, topic, expected) in cases {
             assert_eq!(matches(filter, topic), expected, "{filter} vs {topic}");

@@ -60,7 +60,10 @@ impl Broker {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(self.addr()).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not start listening");
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not start listening"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -169,7 +172,12 @@ impl Drop for Broker {
 /// Waits (bounded) for a `mosquitto_sub` to finish and returns its lines.
 pub fn sub_output(mut child: Child) -> Vec<String> {
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     child.wait().unwrap();
     out.lines().map(str::to_owned).collect()
 }
