@@ -750,3 +750,53 @@ fn oversized_incoming_qos1_is_skipped_and_acknowledged() {
         assert_eq!(recorder.count(|s| *s == Seen::Disconnected), 0);
     });
 }
+
+#[test]
+fn disconnect_from_inside_a_handler_closes_quietly() {
+    let server = Server::new();
+    let recorder = Recorder::default();
+    let slot: Arc<std::sync::OnceLock<std::sync::Weak<Client>>> = Arc::default();
+    thread::scope(|s| {
+        let script = s.spawn(|| {
+            let mut peer = server.accept();
+            peer.handshake();
+            peer.send(&[0x32, 6, 0, 1, b'q', 0, 9, b'!']);
+            // The handler disconnects before the PUBACK could be sent.
+            let rest: Vec<Vec<u8>> = std::iter::from_fn(|| peer.packet()).collect();
+            rest
+        });
+        let handler: Handler = {
+            let slot = Arc::clone(&slot);
+            let record = recorder.handler();
+            Arc::new(move |event: &Event<'_>| {
+                record(event);
+                if let (Event::Message(_), Some(client)) =
+                    (event, slot.get().and_then(std::sync::Weak::upgrade))
+                {
+                    client.disconnect();
+                }
+            })
+        };
+        let client = Arc::new(
+            Client::connect(
+                fast_options(),
+                Box::new(TcpConnector::new(server.addr(), "quiet")),
+                Some(handler),
+                None,
+            )
+            .unwrap(),
+        );
+        slot.set(Arc::downgrade(&client)).unwrap();
+        let mut result = Ok(());
+        let deadline = Instant::now() + LIMIT;
+        while result.is_ok() && Instant::now() < deadline {
+            result = client.yield_for(Duration::from_millis(50));
+        }
+        assert_eq!(result, Err(ClientError::Closed));
+        assert_eq!(recorder.messages().len(), 1);
+        assert_eq!(recorder.count(|s| *s == Seen::Disconnected), 0);
+        assert_eq!(recorder.count(|s| *s == Seen::Reconnected), 0);
+        // The server saw DISCONNECT and nothing else.
+        assert_eq!(script.join().unwrap(), vec![vec![0xE0, 0]]);
+    });
+}

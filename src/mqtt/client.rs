@@ -18,6 +18,7 @@
 //! return [`ClientError::Reentrant`] there).
 
 use std::collections::hash_map::RandomState;
+use std::collections::VecDeque;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::io::ErrorKind;
@@ -401,7 +402,9 @@ struct State {
     next_packet_id: u16,
     subscriptions: Vec<Subscription>,
     requests: Vec<Request>,
-    outgoing: Vec<Outgoing>,
+    /// In publish order, so a reconnect resends (and the offline queue
+    /// sends) oldest first.
+    outgoing: VecDeque<Outgoing>,
     /// Spent publish buffers, reused so steady-state QoS 1 does not allocate.
     pool: Vec<Vec<u8>>,
     last_ping: Instant,
@@ -539,6 +542,13 @@ fn check_options(options: &Options) -> Result<(), ClientError> {
             options.reconnect_min, options.reconnect_max
         ));
     }
+    let day = Duration::from_secs(24 * 3600);
+    if options.request_timeout > day || options.reconnect_max > day {
+        return invalid(format!(
+            "request timeout and reconnect interval must stay within a day (got {:?} and {:?})",
+            options.request_timeout, options.reconnect_max
+        ));
+    }
     if options.keepalive.as_secs() > u64::from(u16::MAX) {
         return invalid(format!(
             "keep-alive {:?} exceeds MQTT's 65535 seconds",
@@ -546,6 +556,13 @@ fn check_options(options: &Options) -> Result<(), ClientError> {
         ));
     }
     Ok(())
+}
+
+/// `timeout` from now, saturating far in the future instead of overflowing.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 /// A uniformly distributed number in [0, 1) for backoff jitter.
@@ -580,7 +597,7 @@ impl Client {
                 next_packet_id: 0,
                 subscriptions: Vec::new(),
                 requests: Vec::new(),
-                outgoing: Vec::new(),
+                outgoing: VecDeque::new(),
                 pool: Vec::new(),
                 last_ping: now,
                 ping_sent_at: None,
@@ -631,7 +648,7 @@ impl Client {
     /// `disconnect` and `Err(Reentrant)` from inside a handler; when another
     /// thread is serving, waits for it to finish (up to `timeout`).
     pub fn yield_for(&self, timeout: Duration) -> Result<(), ClientError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let Some(_token) = self.acquire_reader(deadline, None)? else {
             return Ok(());
         };
@@ -664,7 +681,7 @@ impl Client {
         if self.lock_state().reader_owner == Some(thread::current().id()) {
             return Err(ClientError::Reentrant("subscribe_sync"));
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let packet_id = self.request_subscribe(filter, qos, handler, true)?;
         loop {
             let outcome = {
@@ -806,7 +823,7 @@ impl Client {
                 entry.ever_sent = true;
             }
         }
-        state.outgoing.push(entry);
+        state.outgoing.push_back(entry);
         Ok(publish.packet_id)
     }
 
@@ -1276,8 +1293,9 @@ impl Client {
             Packet::PubAck { packet_id } => {
                 let mut state = self.lock_state();
                 if let Some(i) = state.outgoing.iter().position(|o| o.packet_id == packet_id) {
-                    let done = state.outgoing.swap_remove(i);
-                    state.pool.push(done.bytes);
+                    if let Some(done) = state.outgoing.remove(i) {
+                        state.pool.push(done.bytes);
+                    }
                     notices.push(Notice::PublishAck(packet_id));
                 }
             }
@@ -1406,9 +1424,10 @@ impl Client {
                     continue;
                 }
                 if state.outgoing[i].resends >= MAX_PUBLISH_RESENDS {
-                    let done = state.outgoing.swap_remove(i);
-                    reader.notices.push(Notice::PublishTimeout(done.packet_id));
-                    state.pool.push(done.bytes);
+                    if let Some(done) = state.outgoing.remove(i) {
+                        reader.notices.push(Notice::PublishTimeout(done.packet_id));
+                        state.pool.push(done.bytes);
+                    }
                     continue;
                 }
                 let entry = &mut state.outgoing[i];
@@ -1463,15 +1482,20 @@ impl Client {
 
     /// Drops the connection, reports why and schedules the reconnect.
     fn connection_lost(&self, reader: &mut Reader, error: Option<ClientError>) {
+        reader.online = false;
+        reader.readiness = None;
+        reader.reset();
+        if self.lock_state().closed {
+            // disconnect() already closed it (perhaps from a handler): no
+            // reconnect, no "connection lost" report.
+            return;
+        }
         let writer_failure = {
             let mut io = lock(&self.io);
             Self::drop_transport(&mut io);
             io.failure.take()
         };
         self.connected.store(false, Ordering::Release);
-        reader.online = false;
-        reader.readiness = None;
-        reader.reset();
         let error = error
             .or(writer_failure)
             .unwrap_or(ClientError::Io(TransportError::PeerClosed));
@@ -1500,13 +1524,7 @@ impl Client {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .options
-            .reconnect_min
-            .saturating_mul(1u32 << attempt.min(20))
-            .min(self.options.reconnect_max);
-        // Half fixed, half random, so many devices do not reconnect in step.
-        base / 2 + (base / 2).mul_f64(jitter_fraction())
+        backoff_delay(&self.options, attempt)
     }
 
     fn reconnect(&self, reader: &mut Reader) -> Result<(), ClientError> {
@@ -1545,10 +1563,9 @@ impl Client {
         let state = &mut *state;
         for i in 0..state.subscriptions.len() {
             let filter = &state.subscriptions[i].filter;
-            let pending = state
-                .requests
-                .iter()
-                .any(|r| r.kind == RequestKind::Subscribe && &r.filter == filter);
+            let pending = state.requests.iter().any(|r| {
+                r.kind == RequestKind::Subscribe && r.outcome.is_none() && &r.filter == filter
+            });
             if !pending {
                 let filter = filter.clone();
                 let qos = state.subscriptions[i].qos as u8;
@@ -1680,6 +1697,17 @@ impl Drop for Client {
     }
 }
 
+/// The wait before reconnect attempt `attempt` (0-based): the minimum
+/// doubled per attempt up to the maximum, then half fixed and half random
+/// so that many devices do not reconnect in step.
+fn backoff_delay(options: &Options, attempt: u32) -> Duration {
+    let base = options
+        .reconnect_min
+        .saturating_mul(1u32 << attempt.min(20))
+        .min(options.reconnect_max);
+    base / 2 + (base / 2).mul_f64(jitter_fraction())
+}
+
 fn packet_type_of(first_byte: u8) -> Option<PacketType> {
     PacketType::of_first_byte(first_byte)
 }
@@ -1724,5 +1752,90 @@ fn wait_readable(socket: &TcpStream, wait: Duration) -> bool {
             e.kind(),
             ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Client>();
+    }
+
+    #[test]
+    fn connack_codes_map_to_the_vendor_states() {
+        let expected = [
+            (1, state::STATE_MQTT_CONNACK_VERSION_UNACCEPT),
+            (2, state::STATE_MQTT_CONNACK_IDENT_REJECT),
+            (3, state::STATE_MQTT_CONNACK_SERVICE_NA),
+            (4, state::STATE_MQTT_CONNACK_BAD_USERDATA),
+            (5, state::STATE_MQTT_CONNACK_NOT_AUTHORIZED),
+            (6, state::STATE_MQTT_CONNACK_UNKNOWN_ERROR),
+        ];
+        for (code, state_code) in expected {
+            assert_eq!(ClientError::Refused(code).state_code(), state_code);
+        }
+    }
+
+    #[test]
+    fn options_are_checked() {
+        assert_eq!(check_options(&Options::default()), Ok(()));
+        let mut bad = Options::default();
+        bad.write_buf_size = MIN_BUFFER_SIZE - 1;
+        assert!(check_options(&bad).is_err());
+        let mut bad = Options::default();
+        bad.reconnect_max = Duration::from_millis(1);
+        assert!(check_options(&bad).is_err());
+        let mut bad = Options::default();
+        bad.request_timeout = Duration::ZERO;
+        assert!(check_options(&bad).is_err());
+        let mut bad = Options::default();
+        bad.keepalive = Duration::from_secs(70_000);
+        assert!(check_options(&bad).is_err());
+        let mut bad = Options::default();
+        bad.request_timeout = Duration::MAX;
+        assert!(check_options(&bad).is_err());
+    }
+
+    #[test]
+    fn oversized_publish_heads_yield_their_packet_id() {
+        // QoS 1, topic "ab", id 0x0102, payload cut off.
+        assert_eq!(
+            owed_puback(&[0x32, 0x90, 0x01, 0, 2, b'a', b'b', 1, 2, 0]),
+            Some(0x0102)
+        );
+        // QoS 0 has no id; a head cut inside the topic gives none either.
+        assert_eq!(
+            owed_puback(&[0x30, 0x90, 0x01, 0, 2, b'a', b'b', 1, 2]),
+            None
+        );
+        assert_eq!(owed_puback(&[0x32, 0x90, 0x01, 0, 9, b'a']), None);
+        assert_eq!(owed_puback(&[0x90, 3, 0, 1, 0]), None);
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_maximum() {
+        let options = Options {
+            reconnect_min: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(60),
+            ..Options::default()
+        };
+        let base = |attempt: u32| {
+            options
+                .reconnect_min
+                .saturating_mul(1u32 << attempt.min(20))
+                .min(options.reconnect_max)
+        };
+        for attempt in [0, 1, 2, 5, 6, 30] {
+            let base = base(attempt);
+            for _ in 0..20 {
+                let delay = backoff_delay(&options, attempt);
+                assert!(delay >= base / 2 && delay <= base, "{attempt}: {delay:?}");
+            }
+        }
+        assert_eq!(base(30), Duration::from_secs(60));
     }
 }
