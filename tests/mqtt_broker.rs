@@ -496,3 +496,78 @@ fn unsubscribe_stops_delivery() {
     ) == 1));
     assert_eq!(message_count(&recorder, "u/a"), 0);
 }
+
+#[test]
+fn concurrent_yielders_subscribers_and_publishers_do_not_deadlock() {
+    const MESSAGES: usize = 2000;
+    let broker = Broker::start();
+    let recorder = Recorder::default();
+    let client = Arc::new(connect(&broker, "stress", test_options(), &recorder));
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter: Handler = {
+        let received = Arc::clone(&received);
+        Arc::new(move |event: &Event<'_>| {
+            if matches!(event, Event::Message(_)) {
+                received.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    client
+        .subscribe_sync("st/data", QoS::AtLeastOnce, Some(counter), LIMIT)
+        .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut threads = Vec::new();
+    // Two threads competing to serve the connection.
+    for _ in 0..2 {
+        let (client, stop) = (Arc::clone(&client), Arc::clone(&stop));
+        threads.push(thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let _ = client.yield_for(Duration::from_millis(5));
+            }
+        }));
+    }
+    // Subscription churn on other topics, sync and async.
+    {
+        let (client, stop) = (Arc::clone(&client), Arc::clone(&stop));
+        threads.push(thread::spawn(move || {
+            let mut round = 0u32;
+            while !stop.load(Ordering::SeqCst) {
+                let filter = format!("st/churn/{}", round % 7);
+                let _ = client.subscribe_sync(&filter, QoS::AtMostOnce, None, LIMIT);
+                client.unsubscribe(&filter).unwrap();
+                client.subscribe(&filter, QoS::AtLeastOnce, None).unwrap();
+                round += 1;
+            }
+        }));
+    }
+    let publishers: Vec<_> = (0..2)
+        .map(|t| {
+            let client = Arc::clone(&client);
+            thread::spawn(move || {
+                for i in 0..MESSAGES / 2 {
+                    let qos = if i % 3 == 0 {
+                        QoS::AtMostOnce
+                    } else {
+                        QoS::AtLeastOnce
+                    };
+                    client
+                        .publish("st/data", format!("{t}:{i}").as_bytes(), qos, false)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for publisher in publishers {
+        publisher.join().unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while received.load(Ordering::SeqCst) < MESSAGES && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(received.load(Ordering::SeqCst), MESSAGES);
+    assert_eq!(recorder.count(|s| *s == Seen::Disconnected), 0);
+}
