@@ -571,3 +571,54 @@ fn concurrent_yielders_subscribers_and_publishers_do_not_deadlock() {
     assert_eq!(received.load(Ordering::SeqCst), MESSAGES);
     assert_eq!(recorder.count(|s| *s == Seen::Disconnected), 0);
 }
+
+/// The library's own TCP transport (with its readiness handle) under the client.
+struct NetConnector {
+    port: u16,
+}
+
+impl iotkit::mqtt::Connector for NetConnector {
+    fn open(
+        &self,
+    ) -> Result<Box<dyn iotkit::transport::Transport>, iotkit::transport::TransportError> {
+        iotkit::net::TcpConnection::connect("127.0.0.1", self.port, Duration::from_secs(5))
+            .map(|c| Box::new(c) as Box<dyn iotkit::transport::Transport>)
+            .map_err(|e| iotkit::transport::TransportError::Failed(e.to_string()))
+    }
+
+    fn credentials(&self) -> iotkit::mqtt::Credentials {
+        iotkit::mqtt::Credentials {
+            client_id: "net-tcp".into(),
+            ..Default::default()
+        }
+    }
+}
+
+#[test]
+fn works_over_net_tcp_connection_across_a_restart() {
+    let mut broker = Broker::start();
+    let recorder = Recorder::default();
+    let client = Client::connect(
+        test_options(),
+        Box::new(NetConnector { port: broker.port }),
+        Some(recorder.handler()),
+        None,
+    )
+    .unwrap();
+    client
+        .subscribe_sync("net/#", QoS::AtLeastOnce, None, LIMIT)
+        .unwrap();
+    client
+        .publish("net/a", b"before", QoS::AtLeastOnce, false)
+        .unwrap();
+    assert!(yield_until(&client, LIMIT, || recorder.messages().len() == 1));
+    broker.restart();
+    assert!(yield_until(&client, LIMIT, || recorder
+        .count(|s| *s == Seen::Reconnected)
+        == 1));
+    client
+        .publish("net/a", b"after", QoS::AtLeastOnce, false)
+        .unwrap();
+    assert!(yield_until(&client, LIMIT, || recorder.messages().len() == 2));
+    assert_eq!(recorder.messages()[1].1, b"after");
+}
