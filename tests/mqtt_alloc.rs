@@ -66,12 +66,12 @@ fn counting_handler(messages: &Arc<AtomicUsize>, acks: &Arc<AtomicUsize>) -> Han
 
 /// A bare MQTT publisher on a raw socket: its pre-encoded packets are
 /// written without allocating in this process.
-fn raw_publisher(broker: &Broker, qos: u8, count: usize) -> (TcpStream, Vec<u8>) {
+fn raw_publisher(broker: &Broker, qos: u8, pass: usize, count: usize) -> (TcpStream, Vec<u8>) {
     let mut stream = TcpStream::connect(broker.addr()).unwrap();
     let mut buf = vec![0u8; 256];
     let n = codec::encode(
         &Packet::Connect(Connect {
-            client_id: &format!("raw-{qos}"),
+            client_id: &format!("raw-{qos}-{pass}"),
             keep_alive: 60,
             clean_session: true,
             username: None,
@@ -132,50 +132,49 @@ fn steady_state_allocations_per_message() {
         .unwrap();
     let payload = [0x42u8; 100];
 
-    // Warm-up: buffers, pools and tables reach their steady size.
-    for _ in 0..N {
-        client
-            .publish("alloc/out", &payload, QoS::AtLeastOnce, false)
-            .unwrap();
-        client
-            .publish("alloc/out", &payload, QoS::AtMostOnce, false)
-            .unwrap();
-        let _ = client.yield_for(Duration::ZERO);
-    }
-    yield_until_count(&client, &acks, N);
-
-    let before = allocations();
-    for i in 0..N {
-        client
-            .publish("alloc/out", &payload, QoS::AtMostOnce, false)
-            .unwrap();
-        if i % 100 == 0 {
-            let _ = client.yield_for(Duration::ZERO);
-        }
-    }
-    let qos0_publish = allocations() - before;
-
-    let before = allocations();
-    for i in 0..N {
-        client
-            .publish("alloc/out", &payload, QoS::AtLeastOnce, false)
-            .unwrap();
-        if i % 100 == 0 {
-            let _ = client.yield_for(Duration::ZERO);
-        }
-    }
-    yield_until_count(&client, &acks, 2 * N);
-    let qos1_publish = allocations() - before;
-
-    let mut received = Vec::new();
-    for qos in [0u8, 1] {
-        let (mut publisher, packets) = raw_publisher(&broker, qos, N);
-        let target = messages.load(Ordering::SeqCst) + N;
+    // Each phase runs twice: the first pass grows buffers, pools and tables
+    // to their steady size for that traffic pattern, the second is counted.
+    let mut counts = [0usize; 4];
+    for pass in 0..2 {
         let before = allocations();
-        publisher.write_all(&packets).unwrap();
-        yield_until_count(&client, &messages, target);
-        received.push(allocations() - before);
+        for i in 0..N {
+            client
+                .publish("alloc/out", &payload, QoS::AtMostOnce, false)
+                .unwrap();
+            if i % 100 == 0 {
+                let _ = client.yield_for(Duration::ZERO);
+            }
+        }
+        let qos0_publish = allocations() - before;
+
+        let acked = acks.load(Ordering::SeqCst);
+        let before = allocations();
+        // Batches of 100 with all acks in between: at most 100 in flight
+        // in both passes, so the second needs no more pooled buffers.
+        for i in 0..N {
+            client
+                .publish("alloc/out", &payload, QoS::AtLeastOnce, false)
+                .unwrap();
+            if i % 100 == 99 {
+                yield_until_count(&client, &acks, acked + i + 1);
+            }
+        }
+        yield_until_count(&client, &acks, acked + N);
+        let qos1_publish = allocations() - before;
+
+        let mut received = [0usize; 2];
+        for qos in [0u8, 1] {
+            let (mut publisher, packets) = raw_publisher(&broker, qos, pass, N);
+            let target = messages.load(Ordering::SeqCst) + N;
+            let before = allocations();
+            publisher.write_all(&packets).unwrap();
+            yield_until_count(&client, &messages, target);
+            received[usize::from(qos)] = allocations() - before;
+        }
+        counts = [qos0_publish, qos1_publish, received[0], received[1]];
     }
+    let [qos0_publish, qos1_publish, received0, received1] = counts;
+    let received = [received0, received1];
 
     eprintln!(
         "allocations for {N} messages: publish QoS0 {qos0_publish}, publish QoS1 {qos1_publish} \

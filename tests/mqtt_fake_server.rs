@@ -800,3 +800,34 @@ fn disconnect_from_inside_a_handler_closes_quietly() {
         assert_eq!(script.join().unwrap(), vec![vec![0xE0, 0]]);
     });
 }
+
+#[test]
+fn zero_timeout_yield_still_reads() {
+    for readiness in [true, false] {
+        let server = Server::new();
+        let recorder = Recorder::default();
+        thread::scope(|s| {
+            s.spawn(|| {
+                let mut peer = server.accept();
+                peer.handshake();
+                peer.send(&[0x30, 4, 0, 1, b'z', b'0']);
+                peer.wait_closed();
+            });
+            let mut connector = TcpConnector::new(server.addr(), "zero");
+            connector.readiness = readiness;
+            let client = Client::connect(
+                fast_options(),
+                Box::new(connector),
+                Some(recorder.handler()),
+                None,
+            )
+            .unwrap();
+            let deadline = Instant::now() + LIMIT;
+            while recorder.messages().is_empty() && Instant::now() < deadline {
+                client.yield_for(Duration::ZERO).unwrap();
+            }
+            assert_eq!(recorder.messages(), vec![("z".to_owned(), b"0".to_vec())]);
+            client.disconnect();
+        });
+    }
+}

@@ -169,6 +169,9 @@ pub const MIN_BUFFER_SIZE: usize = 16;
 const WAIT_SLICE: Duration = Duration::from_millis(250);
 /// Read timeout once the socket reported data (a TLS record may still be arriving).
 const READ_AFTER_READY: Duration = Duration::from_millis(50);
+/// Shortest wait for data: what `yield_for(Duration::ZERO)` spends on the
+/// socket when nothing is there (socket timeouts cannot be zero).
+const MIN_WAIT: Duration = Duration::from_millis(1);
 /// Read slice for transports without a readiness handle; the transport lock
 /// is held meanwhile, so it stays short.
 const FALLBACK_READ_SLICE: Duration = Duration::from_millis(20);
@@ -1107,6 +1110,8 @@ impl Client {
         deadline: Instant,
         watch: Option<u16>,
     ) -> Result<(), ClientError> {
+        // Even a zero timeout looks at the socket once.
+        let mut polled = false;
         loop {
             {
                 let state = self.lock_state();
@@ -1159,9 +1164,10 @@ impl Client {
                     continue;
                 }
             };
-            if now >= deadline {
+            if now >= deadline && polled {
                 return Ok(());
             }
+            polled = true;
             let until = deadline.min(next_timer).min(now + WAIT_SLICE);
             if let Err(e) = self.read_some(reader, until) {
                 self.connection_lost(reader, Some(e));
@@ -1177,7 +1183,9 @@ impl Client {
             .is_some_and(|t| t.buffered() > 0);
         let read_timeout = match &reader.readiness {
             Some(socket) if !buffered => {
-                let wait = until.saturating_duration_since(Instant::now());
+                let wait = until
+                    .saturating_duration_since(Instant::now())
+                    .max(MIN_WAIT);
                 if !wait_readable(socket, wait) {
                     return Ok(());
                 }
@@ -1186,7 +1194,7 @@ impl Client {
             Some(_) => READ_AFTER_READY,
             None => until
                 .saturating_duration_since(Instant::now())
-                .min(FALLBACK_READ_SLICE),
+                .clamp(MIN_WAIT, FALLBACK_READ_SLICE),
         };
         reader.compact();
         if reader.filled == reader.buf.len() {
@@ -1739,9 +1747,6 @@ fn owed_puback(head: &[u8]) -> Option<u16> {
 /// Waits up to `wait` for the socket to have data (or EOF/error, which the
 /// following read reports). False when the time ran out.
 fn wait_readable(socket: &TcpStream, wait: Duration) -> bool {
-    if wait.is_zero() {
-        return false;
-    }
     if socket.set_read_timeout(Some(wait)).is_err() {
         return true;
     }
