@@ -1788,21 +1788,34 @@ mod tests {
     #[test]
     fn options_are_checked() {
         assert_eq!(check_options(&Options::default()), Ok(()));
-        let mut bad = Options::default();
-        bad.write_buf_size = MIN_BUFFER_SIZE - 1;
-        assert!(check_options(&bad).is_err());
-        let mut bad = Options::default();
-        bad.reconnect_max = Duration::from_millis(1);
-        assert!(check_options(&bad).is_err());
-        let mut bad = Options::default();
-        bad.request_timeout = Duration::ZERO;
-        assert!(check_options(&bad).is_err());
-        let mut bad = Options::default();
-        bad.keepalive = Duration::from_secs(70_000);
-        assert!(check_options(&bad).is_err());
-        let mut bad = Options::default();
-        bad.request_timeout = Duration::MAX;
-        assert!(check_options(&bad).is_err());
+        let defaults = Options::default;
+        for bad in [
+            Options {
+                write_buf_size: MIN_BUFFER_SIZE - 1,
+                ..defaults()
+            },
+            Options {
+                reconnect_max: Duration::from_millis(1),
+                ..defaults()
+            },
+            Options {
+                request_timeout: Duration::ZERO,
+                ..defaults()
+            },
+            Options {
+                keepalive: Duration::from_secs(70_000),
+                ..defaults()
+            },
+            Options {
+                request_timeout: Duration::MAX,
+                ..defaults()
+            },
+        ] {
+            assert!(
+                matches!(check_options(&bad), Err(ClientError::InvalidOptions(_))),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
