@@ -1,3 +1,4 @@
+cmake_minimum_required(VERSION 3.22)
 # Installs the build into a fresh prefix, then configures, builds and runs
 # tests/consumer against it with find_package(iotkit).
 file(REMOVE_RECURSE ${WORK_DIR})

@@ -1,3 +1,4 @@
+cmake_minimum_required(VERSION 3.22)
 # Fails when cmake/iotkit_native_libs.cmake lists other system libraries than
 # `rustc --print native-static-libs` reports for libiotkit.a.
 include(${SOURCE_DIR}/cmake/iotkit_native_libs.cmake)

@@ -1,17 +1,21 @@
+cmake_minimum_required(VERSION 3.22)
 # Fails when libiotkit.a does not define every symbol listed in EXPECTED
 # (one name a line; lines starting with # are comments), or when FORBIDDEN_PREFIXES
 # (a ;-list) match a defined global symbol.
-execute_process(COMMAND nm -g --defined-only ${LIB}
+# readelf, not nm: binutils' nm hands objects with embedded LLVM bitcode to
+# the LLVM plugin, which cannot read rustc's newer bitcode and hides the symbols.
+execute_process(COMMAND readelf -Ws ${LIB}
   RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_QUIET)
 if(NOT result EQUAL 0)
-  message(FATAL_ERROR "nm failed on ${LIB}")
+  message(FATAL_ERROR "readelf failed on ${LIB}")
 endif()
-string(REGEX MATCHALL "[0-9a-f]+ [A-Z] [^\n]+" rows "${out}")
+string(REGEX MATCHALL "(FUNC|OBJECT) +(GLOBAL|WEAK) +DEFAULT +[0-9]+ [^\n]+" rows "${out}")
 set(defined "")
 foreach(row IN LISTS rows)
-  string(REGEX REPLACE "^[0-9a-f]+ [A-Z] " "" name "${row}")
+  string(REGEX REPLACE "^.* [0-9]+ " "" name "${row}")
   list(APPEND defined ${name})
 endforeach()
+list(REMOVE_DUPLICATES defined)
 file(STRINGS ${EXPECTED} expected REGEX "^[^#]")
 set(missing "")
 foreach(name IN LISTS expected)

@@ -102,6 +102,9 @@ pub struct SServer<'a> {
     pub require_client_cert: bool,
     /// Extra arguments, e.g. `["-naccept", "1"]`.
     pub extra: Vec<&'a str>,
+    /// `-quiet`: no output at all (for measurements in this process that
+    /// must not include the collected log); readiness is then probed over TCP.
+    pub quiet: bool,
 }
 
 impl Default for SServer<'_> {
@@ -111,6 +114,7 @@ impl Default for SServer<'_> {
             client_ca: "ca",
             require_client_cert: true,
             extra: Vec::new(),
+            quiet: false,
         }
     }
 }
@@ -138,6 +142,9 @@ pub fn s_server(pki: &Pki, options: &SServer<'_>) -> Peer {
         if options.require_client_cert {
             args.extend(["-Verify", "1", "-verify_return_error"].map(String::from));
         }
+        if options.quiet {
+            args.push("-quiet".to_owned());
+        }
         args.extend(options.extra.iter().map(|s| s.to_string()));
         let mut child = Command::new("openssl")
             .args(&args)
@@ -158,7 +165,12 @@ pub fn s_server(pki: &Pki, options: &SServer<'_>) -> Peer {
             output,
             _workdir: None,
         };
-        if rx.recv_timeout(START_TIMEOUT).is_ok() {
+        let ready = if options.quiet {
+            wait_listening(&mut peer)
+        } else {
+            rx.recv_timeout(START_TIMEOUT).is_ok()
+        };
+        if ready {
             return peer;
         }
         peer.kill();
