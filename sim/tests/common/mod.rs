@@ -326,6 +326,7 @@ pub fn tls_connect(
     let connector = builder.build();
     let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.set_nodelay(true).unwrap();
     connector
         .connect("localhost", tcp)
         .map_err(|e| e.to_string())
