@@ -26,9 +26,17 @@ pub enum ConnectError {
     /// Every address refused the connection (nothing listens on the port).
     Refused { host: String, port: u16 },
     /// No address answered before the deadline.
-    Timeout { host: String, port: u16, timeout: Duration },
+    Timeout {
+        host: String,
+        port: u16,
+        timeout: Duration,
+    },
     /// Any other socket error (network unreachable, ...).
-    Io { host: String, port: u16, detail: String },
+    Io {
+        host: String,
+        port: u16,
+        detail: String,
+    },
 }
 
 impl fmt::Display for ConnectError {
@@ -92,7 +100,9 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, ConnectError> {
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     if !plausible_host(bare) {
-        return Err(ConnectError::InvalidHost { host: host.to_owned() });
+        return Err(ConnectError::InvalidHost {
+            host: host.to_owned(),
+        });
     }
     if let Ok(ip) = bare.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
@@ -136,7 +146,11 @@ pub fn connect_stream(host: &str, port: u16, timeout: Duration) -> Result<TcpStr
                 return Ok(stream);
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => refused = true,
-            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) => {}
             Err(e) => last_error = Some(format!("{addr}: {e}")),
         }
     }
@@ -192,7 +206,10 @@ impl TimeoutCache {
 }
 
 pub(crate) fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Reads once from `stream`, waiting at most `timeout`. A zero timeout
@@ -233,7 +250,11 @@ pub struct TcpConnection {
 
 impl TcpConnection {
     /// Connects to `host:port` within `timeout` (see [`connect_stream`]).
-    pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpConnection, ConnectError> {
+    pub fn connect(
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<TcpConnection, ConnectError> {
         let stream = connect_stream(host, port, timeout)?;
         let peer = stream.peer_addr().map_err(|e| ConnectError::Io {
             host: host.to_owned(),
@@ -273,7 +294,10 @@ impl Transport for TcpConnection {
                 self.peer_closed = true;
                 Err(TransportError::PeerClosed)
             }
-            Err(e) => Err(TransportError::Failed(format!("TCP read from {} failed: {e}", self.peer))),
+            Err(e) => Err(TransportError::Failed(format!(
+                "TCP read from {} failed: {e}",
+                self.peer
+            ))),
         }
     }
 

@@ -33,7 +33,12 @@ fn serial() -> MutexGuard<'static, ()> {
     let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     set_globals(None, None);
     iotkit_x509_clear_credentials();
-    for var in ["IOTX_X509_CERT_FILE", "IOTX_X509_KEY_FILE", "IOTX_X509_KEY_PASSWORD", "IOTX_X509_CA_FILE"] {
+    for var in [
+        "IOTX_X509_CERT_FILE",
+        "IOTX_X509_KEY_FILE",
+        "IOTX_X509_KEY_PASSWORD",
+        "IOTX_X509_CA_FILE",
+    ] {
         std::env::remove_var(var);
     }
     EVENTS.lock().unwrap().clear();
@@ -130,15 +135,27 @@ fn credential_sources_follow_the_documented_precedence() {
 
     std::env::set_var("IOTX_X509_CERT_FILE", pki.path("client_rsa.crt"));
     std::env::set_var("IOTX_X509_KEY_FILE", pki.path("client_rsa.key"));
-    assert_eq!(connect_as(pki, &server).as_deref(), Some("client_rsa"), "files");
+    assert_eq!(
+        connect_as(pki, &server).as_deref(),
+        Some("client_rsa"),
+        "files"
+    );
 
     assert_eq!(set_credentials(pki, "client_ec"), 0);
-    assert_eq!(connect_as(pki, &server).as_deref(), Some("client_ec"), "setter over files");
+    assert_eq!(
+        connect_as(pki, &server).as_deref(),
+        Some("client_ec"),
+        "setter over files"
+    );
 
     let cert = c_text(pki, "client_global.crt");
     let key = c_text(pki, "client_global.key");
     set_globals(Some(&cert), Some(&key));
-    assert_eq!(connect_as(pki, &server).as_deref(), Some("client_global"), "globals over setter");
+    assert_eq!(
+        connect_as(pki, &server).as_deref(),
+        Some("client_global"),
+        "globals over setter"
+    );
     // Same globals again: served from the cache, same identity.
     assert_eq!(connect_as(pki, &server).as_deref(), Some("client_global"));
 
@@ -158,7 +175,11 @@ fn encrypted_key_file_uses_the_password_variable() {
     std::env::set_var("IOTX_X509_KEY_FILE", pki.path("client_rsa.env.key"));
 
     assert_eq!(establish(pki, "localhost", server.port), 0);
-    assert!(events_text().contains("IOTX_X509_KEY_PASSWORD"), "{}", events_text());
+    assert!(
+        events_text().contains("IOTX_X509_KEY_PASSWORD"),
+        "{}",
+        events_text()
+    );
 
     std::env::set_var("IOTX_X509_KEY_PASSWORD", "pw-123");
     assert_eq!(connect_as(pki, &server).as_deref(), Some("client_rsa"));
@@ -179,14 +200,22 @@ fn missing_or_half_configured_credentials_fail_with_a_clear_event() {
     let cert = c_text(pki, "client_ec.crt");
     set_globals(Some(&cert), None);
     assert_eq!(establish(pki, "localhost", server.port), 0);
-    assert!(events_text().contains("g_cli_key is NULL"), "{}", events_text());
+    assert!(
+        events_text().contains("g_cli_key is NULL"),
+        "{}",
+        events_text()
+    );
     set_globals(None, None);
 
     EVENTS.lock().unwrap().clear();
     std::env::set_var("IOTX_X509_CERT_FILE", pki.path("client_ec.crt"));
     std::env::set_var("IOTX_X509_KEY_FILE", pki.path("does-not-exist.key"));
     assert_eq!(establish(pki, "localhost", server.port), 0);
-    assert!(events_text().contains("does-not-exist.key"), "{}", events_text());
+    assert!(
+        events_text().contains("does-not-exist.key"),
+        "{}",
+        events_text()
+    );
 }
 
 #[test]
@@ -206,18 +235,41 @@ fn setter_rejects_bad_input_and_keeps_the_previous_credentials() {
         ptr::null(),
     );
     assert!(code < 0);
-    assert!(events_text().contains("does not belong to"), "{}", events_text());
+    assert!(
+        events_text().contains("does not belong to"),
+        "{}",
+        events_text()
+    );
 
     let garbage = b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
-    assert!(iotkit_x509_set_credentials(garbage.as_ptr().cast(), garbage.len() as u32, wrong_key.as_ptr().cast(), wrong_key.len() as u32, ptr::null()) < 0);
+    assert!(
+        iotkit_x509_set_credentials(
+            garbage.as_ptr().cast(),
+            garbage.len() as u32,
+            wrong_key.as_ptr().cast(),
+            wrong_key.len() as u32,
+            ptr::null()
+        ) < 0
+    );
     assert!(iotkit_x509_set_credentials(ptr::null(), 0, ptr::null(), 0, ptr::null()) < 0);
-    assert!(iotkit_x509_set_credentials(cert.as_ptr().cast(), u32::MAX, wrong_key.as_ptr().cast(), 10, ptr::null()) < 0);
+    assert!(
+        iotkit_x509_set_credentials(
+            cert.as_ptr().cast(),
+            u32::MAX,
+            wrong_key.as_ptr().cast(),
+            10,
+            ptr::null()
+        ) < 0
+    );
 
     // NUL-terminated strings with length 0 work; the earlier good set stays.
     assert_eq!(connect_as(pki, &server).as_deref(), Some("client_ec"));
     let cert = c_text(pki, "client_rsa.crt");
     let key = c_text(pki, "client_rsa.key");
-    assert_eq!(iotkit_x509_set_credentials(cert.as_ptr(), 0, key.as_ptr(), 0, ptr::null()), 0);
+    assert_eq!(
+        iotkit_x509_set_credentials(cert.as_ptr(), 0, key.as_ptr(), 0, ptr::null()),
+        0
+    );
     assert_eq!(connect_as(pki, &server).as_deref(), Some("client_rsa"));
 }
 
@@ -229,8 +281,15 @@ fn ca_comes_from_the_argument_or_the_ca_file_variable() {
     let server = peers::s_server(pki, &SServer::default());
     let host = CString::new("localhost").unwrap();
 
-    assert_eq!(HAL_SSL_Establish(host.as_ptr(), server.port, ptr::null(), 0), 0);
-    assert!(events_text().contains("IOTX_X509_CA_FILE"), "{}", events_text());
+    assert_eq!(
+        HAL_SSL_Establish(host.as_ptr(), server.port, ptr::null(), 0),
+        0
+    );
+    assert!(
+        events_text().contains("IOTX_X509_CA_FILE"),
+        "{}",
+        events_text()
+    );
 
     std::env::set_var("IOTX_X509_CA_FILE", pki.path("ca.crt"));
     let handle = HAL_SSL_Establish(host.as_ptr(), server.port, ptr::null(), 0);
@@ -244,7 +303,10 @@ fn ca_comes_from_the_argument_or_the_ca_file_variable() {
         assert_ne!(handle, 0, "len {len}: {}", events_text());
         assert_eq!(HAL_SSL_Destroy(handle), 0);
     }
-    assert_eq!(HAL_SSL_Establish(ptr::null(), server.port, ca.as_ptr(), 0), 0);
+    assert_eq!(
+        HAL_SSL_Establish(ptr::null(), server.port, ca.as_ptr(), 0),
+        0
+    );
 }
 
 #[test]
@@ -257,7 +319,15 @@ fn hal_read_write_follow_the_vendor_semantics() {
     assert_ne!(handle, 0, "{}", events_text());
 
     let message = b"hello over HAL_SSL_Write\n";
-    assert_eq!(HAL_SSL_Write(handle, message.as_ptr().cast(), message.len() as c_int, 2000), message.len() as c_int);
+    assert_eq!(
+        HAL_SSL_Write(
+            handle,
+            message.as_ptr().cast(),
+            message.len() as c_int,
+            2000
+        ),
+        message.len() as c_int
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while !server.output().contains("hello over HAL_SSL_Write") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -265,16 +335,32 @@ fn hal_read_write_follow_the_vendor_semantics() {
     assert!(server.output().contains("hello over HAL_SSL_Write"));
 
     let mut buf = [0 as c_char; 32];
-    assert_eq!(HAL_SSL_Read(handle, buf.as_mut_ptr(), 32, 100), 0, "nothing arrived");
+    assert_eq!(
+        HAL_SSL_Read(handle, buf.as_mut_ptr(), 32, 100),
+        0,
+        "nothing arrived"
+    );
     server.send_stdin(b"12345\n");
-    assert_eq!(HAL_SSL_Read(handle, buf.as_mut_ptr(), 32, 1000), 6, "partial count");
+    assert_eq!(
+        HAL_SSL_Read(handle, buf.as_mut_ptr(), 32, 1000),
+        6,
+        "partial count"
+    );
     assert_eq!(HAL_SSL_Read(handle, buf.as_mut_ptr(), 0, 1000), 0);
     assert_eq!(HAL_SSL_Read(handle, ptr::null_mut(), 32, 1000), -1);
     assert_eq!(HAL_SSL_Read(handle, buf.as_mut_ptr(), -5, 1000), -1);
 
     server.send_stdin(b"Q\n");
-    assert_eq!(HAL_SSL_Read(handle, buf.as_mut_ptr(), 32, 10_000), -2, "peer closed");
-    assert_eq!(HAL_SSL_Read(handle, buf.as_mut_ptr(), 32, 10_000), -2, "stays closed");
+    assert_eq!(
+        HAL_SSL_Read(handle, buf.as_mut_ptr(), 32, 10_000),
+        -2,
+        "peer closed"
+    );
+    assert_eq!(
+        HAL_SSL_Read(handle, buf.as_mut_ptr(), 32, 10_000),
+        -2,
+        "stays closed"
+    );
     let mut write_failed = false;
     for _ in 0..50 {
         if HAL_SSL_Write(handle, message.as_ptr().cast(), message.len() as c_int, 500) < 0 {
@@ -287,8 +373,16 @@ fn hal_read_write_follow_the_vendor_semantics() {
 
     assert_eq!(HAL_SSL_Destroy(handle), 0);
     assert_eq!(HAL_SSL_Destroy(handle), -1, "double destroy");
-    assert_eq!(HAL_SSL_Read(handle, buf.as_mut_ptr(), 32, 10), -1, "stale handle");
-    assert_eq!(HAL_SSL_Write(handle, message.as_ptr().cast(), 4, 10), -1, "stale handle");
+    assert_eq!(
+        HAL_SSL_Read(handle, buf.as_mut_ptr(), 32, 10),
+        -1,
+        "stale handle"
+    );
+    assert_eq!(
+        HAL_SSL_Write(handle, message.as_ptr().cast(), 4, 10),
+        -1,
+        "stale handle"
+    );
     for bogus in [0usize, 1, 0xdead_beef, usize::MAX] {
         assert_eq!(HAL_SSL_Read(bogus, buf.as_mut_ptr(), 32, 10), -1);
         assert_eq!(HAL_SSL_Destroy(bogus), -1);

@@ -51,7 +51,14 @@ const TRANSPORT_EXPORTS: &[&str] = &[
 /// the internals of Rust, its runtime and mbedTLS.
 fn allowed_in_hal_build(symbol: &str) -> bool {
     const PREFIXES: &[&str] = &[
-        "HAL_", "iotkit_", "_ZN", "_R", "__", "mbedtls_", "forward_mbedtls_", "rust_",
+        "HAL_",
+        "iotkit_",
+        "_ZN",
+        "_R",
+        "__",
+        "mbedtls_",
+        "forward_mbedtls_",
+        "rust_",
         "DW.ref.rust_",
     ];
     matches!(symbol, "g_cli_crt" | "g_cli_key" | "ssl_hooks_set")
@@ -77,7 +84,11 @@ fn exported(archive: &Path) -> BTreeSet<String> {
         .arg(archive)
         .output()
         .expect("run nm");
-    assert!(out.status.success(), "nm failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "nm failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|line| {
@@ -88,7 +99,11 @@ fn exported(archive: &Path) -> BTreeSet<String> {
 }
 
 fn missing<'a>(symbols: &BTreeSet<String>, wanted: &[&'a str]) -> Vec<&'a str> {
-    wanted.iter().copied().filter(|s| !symbols.contains(*s)).collect()
+    wanted
+        .iter()
+        .copied()
+        .filter(|s| !symbols.contains(*s))
+        .collect()
 }
 
 #[test]
@@ -102,9 +117,20 @@ fn wrappers_only_and_full_builds_export_the_right_symbols() {
     std::fs::copy(build_archive(&target, &[]), &full).unwrap();
 
     let hal_symbols = exported(&hal);
-    assert_eq!(missing(&hal_symbols, VENDOR_CORE_NEEDS), Vec::<&str>::new(), "HAL build lacks what the vendor core needs");
-    assert_eq!(missing(&hal_symbols, TRANSPORT_EXPORTS), Vec::<&str>::new(), "HAL build lacks transport exports");
-    let unexpected: Vec<&String> = hal_symbols.iter().filter(|s| !allowed_in_hal_build(s)).collect();
+    assert_eq!(
+        missing(&hal_symbols, VENDOR_CORE_NEEDS),
+        Vec::<&str>::new(),
+        "HAL build lacks what the vendor core needs"
+    );
+    assert_eq!(
+        missing(&hal_symbols, TRANSPORT_EXPORTS),
+        Vec::<&str>::new(),
+        "HAL build lacks transport exports"
+    );
+    let unexpected: Vec<&String> = hal_symbols
+        .iter()
+        .filter(|s| !allowed_in_hal_build(s))
+        .collect();
     assert!(
         unexpected.is_empty(),
         "the wrappers-only build exports symbols beyond HAL_*/iotkit_*/g_cli_*/ssl_hooks_set: {unexpected:?}"
@@ -113,10 +139,22 @@ fn wrappers_only_and_full_builds_export_the_right_symbols() {
         .iter()
         .filter(|s| s.starts_with("IOT_") || s.starts_with("iotx_") || s.starts_with("IOTX_"))
         .collect();
-    assert!(clashing.is_empty(), "would clash with the vendor core: {clashing:?}");
+    assert!(
+        clashing.is_empty(),
+        "would clash with the vendor core: {clashing:?}"
+    );
 
     let full_symbols = exported(&full);
-    assert_eq!(missing(&full_symbols, VENDOR_CORE_NEEDS), Vec::<&str>::new());
-    assert_eq!(missing(&full_symbols, TRANSPORT_EXPORTS), Vec::<&str>::new());
-    assert!(full_symbols.contains("IOT_MQTT_Construct"), "the full build carries the SDK API");
+    assert_eq!(
+        missing(&full_symbols, VENDOR_CORE_NEEDS),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        missing(&full_symbols, TRANSPORT_EXPORTS),
+        Vec::<&str>::new()
+    );
+    assert!(
+        full_symbols.contains("IOT_MQTT_Construct"),
+        "the full build carries the SDK API"
+    );
 }

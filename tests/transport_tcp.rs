@@ -37,11 +37,23 @@ fn ipv4_round_trip_with_partial_and_timed_out_reads() {
     assert_eq!(&got, msg);
 
     let mut buf = [0 as c_char; 16];
-    assert_eq!(HAL_TCP_Read(handle, buf.as_mut_ptr(), 16, 100), 0, "nothing sent yet");
+    assert_eq!(
+        HAL_TCP_Read(handle, buf.as_mut_ptr(), 16, 100),
+        0,
+        "nothing sent yet"
+    );
     server.write_all(b"pong!").unwrap();
-    assert_eq!(HAL_TCP_Read(handle, buf.as_mut_ptr(), 16, 300), 5, "partial count on timeout");
+    assert_eq!(
+        HAL_TCP_Read(handle, buf.as_mut_ptr(), 16, 300),
+        5,
+        "partial count on timeout"
+    );
     server.write_all(b"0123456789abcdef").unwrap();
-    assert_eq!(HAL_TCP_Read(handle, buf.as_mut_ptr(), 16, 1000), 16, "full buffer");
+    assert_eq!(
+        HAL_TCP_Read(handle, buf.as_mut_ptr(), 16, 1000),
+        16,
+        "full buffer"
+    );
 
     // Peer closes mid-read: the bytes first, then -2.
     server.write_all(b"last").unwrap();

@@ -50,8 +50,13 @@ fn mqtt_round_trip(client: &str) {
     let pki = pki::shared();
     let broker = peers::mosquitto(pki, true);
     let creds = credentials(pki, client);
-    let mut conn = tls::connect("localhost", broker.port, &config(pki, "ca", Some(creds)), TIMEOUT)
-        .unwrap_or_else(|e| panic!("connect: {e}\nbroker log:\n{}", broker.output()));
+    let mut conn = tls::connect(
+        "localhost",
+        broker.port,
+        &config(pki, "ca", Some(creds)),
+        TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("connect: {e}\nbroker log:\n{}", broker.output()));
     let connect = peers::mqtt_connect_packet(client);
     assert_eq!(conn.write(&connect, TIMEOUT), Ok(connect.len()));
     assert_eq!(read_exactly(&mut conn, 4), MQTT_CONNACK_ACCEPTED);
@@ -78,10 +83,19 @@ fn ip_literal_is_checked_against_ip_san_and_data_flows_both_ways() {
     let pki = pki::shared();
     let mut server = peers::s_server(pki, &SServer::default());
     let creds = credentials(pki, "client_ec");
-    let mut conn = tls::connect("127.0.0.1", server.port, &config(pki, "ca", Some(creds)), TIMEOUT)
-        .unwrap_or_else(|e| panic!("connect: {e}\n{}", server.output()));
+    let mut conn = tls::connect(
+        "127.0.0.1",
+        server.port,
+        &config(pki, "ca", Some(creds)),
+        TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("connect: {e}\n{}", server.output()));
     assert_eq!(conn.write(b"ping from iotkit\n", TIMEOUT), Ok(17));
-    assert!(wait_for_output(&server, "ping from iotkit"), "{}", server.output());
+    assert!(
+        wait_for_output(&server, "ping from iotkit"),
+        "{}",
+        server.output()
+    );
     server.send_stdin(b"pong\n");
     assert_eq!(read_exactly(&mut conn, 5), b"pong\n");
     assert!(conn.readiness_handle().is_some());
@@ -151,7 +165,10 @@ fn server_from_another_ca_is_untrusted() {
         TIMEOUT,
     )
     .unwrap_err();
-    assert!(matches!(err, TlsError::UntrustedServerCertificate { .. }), "{err:?}");
+    assert!(
+        matches!(err, TlsError::UntrustedServerCertificate { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("not trusted"), "{err}");
 }
 
@@ -168,7 +185,12 @@ fn hostname_and_ip_mismatches_are_named() {
     let conf = config(pki, "ca", Some(credentials(pki, "client_ec")));
     for host in ["localhost", "127.0.0.1"] {
         let err = tls::connect(host, server.port, &conf, TIMEOUT).unwrap_err();
-        assert_eq!(err, TlsError::HostnameMismatch { host: host.to_owned() });
+        assert_eq!(
+            err,
+            TlsError::HostnameMismatch {
+                host: host.to_owned()
+            }
+        );
         assert!(err.to_string().contains("hostname mismatch"), "{err}");
     }
 }
@@ -177,14 +199,25 @@ fn hostname_and_ip_mismatches_are_named() {
 fn server_demanding_a_certificate_when_none_is_configured_is_explained() {
     let pki = pki::shared();
     let server = peers::s_server(pki, &SServer::default());
-    let err = tls::connect("localhost", server.port, &config(pki, "ca", None), TIMEOUT).unwrap_err();
-    assert!(matches!(err, TlsError::ClientCertificateRequired { .. }), "{err:?}");
+    let err =
+        tls::connect("localhost", server.port, &config(pki, "ca", None), TIMEOUT).unwrap_err();
+    assert!(
+        matches!(err, TlsError::ClientCertificateRequired { .. }),
+        "{err:?}"
+    );
     let text = err.to_string();
-    assert!(text.contains("requires a client certificate") && text.contains("g_cli_crt"), "{text}");
+    assert!(
+        text.contains("requires a client certificate") && text.contains("g_cli_crt"),
+        "{text}"
+    );
 
     let broker = peers::mosquitto(pki, true);
-    let err = tls::connect("localhost", broker.port, &config(pki, "ca", None), TIMEOUT).unwrap_err();
-    assert!(matches!(err, TlsError::ClientCertificateRequired { .. }), "{err:?}");
+    let err =
+        tls::connect("localhost", broker.port, &config(pki, "ca", None), TIMEOUT).unwrap_err();
+    assert!(
+        matches!(err, TlsError::ClientCertificateRequired { .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -200,7 +233,10 @@ fn client_certificate_from_an_untrusted_ca_is_reported_as_rejected() {
         TIMEOUT,
     )
     .unwrap_err();
-    assert!(matches!(err, TlsError::ClientCertificateRejected { .. }), "{err:?}");
+    assert!(
+        matches!(err, TlsError::ClientCertificateRejected { .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -212,7 +248,10 @@ fn key_not_matching_the_certificate_is_refused_before_connecting() {
         None,
     )
     .unwrap_err();
-    assert!(matches!(err, CredentialError::KeyMismatch { .. }), "{err:?}");
+    assert!(
+        matches!(err, CredentialError::KeyMismatch { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("does not belong to"), "{err}");
 }
 
@@ -226,10 +265,17 @@ fn expired_client_certificate_is_reported_and_the_server_rejects_it() {
         .expect("an expired certificate has a validity problem");
     assert!(problem.contains("expired on 2020-12-31"), "{problem}");
     let server = peers::s_server(pki, &SServer::default());
-    let err = tls::connect("localhost", server.port, &config(pki, "ca", Some(creds)), TIMEOUT)
-        .unwrap_err();
+    let err = tls::connect(
+        "localhost",
+        server.port,
+        &config(pki, "ca", Some(creds)),
+        TIMEOUT,
+    )
+    .unwrap_err();
     match &err {
-        TlsError::ClientCertificateRejected { note, .. } => assert!(note.contains("expired"), "{note}"),
+        TlsError::ClientCertificateRejected { note, .. } => {
+            assert!(note.contains("expired"), "{note}")
+        }
         other => panic!("expected a rejected client certificate, got {other:?}"),
     }
 }
@@ -244,7 +290,10 @@ fn malformed_pem_is_reported_without_echoing_the_key() {
     let mid = bad_cert.len() / 2;
     bad_cert[mid..mid + 8].copy_from_slice(b"!!!!!!!!");
     let err = ClientCredentials::from_pem_or_der(&bad_cert, &key, None).unwrap_err();
-    assert!(matches!(err, CredentialError::BadCertificate { .. }), "{err:?}");
+    assert!(
+        matches!(err, CredentialError::BadCertificate { .. }),
+        "{err:?}"
+    );
     // A truncated key.
     let err = ClientCredentials::from_pem_or_der(&cert, &key[..key.len() / 2], None).unwrap_err();
     assert!(matches!(err, CredentialError::BadKey { .. }), "{err:?}");
@@ -264,10 +313,19 @@ fn encrypted_keys_need_the_right_password() {
     for file in ["client_rsa.p8des3.key", "client_rsa.aes.key"] {
         let key = pki.read(file);
         let err = ClientCredentials::from_pem_or_der(&cert, &key, Some(b"wrong")).unwrap_err();
-        assert!(matches!(err, CredentialError::WrongPassword { .. }), "{file}: {err:?}");
-        assert!(!err.to_string().contains("wrong"), "the password must not be echoed: {err}");
+        assert!(
+            matches!(err, CredentialError::WrongPassword { .. }),
+            "{file}: {err:?}"
+        );
+        assert!(
+            !err.to_string().contains("wrong"),
+            "the password must not be echoed: {err}"
+        );
         let err = ClientCredentials::from_pem_or_der(&cert, &key, None).unwrap_err();
-        assert!(matches!(err, CredentialError::PasswordRequired { .. }), "{file}: {err:?}");
+        assert!(
+            matches!(err, CredentialError::PasswordRequired { .. }),
+            "{file}: {err:?}"
+        );
         let ok = ClientCredentials::from_pem_or_der(&cert, &key, Some(b"s3cret"))
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(ok.fingerprint_sha256(), expected);
@@ -284,7 +342,10 @@ fn pkcs8_aes_encryption_is_explained_as_unsupported() {
         Some(b"s3cret"),
     )
     .unwrap_err();
-    assert!(matches!(err, CredentialError::UnsupportedEncryption { .. }), "{err:?}");
+    assert!(
+        matches!(err, CredentialError::UnsupportedEncryption { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("-v2 des3"), "{err}");
 }
 
@@ -293,8 +354,13 @@ fn read_timeout_returns_nothing_or_the_partial_count_and_close_gives_peer_closed
     let pki = pki::shared();
     let mut server = peers::s_server(pki, &SServer::default());
     let creds = credentials(pki, "client_rsa");
-    let mut conn = tls::connect("localhost", server.port, &config(pki, "ca", Some(creds)), TIMEOUT)
-        .unwrap_or_else(|e| panic!("connect: {e}\n{}", server.output()));
+    let mut conn = tls::connect(
+        "localhost",
+        server.port,
+        &config(pki, "ca", Some(creds)),
+        TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("connect: {e}\n{}", server.output()));
     let mut buf = [0u8; 64];
     // Nothing sent: the timeout passes with 0 bytes.
     assert_eq!(
@@ -312,7 +378,10 @@ fn read_timeout_returns_nothing_or_the_partial_count_and_close_gives_peer_closed
     server.send_stdin(b"xyz\n");
     std::thread::sleep(Duration::from_millis(300));
     server.send_stdin(b"Q\n");
-    assert_eq!(iotkit::net::read_full_or_timeout(&mut conn, &mut buf, TIMEOUT), Ok(4));
+    assert_eq!(
+        iotkit::net::read_full_or_timeout(&mut conn, &mut buf, TIMEOUT),
+        Ok(4)
+    );
     assert_eq!(&buf[..4], b"xyz\n");
     assert_eq!(
         iotkit::net::read_full_or_timeout(&mut conn, &mut buf, TIMEOUT),
@@ -348,14 +417,17 @@ fn close_notify_alone_makes_the_next_read_report_peer_closed() {
         v.push(0);
         v
     };
-    let chain: List<Certificate> = Certificate::from_pem_multiple(&nul(pki.read("server.crt"))).unwrap();
+    let chain: List<Certificate> =
+        Certificate::from_pem_multiple(&nul(pki.read("server.crt"))).unwrap();
     let key = Pk::from_private_key(&nul(pki.read("server.key")), None).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let server = std::thread::spawn(move || {
         let mut conf = Config::new(Endpoint::Server, Kind::Stream, Preset::Default);
-        conf.set_rng(Arc::new(CtrDrbg::new(Arc::new(OsEntropy::new()), None).unwrap()));
+        conf.set_rng(Arc::new(
+            CtrDrbg::new(Arc::new(OsEntropy::new()), None).unwrap(),
+        ));
         conf.push_cert(Arc::new(chain), Arc::new(key)).unwrap();
         conf.set_authmode(AuthMode::None);
         let mut ctx = Context::new(Arc::new(conf));
@@ -376,7 +448,10 @@ fn close_notify_alone_makes_the_next_read_report_peer_closed() {
         conn.read(&mut buf, Duration::from_secs(20)),
         Err(TransportError::PeerClosed)
     );
-    assert_eq!(conn.read(&mut buf, TIMEOUT), Err(TransportError::PeerClosed));
+    assert_eq!(
+        conn.read(&mut buf, TIMEOUT),
+        Err(TransportError::PeerClosed)
+    );
     done_tx.send(()).unwrap();
     server.join().unwrap();
 }

@@ -74,7 +74,9 @@ struct CachedConfig {
 static CONFIG_CACHE: Mutex<Option<CachedConfig>> = Mutex::new(None);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn sha256(data: &[u8]) -> [u8; 32] {
@@ -181,16 +183,20 @@ fn from_files() -> Option<Result<CredentialSource, CredentialError>> {
     match (env_path(ENV_CERT_FILE), env_path(ENV_KEY_FILE)) {
         (None, None) => None,
         (Some(_), None) => Some(Err(CredentialError::Incomplete {
-            what: format!("{ENV_CERT_FILE} is set but {ENV_KEY_FILE} is not: set it to the private key file"),
+            what: format!(
+                "{ENV_CERT_FILE} is set but {ENV_KEY_FILE} is not: set it to the private key file"
+            ),
         })),
         (None, Some(_)) => Some(Err(CredentialError::Incomplete {
-            what: format!("{ENV_KEY_FILE} is set but {ENV_CERT_FILE} is not: set it to the certificate file"),
+            what: format!(
+                "{ENV_KEY_FILE} is set but {ENV_CERT_FILE} is not: set it to the certificate file"
+            ),
         })),
         (Some(cert_path), Some(key_path)) => Some((|| {
             let cert = read_file(&cert_path, ENV_CERT_FILE)?;
             let key = Zeroizing::new(read_file(&key_path, ENV_KEY_FILE)?);
-            let password = std::env::var_os(ENV_KEY_PASSWORD)
-                .map(|p| Zeroizing::new(p.into_encoded_bytes()));
+            let password =
+                std::env::var_os(ENV_KEY_PASSWORD).map(|p| Zeroizing::new(p.into_encoded_bytes()));
             Ok(CredentialSource {
                 origin: CredentialOrigin::Files {
                     cert_path,
@@ -231,7 +237,11 @@ pub(crate) fn ca_from_environment() -> Option<Result<Vec<u8>, String>> {
 ///
 /// # Safety
 /// `data` is readable for `len` bytes, or NUL-terminated when `len` is 0.
-unsafe fn c_bytes<'a>(data: *const c_char, len: u32, max: usize) -> Result<Option<&'a [u8]>, usize> {
+unsafe fn c_bytes<'a>(
+    data: *const c_char,
+    len: u32,
+    max: usize,
+) -> Result<Option<&'a [u8]>, usize> {
     if data.is_null() {
         return Ok(None);
     }
@@ -244,7 +254,9 @@ unsafe fn c_bytes<'a>(data: *const c_char, len: u32, max: usize) -> Result<Optio
         return Err(len);
     }
     // SAFETY: the caller promises `len` readable bytes at `data`.
-    Ok(Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }))
+    Ok(Some(unsafe {
+        std::slice::from_raw_parts(data.cast::<u8>(), len)
+    }))
 }
 
 /// Sets the device certificate (chain) and private key, PEM or DER; RSA keys
@@ -375,7 +387,10 @@ pub fn ssl_hooks_installed() -> bool {
     lock(&SSL_HOOKS).is_some()
 }
 
-fn config_for(ca: &[u8], credentials: Option<Arc<ClientCredentials>>) -> Result<TlsConfig, tls::TlsError> {
+fn config_for(
+    ca: &[u8],
+    credentials: Option<Arc<ClientCredentials>>,
+) -> Result<TlsConfig, tls::TlsError> {
     let ca_digest = sha256(ca);
     let mut cached = lock(&CONFIG_CACHE);
     if let Some(hit) = cached.as_ref() {
@@ -404,7 +419,10 @@ fn ca_argument(ca_crt: *const c_char, ca_crt_len: u32) -> Option<Vec<u8>> {
         Ok(None) => match ca_from_environment() {
             Some(Ok(ca)) => Some(ca),
             Some(Err(e)) => {
-                state_event(state::STATE_USER_INPUT_INVALID, &format!("HAL_SSL_Establish: {e}"));
+                state_event(
+                    state::STATE_USER_INPUT_INVALID,
+                    &format!("HAL_SSL_Establish: {e}"),
+                );
                 None
             }
             None => {
@@ -471,7 +489,12 @@ fn timeout_from(timeout_ms: c_int) -> Duration {
 /// Returns the count read (short or 0 when the time ran out), -1 on error,
 /// -2 when the peer closed the connection (close-notify or FIN).
 #[no_mangle]
-pub extern "C" fn HAL_SSL_Read(handle: usize, buf: *mut c_char, len: c_int, timeout_ms: c_int) -> c_int {
+pub extern "C" fn HAL_SSL_Read(
+    handle: usize,
+    buf: *mut c_char,
+    len: c_int,
+    timeout_ms: c_int,
+) -> c_int {
     guard("HAL_SSL_Read", -1, || {
         let Some(conn) = CONNECTIONS.get(handle) else {
             invalid_handle("HAL_SSL_Read", handle);
@@ -500,7 +523,12 @@ pub extern "C" fn HAL_SSL_Read(handle: usize, buf: *mut c_char, len: c_int, time
 /// Writes `len` bytes within `timeout_ms`. Returns the count written (short
 /// when the time ran out), or -1 on error or when nothing went out in time.
 #[no_mangle]
-pub extern "C" fn HAL_SSL_Write(handle: usize, buf: *const c_char, len: c_int, timeout_ms: c_int) -> c_int {
+pub extern "C" fn HAL_SSL_Write(
+    handle: usize,
+    buf: *const c_char,
+    len: c_int,
+    timeout_ms: c_int,
+) -> c_int {
     guard("HAL_SSL_Write", -1, || {
         let Some(conn) = CONNECTIONS.get(handle) else {
             invalid_handle("HAL_SSL_Write", handle);

@@ -32,7 +32,10 @@ pub enum CredentialOrigin {
     /// `iotkit_x509_set_credentials()`.
     Setter,
     /// Files named by IOTX_X509_CERT_FILE / IOTX_X509_KEY_FILE.
-    Files { cert_path: PathBuf, key_path: PathBuf },
+    Files {
+        cert_path: PathBuf,
+        key_path: PathBuf,
+    },
     /// Passed directly through the Rust API.
     Direct,
 }
@@ -55,7 +58,9 @@ impl CredentialOrigin {
     fn key_name(&self) -> String {
         match self {
             CredentialOrigin::Globals => "the private key in g_cli_key".to_owned(),
-            CredentialOrigin::Setter => "the key passed to iotkit_x509_set_credentials()".to_owned(),
+            CredentialOrigin::Setter => {
+                "the key passed to iotkit_x509_set_credentials()".to_owned()
+            }
             CredentialOrigin::Files { key_path, .. } => {
                 format!("the key file {} (IOTX_X509_KEY_FILE)", key_path.display())
             }
@@ -110,7 +115,8 @@ impl CredentialSource {
                 .and_then(|()| md.update(part))
                 .expect("hashing in memory cannot fail");
         }
-        md.finish(&mut digest).expect("the digest buffer fits SHA-256");
+        md.finish(&mut digest)
+            .expect("the digest buffer fits SHA-256");
         digest
     }
 }
@@ -216,7 +222,9 @@ fn nul_terminated(input: &[u8]) -> Zeroizing<Vec<u8>> {
 
 fn describe(err: &mbedtls::Error) -> String {
     let text = err.to_string();
-    text.strip_prefix("mbedTLS error ").unwrap_or(&text).to_owned()
+    text.strip_prefix("mbedTLS error ")
+        .unwrap_or(&text)
+        .to_owned()
 }
 
 /// Parses one certificate chain (leaf first), PEM (any number of
@@ -239,7 +247,11 @@ pub(crate) fn parse_certificates(
     }
 }
 
-fn parse_key(input: &[u8], password: Option<&[u8]>, origin: &CredentialOrigin) -> Result<Pk, CredentialError> {
+fn parse_key(
+    input: &[u8],
+    password: Option<&[u8]>,
+    origin: &CredentialOrigin,
+) -> Result<Pk, CredentialError> {
     let what = origin.key_name();
     let input = trim_c_text(input);
     if input.is_empty() {
@@ -396,7 +408,10 @@ impl ClientCredentials {
         password: Option<&[u8]>,
         origin: CredentialOrigin,
     ) -> Result<Self, CredentialError> {
-        for (what, len) in [(origin.cert_name(), cert.len()), (origin.key_name(), key.len())] {
+        for (what, len) in [
+            (origin.cert_name(), cert.len()),
+            (origin.key_name(), key.len()),
+        ] {
             if len > MAX_CREDENTIAL_LEN {
                 return Err(CredentialError::TooLarge { what, len });
             }
@@ -409,10 +424,13 @@ impl ClientCredentials {
         })?;
         let key = parse_key(key, password, &origin)?;
         let leaf: &MbedtlsBox<Certificate> =
-            chain.iter().next().ok_or_else(|| CredentialError::BadCertificate {
-                what: origin.cert_name(),
-                detail: "it holds no certificate".to_owned(),
-            })?;
+            chain
+                .iter()
+                .next()
+                .ok_or_else(|| CredentialError::BadCertificate {
+                    what: origin.cert_name(),
+                    detail: "it holds no certificate".to_owned(),
+                })?;
         if !Pk::check_pair(leaf.public_key(), &key) {
             return Err(CredentialError::KeyMismatch {
                 cert: origin.cert_name(),
@@ -422,8 +440,12 @@ impl ClientCredentials {
         let mut fingerprint = [0u8; 32];
         Md::hash(MdType::Sha256, leaf.as_der(), &mut fingerprint)
             .expect("SHA-256 is compiled into mbedTLS");
-        let subject = leaf.subject().unwrap_or_else(|_| "(unreadable subject)".to_owned());
-        let dates = leaf.not_before().and_then(|b| leaf.not_after().map(|a| (b, a)));
+        let subject = leaf
+            .subject()
+            .unwrap_or_else(|_| "(unreadable subject)".to_owned());
+        let dates = leaf
+            .not_before()
+            .and_then(|b| leaf.not_after().map(|a| (b, a)));
         let (not_before, not_after) = dates.map_err(|e| CredentialError::BadCertificate {
             what: origin.cert_name(),
             detail: format!("unreadable validity dates: {}", describe(&e)),
@@ -510,15 +532,22 @@ mod tests {
     #[test]
     fn utc_formatting_round_trips_known_dates() {
         let t = mbedtls::x509::Time::new(2024, 2, 29, 23, 59, 58).unwrap();
-        assert_eq!(format_utc(x509_time_to_system(&t)), "2024-02-29 23:59:58 UTC");
+        assert_eq!(
+            format_utc(x509_time_to_system(&t)),
+            "2024-02-29 23:59:58 UTC"
+        );
         let epoch = mbedtls::x509::Time::new(1970, 1, 1, 0, 0, 0).unwrap();
         assert_eq!(x509_time_to_system(&epoch), SystemTime::UNIX_EPOCH);
     }
 
     #[test]
     fn garbage_is_reported_as_such_without_echoing_key_bytes() {
-        let err = ClientCredentials::from_pem_or_der(b"not a cert", b"SECRETKEYBYTES", None).unwrap_err();
-        assert!(matches!(err, CredentialError::BadCertificate { .. }), "{err}");
+        let err =
+            ClientCredentials::from_pem_or_der(b"not a cert", b"SECRETKEYBYTES", None).unwrap_err();
+        assert!(
+            matches!(err, CredentialError::BadCertificate { .. }),
+            "{err}"
+        );
         let msg = err.to_string();
         assert!(!msg.contains("SECRETKEYBYTES"));
     }

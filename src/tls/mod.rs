@@ -72,7 +72,11 @@ pub enum TlsError {
     /// The TCP connection failed (DNS, refused, timeout, ...).
     Connect(ConnectError),
     /// The handshake did not finish in time.
-    HandshakeTimeout { host: String, port: u16, timeout: Duration },
+    HandshakeTimeout {
+        host: String,
+        port: u16,
+        timeout: Duration,
+    },
     /// The server's certificate does not chain to the configured CA.
     UntrustedServerCertificate { host: String, detail: String },
     /// The server's certificate is not issued for the host connected to.
@@ -84,7 +88,11 @@ pub enum TlsError {
     /// The server demands a client certificate and none is configured.
     ClientCertificateRequired { host: String },
     /// The server refused the client certificate we sent.
-    ClientCertificateRejected { host: String, subject: String, note: String },
+    ClientCertificateRejected {
+        host: String,
+        subject: String,
+        note: String,
+    },
     /// The server closed the connection during the handshake.
     ClosedDuringHandshake { host: String, port: u16 },
     /// Any other handshake or setup failure.
@@ -330,16 +338,23 @@ fn mbedtls_config(
 
 fn describe(err: &mbedtls::Error) -> String {
     let text = err.to_string();
-    text.strip_prefix("mbedTLS error ").unwrap_or(&text).to_owned()
+    text.strip_prefix("mbedTLS error ")
+        .unwrap_or(&text)
+        .to_owned()
 }
 
 fn is_want(err: &mbedtls::Error) -> bool {
-    matches!(err.high_level(), Some(codes::SslWantRead | codes::SslWantWrite))
+    matches!(
+        err.high_level(),
+        Some(codes::SslWantRead | codes::SslWantWrite)
+    )
 }
 
 fn is_peer_gone(err: &mbedtls::Error) -> bool {
-    matches!(err.high_level(), Some(codes::SslPeerCloseNotify | codes::SslConnEof))
-        || err.low_level() == Some(codes::NetConnReset)
+    matches!(
+        err.high_level(),
+        Some(codes::SslPeerCloseNotify | codes::SslConnEof)
+    ) || err.low_level() == Some(codes::NetConnReset)
 }
 
 /// Connects to `host:port` and completes a TLS 1.2 handshake, all within
@@ -360,10 +375,11 @@ pub fn connect(
     let readiness = stream.try_clone().map_err(setup_error)?;
     let ip_host = ip_literal(host);
     let outcome = Arc::new(VerifyOutcome::default());
-    let conf = mbedtls_config(config, ip_host, outcome.clone()).map_err(|e| TlsError::Handshake {
-        host: host.to_owned(),
-        detail: format!("TLS setup failed: {}", describe(&e)),
-    })?;
+    let conf =
+        mbedtls_config(config, ip_host, outcome.clone()).map_err(|e| TlsError::Handshake {
+            host: host.to_owned(),
+            detail: format!("TLS setup failed: {}", describe(&e)),
+        })?;
     let mut ctx = Context::new(Arc::new(conf));
     let io = SocketIo {
         stream,
@@ -640,8 +656,11 @@ mod tests {
 
     #[test]
     fn unusable_ca_is_reported() {
-        let err = TlsConfig::new(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", None)
-            .unwrap_err();
+        let err = TlsConfig::new(
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            None,
+        )
+        .unwrap_err();
         assert!(matches!(err, TlsError::BadCaCertificate { .. }));
         assert!(TlsConfig::new(b"\0", None).is_err());
     }

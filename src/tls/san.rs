@@ -116,9 +116,19 @@ mod tests {
         let names = vec![
             tlv(0x82, b"localhost"),
             tlv(GENERAL_NAME_IP, &[127, 0, 0, 1]),
-            tlv(GENERAL_NAME_IP, &[0; 15].iter().chain([1u8].iter()).copied().collect::<Vec<_>>()),
+            tlv(
+                GENERAL_NAME_IP,
+                &[0; 15]
+                    .iter()
+                    .chain([1u8].iter())
+                    .copied()
+                    .collect::<Vec<_>>(),
+            ),
         ];
-        let other = tlv(SEQUENCE, &[tlv(OID, &[0x55, 0x1d, 0x13]), tlv(OCTET_STRING, &[0x30, 0])].concat());
+        let other = tlv(
+            SEQUENCE,
+            &[tlv(OID, &[0x55, 0x1d, 0x13]), tlv(OCTET_STRING, &[0x30, 0])].concat(),
+        );
         let exts = tlv(SEQUENCE, &[other, san_extension(&names, true)].concat());
         let expected: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
         assert_eq!(ip_addresses(&exts), expected);
@@ -127,7 +137,12 @@ mod tests {
 
     #[test]
     fn malformed_input_never_panics() {
-        for input in [&[][..], &[0x30], &[0x30, 0x85, 1, 1, 1, 1, 1], &[0x30, 0x05, 0x30]] {
+        for input in [
+            &[][..],
+            &[0x30],
+            &[0x30, 0x85, 1, 1, 1, 1, 1],
+            &[0x30, 0x05, 0x30],
+        ] {
             assert!(ip_addresses(input).is_empty());
         }
     }

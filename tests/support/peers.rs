@@ -133,11 +133,17 @@ pub fn s_server(pki: &Pki, options: &SServer<'_>) -> Peer {
             "-accept".to_owned(),
             format!("127.0.0.1:{port}"),
             "-cert".to_owned(),
-            pki.path(&format!("{}.crt", options.cert)).display().to_string(),
+            pki.path(&format!("{}.crt", options.cert))
+                .display()
+                .to_string(),
             "-key".to_owned(),
-            pki.path(&format!("{}.key", options.cert)).display().to_string(),
+            pki.path(&format!("{}.key", options.cert))
+                .display()
+                .to_string(),
             "-CAfile".to_owned(),
-            pki.path(&format!("{}.crt", options.client_ca)).display().to_string(),
+            pki.path(&format!("{}.crt", options.client_ca))
+                .display()
+                .to_string(),
         ];
         if options.require_client_cert {
             args.extend(["-Verify", "1", "-verify_return_error"].map(String::from));
@@ -155,7 +161,11 @@ pub fn s_server(pki: &Pki, options: &SServer<'_>) -> Peer {
             .expect("start openssl s_server");
         let output = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
-        collect(child.stdout.take().unwrap(), output.clone(), Some(("ACCEPT", tx)));
+        collect(
+            child.stdout.take().unwrap(),
+            output.clone(),
+            Some(("ACCEPT", tx)),
+        );
         collect(child.stderr.take().unwrap(), output.clone(), None);
         let stdin = child.stdin.take();
         let mut peer = Peer {
@@ -181,8 +191,15 @@ pub fn s_server(pki: &Pki, options: &SServer<'_>) -> Peer {
 
 /// Starts mosquitto with a TLS listener on a free 127.0.0.1 port using the
 /// PKI's "server" certificate; with `require_certificate`, clients must
-/// present a certificate issued by "ca".
+/// present a certificate issued by "ca". It logs everything (see
+/// [`Peer::output`]).
 pub fn mosquitto(pki: &Pki, require_certificate: bool) -> Peer {
+    mosquitto_with(pki, require_certificate, true)
+}
+
+/// Like [`mosquitto`]; `log: false` silences it (for heap measurements in
+/// this process, which must not include the collected log).
+pub fn mosquitto_with(pki: &Pki, require_certificate: bool, log: bool) -> Peer {
     let mut last_output = String::new();
     for _ in 0..3 {
         let port = free_port();
@@ -199,9 +216,13 @@ pub fn mosquitto(pki: &Pki, require_certificate: bool) -> Peer {
              use_identity_as_username {require_certificate}\n\
              allow_anonymous true\n\
              persistence false\n\
-             log_dest stderr\n\
-             log_type all\n\
+             {logging}\
              {user}",
+            logging = if log {
+                "log_dest stderr\nlog_type all\n"
+            } else {
+                "log_dest none\n"
+            },
             // Started as root, mosquitto would switch to the "mosquitto" user,
             // which cannot read the private temporary directories.
             user = if running_as_root() { "user root\n" } else { "" },

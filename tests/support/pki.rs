@@ -83,7 +83,13 @@ impl Pki {
         match kind {
             KeyKind::Rsa2048 => self.run(&["genrsa", "-traditional", "-out", &key, "2048"]),
             KeyKind::EcP256 => self.run(&[
-                "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key,
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                &key,
             ]),
         }
     }
@@ -92,10 +98,21 @@ impl Pki {
     pub fn new_ca(&self, name: &str) {
         self.new_key(name, KeyKind::EcP256);
         self.run(&[
-            "req", "-x509", "-new", "-key", &format!("{name}.key"), "-out", &format!("{name}.crt"),
-            "-days", "30", "-subj", &format!("/CN=iotkit test CA {name}"),
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "30",
+            "-subj",
+            &format!("/CN=iotkit test CA {name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ]);
     }
 
@@ -103,16 +120,35 @@ impl Pki {
         let ext_file = format!("{name}.ext");
         std::fs::write(self.path(&ext_file), extensions).expect("write extensions file");
         self.run(&[
-            "x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}.crt"),
-            "-CAkey", &format!("{ca}.key"), "-CAcreateserial", "-out", &format!("{name}.crt"),
-            "-days", "30", "-sha256", "-extfile", &ext_file,
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "30",
+            "-sha256",
+            "-extfile",
+            &ext_file,
         ]);
     }
 
     fn request(&self, name: &str, cn: &str) {
         self.run(&[
-            "req", "-new", "-key", &format!("{name}.key"), "-out", &format!("{name}.csr"),
-            "-subj", &format!("/CN={cn}"),
+            "req",
+            "-new",
+            "-key",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={cn}"),
         ]);
     }
 
@@ -150,10 +186,25 @@ impl Pki {
         let config_file = format!("{name}.cnf");
         std::fs::write(self.path(&config_file), config).unwrap();
         self.run(&[
-            "ca", "-batch", "-config", &config_file, "-cert", &format!("{ca}.crt"),
-            "-keyfile", &format!("{ca}.key"), "-in", &format!("{name}.csr"),
-            "-out", &format!("{name}.crt"), "-startdate", "20200101000000Z",
-            "-enddate", "20201231000000Z", "-extensions", "client", "-notext",
+            "ca",
+            "-batch",
+            "-config",
+            &config_file,
+            "-cert",
+            &format!("{ca}.crt"),
+            "-keyfile",
+            &format!("{ca}.key"),
+            "-in",
+            &format!("{name}.csr"),
+            "-out",
+            &format!("{name}.crt"),
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20201231000000Z",
+            "-extensions",
+            "client",
+            "-notext",
         ]);
     }
 
@@ -161,8 +212,16 @@ impl Pki {
     /// `cipher` ("ENCRYPTED PRIVATE KEY"), written to `<out>`.
     pub fn encrypt_key_pkcs8(&self, name: &str, password: &str, cipher: &str, out: &str) {
         self.run(&[
-            "pkcs8", "-topk8", "-in", &format!("{name}.key"), "-out", out, "-v2", cipher,
-            "-passout", &format!("pass:{password}"),
+            "pkcs8",
+            "-topk8",
+            "-in",
+            &format!("{name}.key"),
+            "-out",
+            out,
+            "-v2",
+            cipher,
+            "-passout",
+            &format!("pass:{password}"),
         ]);
     }
 
@@ -170,26 +229,56 @@ impl Pki {
     /// ("Proc-Type: 4,ENCRYPTED", AES-256-CBC), written to `<out>`.
     pub fn encrypt_rsa_key_traditional(&self, name: &str, password: &str, out: &str) {
         self.run(&[
-            "rsa", "-traditional", "-aes256", "-in", &format!("{name}.key"), "-out", out,
-            "-passout", &format!("pass:{password}"),
+            "rsa",
+            "-traditional",
+            "-aes256",
+            "-in",
+            &format!("{name}.key"),
+            "-out",
+            out,
+            "-passout",
+            &format!("pass:{password}"),
         ]);
     }
 
     /// `<name>.key` as unencrypted PKCS#8 ("PRIVATE KEY").
     pub fn key_pkcs8(&self, name: &str, out: &str) {
-        self.run(&["pkcs8", "-topk8", "-nocrypt", "-in", &format!("{name}.key"), "-out", out]);
+        self.run(&[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            &format!("{name}.key"),
+            "-out",
+            out,
+        ]);
     }
 
     /// `<name>.crt` as DER, written to `<out>`.
     pub fn cert_der(&self, name: &str, out: &str) {
-        self.run(&["x509", "-in", &format!("{name}.crt"), "-outform", "DER", "-out", out]);
+        self.run(&[
+            "x509",
+            "-in",
+            &format!("{name}.crt"),
+            "-outform",
+            "DER",
+            "-out",
+            out,
+        ]);
     }
 
     /// `<name>.key` as DER (PKCS#8), written to `<out>`.
     pub fn key_der(&self, name: &str, out: &str) {
         self.run(&[
-            "pkcs8", "-topk8", "-nocrypt", "-in", &format!("{name}.key"), "-outform", "DER",
-            "-out", out,
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            &format!("{name}.key"),
+            "-outform",
+            "DER",
+            "-out",
+            out,
         ]);
     }
 }
