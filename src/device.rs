@@ -130,7 +130,10 @@ impl Field {
         }
         if self == Field::CustomizeInfo && !value.is_empty() {
             let text = std::str::from_utf8(value).unwrap_or_default();
-            if text.split(',').any(|pair| !pair.contains('=') || pair.starts_with('=')) {
+            if text
+                .split(',')
+                .any(|pair| !pair.contains('=') || pair.starts_with('='))
+            {
                 return Err("customize info must be key=value pairs separated by commas".to_owned());
             }
         }
@@ -193,7 +196,9 @@ static CONFIG: Mutex<DeviceConfig> = Mutex::new(DeviceConfig {
 });
 
 fn config() -> MutexGuard<'static, DeviceConfig> {
-    CONFIG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    CONFIG
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A copy of the whole configuration.
@@ -209,7 +214,10 @@ pub fn get(field: Field) -> String {
 /// state event that says what was wrong, leaving the old value in place.
 pub fn set(field: Field, value: &[u8]) -> Result<(), i32> {
     if let Err(why) = field.validate(value) {
-        crate::events::state_event(field.error_code(), &format!("IOT_Ioctl: {why}; value unchanged"));
+        crate::events::state_event(
+            field.error_code(),
+            &format!("IOT_Ioctl: {why}; value unchanged"),
+        );
         return Err(field.error_code());
     }
     // validate() admits only ASCII, so this cannot fail.
@@ -277,7 +285,10 @@ mod tests {
     #[test]
     fn validation_rules() {
         assert!(Field::ProductKey.validate(b"a1B2c3D4e5F").is_ok());
-        assert!(Field::ProductKey.validate(b"").is_ok(), "empty is the X.509 first-run state");
+        assert!(
+            Field::ProductKey.validate(b"").is_ok(),
+            "empty is the X.509 first-run state"
+        );
         assert!(Field::ProductKey.validate(&[b'a'; 21]).is_err());
         assert!(Field::ProductKey.validate(b"a1&b").is_err());
         assert!(Field::DeviceName.validate(b"dev-1_@.:x").is_ok());
@@ -285,7 +296,9 @@ mod tests {
         assert!(Field::DeviceName.validate(&[b'd'; 33]).is_err());
         assert!(Field::DeviceSecret.validate(&[b's'; 64]).is_ok());
         assert!(Field::DeviceSecret.validate(&[b's'; 65]).is_err());
-        assert!(Field::MqttDomain.validate(b"x509.itls.cn-shanghai.aliyuncs.com").is_ok());
+        assert!(Field::MqttDomain
+            .validate(b"x509.itls.cn-shanghai.aliyuncs.com")
+            .is_ok());
         assert!(Field::MqttDomain.validate(b"bad host").is_err());
         assert!(Field::CustomizeInfo.validate(b"authtype=id2,_v=1").is_ok());
         assert!(Field::CustomizeInfo.validate(b"a|b=c").is_err());

@@ -32,17 +32,20 @@ pub mod ite {
     pub(crate) const COUNT: usize = 33;
 }
 
+pub type StateFn = Arc<dyn Fn(i32, &str) + Send + Sync>;
+pub type CloudErrorFn = Arc<dyn Fn(i32, &str, &str) + Send + Sync>;
+
 /// What a registered handler is called with.
 #[derive(Clone)]
 pub enum Handler {
     /// `int (*)(void)`: connect/disconnect notices.
     Notice(Arc<dyn Fn() + Send + Sync>),
     /// `int (*)(const int code, const char *message)`: state events.
-    State(Arc<dyn Fn(i32, &str) + Send + Sync>),
+    State(StateFn),
     /// `int (*)(const char *payload)`: the identity response.
     Payload(Arc<dyn Fn(&str) + Send + Sync>),
     /// `int (*)(const int code, const char *, const char *)`: cloud errors.
-    CloudError(Arc<dyn Fn(i32, &str, &str) + Send + Sync>),
+    CloudError(CloudErrorFn),
 }
 
 /// One registration: the closure, and the raw address the firmware gave so
@@ -56,7 +59,9 @@ pub struct Registration {
 static REGISTRY: RwLock<Vec<Option<Registration>>> = RwLock::new(Vec::new());
 
 fn with_registry<R>(f: impl FnOnce(&mut Vec<Option<Registration>>) -> R) -> R {
-    let mut guard = REGISTRY.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut guard = REGISTRY
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if guard.len() < ite::COUNT {
         guard.resize(ite::COUNT, None);
     }
@@ -79,7 +84,9 @@ pub fn register(event: i32, registration: Option<Registration>) -> bool {
 /// The registration for `event`, if any.
 pub fn registration(event: i32) -> Option<Registration> {
     let index = usize::try_from(event).ok()?;
-    let guard = REGISTRY.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let guard = REGISTRY
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     guard.get(index).cloned().flatten()
 }
 
@@ -146,7 +153,10 @@ pub fn state_event_for(event: i32, code: i32, message: &str) {
     } else {
         Level::Warning
     };
-    crate::log::write(level, format_args!("state {code} (-0x{:04X}): {message}", -code));
+    crate::log::write(
+        level,
+        format_args!("state {code} (-0x{:04X}): {message}", -code),
+    );
     let mut targets = vec![event];
     if event != ite::STATE_EVERYTHING {
         targets.push(ite::STATE_EVERYTHING);
@@ -169,8 +179,14 @@ mod tests {
 
     #[test]
     fn areas_follow_the_code_ranges() {
-        assert_eq!(state_area(state::STATE_USER_INPUT_PK), ite::STATE_USER_INPUT);
-        assert_eq!(state_area(state::STATE_SYS_DEPEND_KV_GET), ite::STATE_SYS_DEPEND);
+        assert_eq!(
+            state_area(state::STATE_USER_INPUT_PK),
+            ite::STATE_USER_INPUT
+        );
+        assert_eq!(
+            state_area(state::STATE_SYS_DEPEND_KV_GET),
+            ite::STATE_SYS_DEPEND
+        );
         assert_eq!(state_area(state::STATE_MQTT_PUB_INFO), ite::STATE_MQTT_COMM);
         assert_eq!(state_area(0), ite::STATE_EVERYTHING);
         assert_eq!(state_area(-0x7FFF_FFFF), ite::STATE_EVERYTHING);
@@ -190,7 +206,13 @@ mod tests {
             let handler = Handler::State(Arc::new(move |code, msg: &str| {
                 SEEN.lock().unwrap().push((event, code, msg.to_owned()));
             }));
-            register(event, Some(Registration { address: 1, handler }));
+            register(
+                event,
+                Some(Registration {
+                    address: 1,
+                    handler,
+                }),
+            );
         }
         state_event(-0x0901, "model fault");
         register(ite::STATE_DEV_MODEL, None);

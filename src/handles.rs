@@ -33,7 +33,9 @@ impl<T> HandleTable<T> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner<T>> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Stores `item` and returns its new handle (never 0).
@@ -43,7 +45,10 @@ impl<T> HandleTable<T> {
         // Handles grow by a step that keeps them 8-aligned and non-zero, so
         // they look like ordinary pointers to C code that prints or compares them.
         inner.next += 8;
-        inner.items.get_or_insert_with(HashMap::new).insert(handle, item);
+        inner
+            .items
+            .get_or_insert_with(HashMap::new)
+            .insert(handle, item);
         handle
     }
 

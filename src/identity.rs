@@ -105,7 +105,10 @@ pub fn x509_base_client_id(
             format!("{product_key}.{device_name}")
         }
         None => {
-            let hex: String = certificate_fingerprint[..12].iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = certificate_fingerprint[..12]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             format!("x509-{hex}")
         }
     };
@@ -116,7 +119,9 @@ pub fn x509_base_client_id(
         ));
     }
     if id.contains(['|', ',', '\0']) {
-        return Err(format!("the MQTT clientId '{id}' may not contain '|', ',' or NUL"));
+        return Err(format!(
+            "the MQTT clientId '{id}' may not contain '|', ',' or NUL"
+        ));
     }
     Ok(id)
 }
@@ -167,14 +172,20 @@ pub fn parse_identity_response(payload: &[u8]) -> Result<(String, String), Strin
             .map_err(|why| format!("identity response: {why}"))?;
         Ok(text.to_owned())
     };
-    Ok((text("productKey", Field::ProductKey)?, text("deviceName", Field::DeviceName)?))
+    Ok((
+        text("productKey", Field::ProductKey)?,
+        text("deviceName", Field::DeviceName)?,
+    ))
 }
 
 /// The identity kept for one certificate: the KV key names the certificate's
 /// fingerprint, and the value repeats it, so another certificate never
 /// picks up a stale identity.
 pub fn persisted_identity_key(certificate_fingerprint: &[u8; 32]) -> String {
-    let hex: String = certificate_fingerprint[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = certificate_fingerprint[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("iotkit-identity-{hex}")
 }
 
@@ -212,7 +223,9 @@ pub fn load_identity(
     };
     let record: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("the persisted identity is not valid JSON ({e})"))?;
-    if record.get("certificateSha256").and_then(|v| v.as_str()) != Some(hex(certificate_fingerprint).as_str()) {
+    if record.get("certificateSha256").and_then(|v| v.as_str())
+        != Some(hex(certificate_fingerprint).as_str())
+    {
         return Err("the persisted identity belongs to another certificate; ignored".to_owned());
     }
     parse_identity_response(&bytes)
@@ -240,15 +253,27 @@ mod tests {
         );
         // RFC 2202 / RFC 4231 vectors for the three methods.
         assert_eq!(
-            hmac_hex(SignMethod::HmacMd5, b"Jefe", b"what do ya want for nothing?"),
+            hmac_hex(
+                SignMethod::HmacMd5,
+                b"Jefe",
+                b"what do ya want for nothing?"
+            ),
             "750C783E6AB0B503EAA86E310A5DB738"
         );
         assert_eq!(
-            hmac_hex(SignMethod::HmacSha1, b"Jefe", b"what do ya want for nothing?"),
+            hmac_hex(
+                SignMethod::HmacSha1,
+                b"Jefe",
+                b"what do ya want for nothing?"
+            ),
             "EFFCDF6AE5EB2FA2D27416D5F184DF9C259A7C79"
         );
         assert_eq!(
-            hmac_hex(SignMethod::HmacSha256, b"Jefe", b"what do ya want for nothing?"),
+            hmac_hex(
+                SignMethod::HmacSha256,
+                b"Jefe",
+                b"what do ya want for nothing?"
+            ),
             "5BDCC146BF60754E6A042426089575C75A003F089D2739839DEC58B964EC3843"
         );
     }
@@ -256,9 +281,18 @@ mod tests {
     #[test]
     fn x509_client_ids() {
         let fp = [0xABu8; 32];
-        assert_eq!(x509_base_client_id(None, "", "", &fp).unwrap(), "x509-abababababababababababab");
-        assert_eq!(x509_base_client_id(None, "a1PK", "dev", &fp).unwrap(), "a1PK.dev");
-        assert_eq!(x509_base_client_id(Some("sn-42"), "a1PK", "dev", &fp).unwrap(), "sn-42");
+        assert_eq!(
+            x509_base_client_id(None, "", "", &fp).unwrap(),
+            "x509-abababababababababababab"
+        );
+        assert_eq!(
+            x509_base_client_id(None, "a1PK", "dev", &fp).unwrap(),
+            "a1PK.dev"
+        );
+        assert_eq!(
+            x509_base_client_id(Some("sn-42"), "a1PK", "dev", &fp).unwrap(),
+            "sn-42"
+        );
         assert!(x509_base_client_id(Some(&"x".repeat(65)), "", "", &fp).is_err());
         assert!(x509_base_client_id(Some(&"x".repeat(64)), "", "", &fp).is_ok());
         assert_eq!(
@@ -269,7 +303,10 @@ mod tests {
             x509_client_id("sn-42", "a=1,b=2", 5),
             "sn-42|securemode=2,signmethod=hmacsha1,timestamp=5,a=1,b=2|"
         );
-        assert_eq!(x509_client_id("id|securemode=2|", "a=1", 5), "id|securemode=2|");
+        assert_eq!(
+            x509_client_id("id|securemode=2|", "a=1", 5),
+            "id|securemode=2|"
+        );
         assert_eq!(x509_username("", "dev"), "");
         assert_eq!(x509_username("a1PK", "dev"), "dev&a1PK");
     }
@@ -292,7 +329,11 @@ mod tests {
             b"",
             &[0xFF, 0xFE],
         ] {
-            assert!(parse_identity_response(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_identity_response(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -304,14 +345,24 @@ mod tests {
         let cert_b = [2u8; 32];
         assert_eq!(load_identity(&store, &cert_a), Ok(None));
         save_identity(&store, &cert_a, "a1PK", "dev").unwrap();
-        assert_eq!(load_identity(&store, &cert_a), Ok(Some(("a1PK".into(), "dev".into()))));
+        assert_eq!(
+            load_identity(&store, &cert_a),
+            Ok(Some(("a1PK".into(), "dev".into())))
+        );
         assert_eq!(load_identity(&store, &cert_b), Ok(None));
         // A record copied under B's key is refused: it names A's certificate.
         let a_bytes = store.get(&persisted_identity_key(&cert_a)).unwrap();
-        store.set(&persisted_identity_key(&cert_b), &a_bytes).unwrap();
+        store
+            .set(&persisted_identity_key(&cert_b), &a_bytes)
+            .unwrap();
         assert!(load_identity(&store, &cert_b).is_err());
         // Damaged files are reported, not trusted.
-        std::fs::write(dir.path().join(format!("{}.kv", persisted_identity_key(&cert_a))), b"junk").unwrap();
+        std::fs::write(
+            dir.path()
+                .join(format!("{}.kv", persisted_identity_key(&cert_a))),
+            b"junk",
+        )
+        .unwrap();
         assert!(load_identity(&store, &cert_a).is_err());
     }
 }

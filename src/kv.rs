@@ -36,7 +36,10 @@ impl std::fmt::Display for KvError {
         match self {
             KvError::InvalidKey(why) => write!(f, "invalid key: {why}"),
             KvError::ValueTooLarge(len) => {
-                write!(f, "value of {len} bytes is larger than the {VALUE_MAX_LEN} bytes allowed")
+                write!(
+                    f,
+                    "value of {len} bytes is larger than the {VALUE_MAX_LEN} bytes allowed"
+                )
             }
             KvError::NotFound => f.write_str("no value stored under this key"),
             KvError::Corrupt(why) => write!(f, "stored value is damaged: {why}"),
@@ -54,7 +57,11 @@ pub fn validate_key(key: &str) -> Result<(), KvError> {
             key.len()
         )));
     }
-    if key.starts_with('.') || !key.bytes().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c)) {
+    if key.starts_with('.')
+        || !key
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c))
+    {
         return Err(KvError::InvalidKey(format!(
             "'{key}' may use only letters, digits and _ . - and may not start with a dot"
         )));
@@ -68,7 +75,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &byte in data {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -81,17 +92,25 @@ fn io_error(what: &str, path: &Path, err: io::Error) -> KvError {
 /// Parses a stored file's bytes; the checks a reader needs against damage.
 pub fn decode(bytes: &[u8]) -> Result<&[u8], KvError> {
     if bytes.len() < HEADER_LEN {
-        return Err(KvError::Corrupt(format!("file is {} bytes, shorter than its header", bytes.len())));
+        return Err(KvError::Corrupt(format!(
+            "file is {} bytes, shorter than its header",
+            bytes.len()
+        )));
     }
     if &bytes[..MAGIC.len()] != MAGIC {
-        return Err(KvError::Corrupt("not an iotkit value file (bad magic)".to_owned()));
+        return Err(KvError::Corrupt(
+            "not an iotkit value file (bad magic)".to_owned(),
+        ));
     }
     let len_bytes: [u8; 4] = bytes[6..10].try_into().unwrap_or_default();
     let crc_bytes: [u8; 4] = bytes[10..14].try_into().unwrap_or_default();
     let len = u32::from_le_bytes(len_bytes) as usize;
     let value = &bytes[HEADER_LEN..];
     if value.len() != len {
-        return Err(KvError::Corrupt(format!("header says {len} bytes, file holds {}", value.len())));
+        return Err(KvError::Corrupt(format!(
+            "header says {len} bytes, file holds {}",
+            value.len()
+        )));
     }
     if crc32(value) != u32::from_le_bytes(crc_bytes) {
         return Err(KvError::Corrupt("checksum mismatch".to_owned()));
@@ -122,7 +141,9 @@ impl KvStore {
         builder.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&dir).map_err(|e| io_error("cannot create KV directory", &dir, e))?;
+        builder
+            .create(&dir)
+            .map_err(|e| io_error("cannot create KV directory", &dir, e))?;
         if let Ok(entries) = fs::read_dir(&dir) {
             for entry in entries.flatten() {
                 if entry.file_name().to_string_lossy().ends_with(TEMP_SUFFIX) {
@@ -218,7 +239,11 @@ pub fn set_dir(dir: Option<PathBuf>) {
 /// The directory HAL_Kv_* use, in this order: the one set with
 /// `iotkit_kv_set_dir`, env IOTX_KV_DIR, `$HOME/.iotkit/kv`, `./.iotkit/kv`.
 pub fn current_dir() -> PathBuf {
-    if let Some(dir) = CONFIGURED_DIR.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+    if let Some(dir) = CONFIGURED_DIR
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+    {
         return dir;
     }
     if let Some(dir) = std::env::var_os("IOTX_KV_DIR").filter(|d| !d.is_empty()) {
@@ -260,7 +285,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = KvStore::open(dir.path()).unwrap();
         for bad in ["", ".hidden", "../escape", "a/b", "sp ace", &"k".repeat(65)] {
-            assert!(matches!(store.set(bad, b"v"), Err(KvError::InvalidKey(_))), "{bad:?}");
+            assert!(
+                matches!(store.set(bad, b"v"), Err(KvError::InvalidKey(_))),
+                "{bad:?}"
+            );
         }
         assert!(store.set(&"k".repeat(64), b"v").is_ok());
         assert_eq!(
@@ -301,9 +329,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = KvStore::open(dir.path().join("kv")).unwrap();
         store.set("secret", b"x").unwrap();
-        let mode = fs::metadata(dir.path().join("kv/secret.kv")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join("kv/secret.kv"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let dir_mode = fs::metadata(dir.path().join("kv")).unwrap().permissions().mode();
+        let dir_mode = fs::metadata(dir.path().join("kv"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(dir_mode & 0o777, 0o700);
         fs::write(dir.path().join("kv/leftover.kv.tmp"), b"half").unwrap();
         KvStore::open(dir.path().join("kv")).unwrap();

@@ -104,13 +104,15 @@ pub fn random_below(region: u32) -> u32 {
         return 0;
     }
     // The u64 → u32 reduction keeps the bias below 2^-32.
-    ((next_random() >> 32) * u64::from(region) >> 32) as u32
+    (((next_random() >> 32) * u64::from(region)) >> 32) as u32
 }
 
 // ---- mutex and semaphore --------------------------------------------------------
 
 fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A recursive mutex that C locks and unlocks in separate calls.
@@ -268,7 +270,10 @@ mod tests {
         let other = Arc::clone(&mutex);
         let (tx, rx) = std::sync::mpsc::channel();
         let t = thread::spawn(move || {
-            assert!(!other.unlock(), "a thread that does not hold it cannot unlock");
+            assert!(
+                !other.unlock(),
+                "a thread that does not hold it cannot unlock"
+            );
             other.lock();
             tx.send(()).unwrap();
             other.unlock();

@@ -9,7 +9,8 @@ use std::path::Path;
 #[test]
 fn committed_header_matches_a_fresh_generation() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml parses");
+    let config =
+        cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml parses");
     let bindings = cbindgen::Builder::new()
         .with_crate(root)
         .with_config(config)
@@ -53,9 +54,18 @@ fn header_version_macros_match_cargo_toml() {
             .trim()
             .to_owned()
     };
-    assert_eq!(define("IOTKIT_VERSION_MAJOR"), env!("CARGO_PKG_VERSION_MAJOR"));
-    assert_eq!(define("IOTKIT_VERSION_MINOR"), env!("CARGO_PKG_VERSION_MINOR"));
-    assert_eq!(define("IOTKIT_VERSION_PATCH"), env!("CARGO_PKG_VERSION_PATCH"));
+    assert_eq!(
+        define("IOTKIT_VERSION_MAJOR"),
+        env!("CARGO_PKG_VERSION_MAJOR")
+    );
+    assert_eq!(
+        define("IOTKIT_VERSION_MINOR"),
+        env!("CARGO_PKG_VERSION_MINOR")
+    );
+    assert_eq!(
+        define("IOTKIT_VERSION_PATCH"),
+        env!("CARGO_PKG_VERSION_PATCH")
+    );
     assert_eq!(define("IOTX_SDK_VERSION"), "\"3.2.0\"");
 }
 

@@ -18,5 +18,9 @@ fn every_code_of_the_csv_is_defined_with_its_value() {
         assert_ne!(text, "unknown state code", "{name} has no description");
         count += 1;
     }
-    assert_eq!(count, iotkit::state::ALL.len(), "src/state.rs has codes the CSV lacks");
+    assert_eq!(
+        count,
+        iotkit::state::ALL.len(),
+        "src/state.rs has codes the CSV lacks"
+    );
 }

@@ -96,7 +96,9 @@ pub extern "C" fn IOT_Ioctl(option: c_int, data: *mut c_void) -> c_int {
             x if x == IOTX_IOCTL_SET_REGION as c_int => {
                 // SAFETY: SET_REGION takes an `int *`.
                 let value = unsafe { int_data.read_unaligned() };
-                device::set_region(i64::from(value)).err().unwrap_or(STATE_SUCCESS)
+                device::set_region(i64::from(value))
+                    .err()
+                    .unwrap_or(STATE_SUCCESS)
             }
             x if x == IOTX_IOCTL_GET_REGION as c_int => {
                 // SAFETY: GET_REGION writes an `int`.
@@ -106,7 +108,9 @@ pub extern "C" fn IOT_Ioctl(option: c_int, data: *mut c_void) -> c_int {
             x if x == IOTX_IOCTL_SET_MQTT_PORT as c_int => {
                 // SAFETY: SET_MQTT_PORT takes a `uint16_t *`.
                 let port = unsafe { data.cast::<u16>().read_unaligned() };
-                device::set_mqtt_port(i64::from(port)).err().unwrap_or(STATE_SUCCESS)
+                device::set_mqtt_port(i64::from(port))
+                    .err()
+                    .unwrap_or(STATE_SUCCESS)
             }
             x if x == IOTX_IOCTL_SET_DYNAMIC_REGISTER as c_int => {
                 // SAFETY: SET_DYNAMIC_REGISTER takes an `int *`.
@@ -123,7 +127,9 @@ pub extern "C" fn IOT_Ioctl(option: c_int, data: *mut c_void) -> c_int {
             }
             x if x == IOTX_IOCTL_GET_DYNAMIC_REGISTER as c_int => {
                 // SAFETY: GET_DYNAMIC_REGISTER writes an `int`.
-                unsafe { int_data.write_unaligned(c_int::from(device::snapshot().dynamic_register)) };
+                unsafe {
+                    int_data.write_unaligned(c_int::from(device::snapshot().dynamic_register))
+                };
                 STATE_SUCCESS
             }
             _ => {
@@ -185,121 +191,197 @@ fn register_payload(event: i32, cb: iotkit_payload_handler_t) -> c_int {
 /// Registers `int (*)(void)`, called when the connection to the platform succeeded. NULL removes it. Returns 0.
 #[no_mangle]
 pub extern "C" fn iotx_register_for_ITE_CONNECT_SUCC(callback: iotkit_notice_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_CONNECT_SUCC", STATE_USER_INPUT_INVALID, || register_notice(ite::CONNECT_SUCC, callback))
+    guard(
+        "iotx_register_for_ITE_CONNECT_SUCC",
+        STATE_USER_INPUT_INVALID,
+        || register_notice(ite::CONNECT_SUCC, callback),
+    )
 }
 
 /// Registers `int (*)(void)`, called when a connection attempt failed. NULL removes it. Returns 0.
 #[no_mangle]
 pub extern "C" fn iotx_register_for_ITE_CONNECT_FAIL(callback: iotkit_notice_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_CONNECT_FAIL", STATE_USER_INPUT_INVALID, || register_notice(ite::CONNECT_FAIL, callback))
+    guard(
+        "iotx_register_for_ITE_CONNECT_FAIL",
+        STATE_USER_INPUT_INVALID,
+        || register_notice(ite::CONNECT_FAIL, callback),
+    )
 }
 
 /// Registers `int (*)(void)`, called when the connection was lost. NULL removes it. Returns 0.
 #[no_mangle]
 pub extern "C" fn iotx_register_for_ITE_DISCONNECTED(callback: iotkit_notice_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_DISCONNECTED", STATE_USER_INPUT_INVALID, || register_notice(ite::DISCONNECTED, callback))
+    guard(
+        "iotx_register_for_ITE_DISCONNECTED",
+        STATE_USER_INPUT_INVALID,
+        || register_notice(ite::DISCONNECTED, callback),
+    )
 }
 
 /// Registers `int (*)(void)`, called when the MQTT session was established (CONNACK accepted). NULL removes it. Returns 0.
 #[no_mangle]
-pub extern "C" fn iotx_register_for_ITE_MQTT_CONNECT_SUCC(callback: iotkit_notice_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_MQTT_CONNECT_SUCC", STATE_USER_INPUT_INVALID, || register_notice(ite::MQTT_CONNECT_SUCC, callback))
+pub extern "C" fn iotx_register_for_ITE_MQTT_CONNECT_SUCC(
+    callback: iotkit_notice_handler_t,
+) -> c_int {
+    guard(
+        "iotx_register_for_ITE_MQTT_CONNECT_SUCC",
+        STATE_USER_INPUT_INVALID,
+        || register_notice(ite::MQTT_CONNECT_SUCC, callback),
+    )
 }
 
 /// Registers a `state_handler_t` for every state event. NULL removes it. Returns 0.
 #[no_mangle]
 pub extern "C" fn iotx_register_for_ITE_STATE_EVERYTHING(callback: state_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_STATE_EVERYTHING", STATE_USER_INPUT_INVALID, || register_state(ite::STATE_EVERYTHING, callback))
+    guard(
+        "iotx_register_for_ITE_STATE_EVERYTHING",
+        STATE_USER_INPUT_INVALID,
+        || register_state(ite::STATE_EVERYTHING, callback),
+    )
 }
 
 /// Registers a `state_handler_t` for state events of the STATE_USER_INPUT_* kind. NULL removes it. Returns 0.
 #[no_mangle]
 pub extern "C" fn iotx_register_for_ITE_STATE_USER_INPUT(callback: state_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_STATE_USER_INPUT", STATE_USER_INPUT_INVALID, || register_state(ite::STATE_USER_INPUT, callback))
+    guard(
+        "iotx_register_for_ITE_STATE_USER_INPUT",
+        STATE_USER_INPUT_INVALID,
+        || register_state(ite::STATE_USER_INPUT, callback),
+    )
 }
 
 /// Registers a `state_handler_t` for state events of the STATE_SYS_DEPEND_* kind. NULL removes it. Returns 0.
 #[no_mangle]
 pub extern "C" fn iotx_register_for_ITE_STATE_SYS_DEPEND(callback: state_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_STATE_SYS_DEPEND", STATE_USER_INPUT_INVALID, || register_state(ite::STATE_SYS_DEPEND, callback))
+    guard(
+        "iotx_register_for_ITE_STATE_SYS_DEPEND",
+        STATE_USER_INPUT_INVALID,
+        || register_state(ite::STATE_SYS_DEPEND, callback),
+    )
 }
 
 /// Registers a `state_handler_t` for state events of the mqtt comm area. NULL removes it. Returns 0.
 #[no_mangle]
 pub extern "C" fn iotx_register_for_ITE_STATE_MQTT_COMM(callback: state_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_STATE_MQTT_COMM", STATE_USER_INPUT_INVALID, || register_state(ite::STATE_MQTT_COMM, callback))
+    guard(
+        "iotx_register_for_ITE_STATE_MQTT_COMM",
+        STATE_USER_INPUT_INVALID,
+        || register_state(ite::STATE_MQTT_COMM, callback),
+    )
 }
 
 /// Registers a `state_handler_t` for state events of the wifi prov area. NULL removes it. Returns 0.
 #[no_mangle]
 pub extern "C" fn iotx_register_for_ITE_STATE_WIFI_PROV(callback: state_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_STATE_WIFI_PROV", STATE_USER_INPUT_INVALID, || register_state(ite::STATE_WIFI_PROV, callback))
+    guard(
+        "iotx_register_for_ITE_STATE_WIFI_PROV",
+        STATE_USER_INPUT_INVALID,
+        || register_state(ite::STATE_WIFI_PROV, callback),
+    )
 }
 
 /// Registers a `state_handler_t` for state events of the coap local area. NULL removes it. Returns 0.
 #[no_mangle]
 pub extern "C" fn iotx_register_for_ITE_STATE_COAP_LOCAL(callback: state_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_STATE_COAP_LOCAL", STATE_USER_INPUT_INVALID, || register_state(ite::STATE_COAP_LOCAL, callback))
+    guard(
+        "iotx_register_for_ITE_STATE_COAP_LOCAL",
+        STATE_USER_INPUT_INVALID,
+        || register_state(ite::STATE_COAP_LOCAL, callback),
+    )
 }
 
 /// Registers a `state_handler_t` for state events of the http comm area. NULL removes it. Returns 0.
 #[no_mangle]
 pub extern "C" fn iotx_register_for_ITE_STATE_HTTP_COMM(callback: state_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_STATE_HTTP_COMM", STATE_USER_INPUT_INVALID, || register_state(ite::STATE_HTTP_COMM, callback))
+    guard(
+        "iotx_register_for_ITE_STATE_HTTP_COMM",
+        STATE_USER_INPUT_INVALID,
+        || register_state(ite::STATE_HTTP_COMM, callback),
+    )
 }
 
 /// Registers a `state_handler_t` for state events of the ota area. NULL removes it. Returns 0.
 #[no_mangle]
 pub extern "C" fn iotx_register_for_ITE_STATE_OTA(callback: state_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_STATE_OTA", STATE_USER_INPUT_INVALID, || register_state(ite::STATE_OTA, callback))
+    guard(
+        "iotx_register_for_ITE_STATE_OTA",
+        STATE_USER_INPUT_INVALID,
+        || register_state(ite::STATE_OTA, callback),
+    )
 }
 
 /// Registers a `state_handler_t` for state events of the dev bind area. NULL removes it. Returns 0.
 #[no_mangle]
 pub extern "C" fn iotx_register_for_ITE_STATE_DEV_BIND(callback: state_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_STATE_DEV_BIND", STATE_USER_INPUT_INVALID, || register_state(ite::STATE_DEV_BIND, callback))
+    guard(
+        "iotx_register_for_ITE_STATE_DEV_BIND",
+        STATE_USER_INPUT_INVALID,
+        || register_state(ite::STATE_DEV_BIND, callback),
+    )
 }
 
 /// Registers a `state_handler_t` for state events of the dev model area. NULL removes it. Returns 0.
 #[no_mangle]
 pub extern "C" fn iotx_register_for_ITE_STATE_DEV_MODEL(callback: state_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_STATE_DEV_MODEL", STATE_USER_INPUT_INVALID, || register_state(ite::STATE_DEV_MODEL, callback))
+    guard(
+        "iotx_register_for_ITE_STATE_DEV_MODEL",
+        STATE_USER_INPUT_INVALID,
+        || register_state(ite::STATE_DEV_MODEL, callback),
+    )
 }
 
 /// Registers the identity response callback: called with the payload of
 /// `/ext/auth/identity/response` as a NUL-terminated string. Returns 0.
 #[no_mangle]
-pub extern "C" fn iotx_register_for_ITE_IDENTITY_RESPONSE(callback: iotkit_payload_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_IDENTITY_RESPONSE", STATE_USER_INPUT_INVALID, || {
-        register_payload(ite::IDENTITY_RESPONSE, callback)
-    })
+pub extern "C" fn iotx_register_for_ITE_IDENTITY_RESPONSE(
+    callback: iotkit_payload_handler_t,
+) -> c_int {
+    guard(
+        "iotx_register_for_ITE_IDENTITY_RESPONSE",
+        STATE_USER_INPUT_INVALID,
+        || register_payload(ite::IDENTITY_RESPONSE, callback),
+    )
 }
 
 /// Registers the `int (*)(const char *)` callback for a dynamically registered
 /// DeviceSecret. iotkit does not offer dynamic registration, so it is never
 /// called; registering it is accepted for source compatibility. Returns 0.
 #[no_mangle]
-pub extern "C" fn iotx_register_for_ITE_DYNREG_DEVICE_SECRET(callback: iotkit_payload_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_DYNREG_DEVICE_SECRET", STATE_USER_INPUT_INVALID, || {
-        register_payload(ite::DYNREG_DEVICE_SECRET, callback)
-    })
+pub extern "C" fn iotx_register_for_ITE_DYNREG_DEVICE_SECRET(
+    callback: iotkit_payload_handler_t,
+) -> c_int {
+    guard(
+        "iotx_register_for_ITE_DYNREG_DEVICE_SECRET",
+        STATE_USER_INPUT_INVALID,
+        || register_payload(ite::DYNREG_DEVICE_SECRET, callback),
+    )
 }
 
 /// Registers the cloud error callback `int (*)(const int, const char *, const char *)`. Returns 0.
 #[no_mangle]
-pub extern "C" fn iotx_register_for_ITE_CLOUD_ERROR(callback: iotkit_cloud_error_handler_t) -> c_int {
-    guard("iotx_register_for_ITE_CLOUD_ERROR", STATE_USER_INPUT_INVALID, || {
-        let handler = callback.map(|f| {
-            Handler::CloudError(Arc::new(move |code, detail: &str, message: &str| {
-                let detail = CString::new(detail.replace('\0', " ")).unwrap_or_default();
-                let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
-                // SAFETY: `f` has the registered signature; both strings live
-                // until the call returns.
-                unsafe { f(code, detail.as_ptr(), message.as_ptr()) };
-            }))
-        });
-        register(ite::CLOUD_ERROR, callback.map_or(0, |f| f as usize), handler)
-    })
+pub extern "C" fn iotx_register_for_ITE_CLOUD_ERROR(
+    callback: iotkit_cloud_error_handler_t,
+) -> c_int {
+    guard(
+        "iotx_register_for_ITE_CLOUD_ERROR",
+        STATE_USER_INPUT_INVALID,
+        || {
+            let handler = callback.map(|f| {
+                Handler::CloudError(Arc::new(move |code, detail: &str, message: &str| {
+                    let detail = CString::new(detail.replace('\0', " ")).unwrap_or_default();
+                    let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
+                    // SAFETY: `f` has the registered signature; both strings live
+                    // until the call returns.
+                    unsafe { f(code, detail.as_ptr(), message.as_ptr()) };
+                }))
+            });
+            register(
+                ite::CLOUD_ERROR,
+                callback.map_or(0, |f| f as usize),
+                handler,
+            )
+        },
+    )
 }
 
 /// The function registered for `evt`, or NULL.
@@ -317,7 +399,11 @@ pub extern "C" fn iotx_event_callback(evt: c_int) -> *mut c_void {
 /// `iotx_state_event` formats its message and calls this. Returns 0, or
 /// STATE_USER_INPUT_OUT_RANGE when `event` is not an ITE_STATE_* value.
 #[no_mangle]
-pub extern "C" fn iotkit_raise_state_event(event: c_int, state_code: c_int, message: *const c_char) -> c_int {
+pub extern "C" fn iotkit_raise_state_event(
+    event: c_int,
+    state_code: c_int,
+    message: *const c_char,
+) -> c_int {
     guard("iotkit_raise_state_event", STATE_USER_INPUT_INVALID, || {
         if !(ite::STATE_EVERYTHING..=ite::STATE_DEV_MODEL).contains(&event) {
             return STATE_USER_INPUT_OUT_RANGE;
@@ -327,7 +413,9 @@ pub extern "C" fn iotkit_raise_state_event(event: c_int, state_code: c_int, mess
             Some(text) => std::borrow::Cow::Borrowed(text),
             None if message.is_null() => std::borrow::Cow::Borrowed(""),
             // SAFETY: non-NULL and NUL-terminated; only its UTF-8 check failed.
-            None => String::from_utf8_lossy(unsafe { std::ffi::CStr::from_ptr(message) }.to_bytes()),
+            None => {
+                String::from_utf8_lossy(unsafe { std::ffi::CStr::from_ptr(message) }.to_bytes())
+            }
         };
         events::state_event_for(event, state_code, &text);
         STATE_SUCCESS
@@ -338,7 +426,11 @@ pub extern "C" fn iotkit_raise_state_event(event: c_int, state_code: c_int, mess
 /// the vendor did not define.
 #[no_mangle]
 pub extern "C" fn IOT_Extension_StateDesc(code: c_int) -> *const c_char {
-    guard("IOT_Extension_StateDesc", c"unknown state code".as_ptr(), || describe(code).as_ptr())
+    guard(
+        "IOT_Extension_StateDesc",
+        c"unknown state code".as_ptr(),
+        || describe(code).as_ptr(),
+    )
 }
 
 // ---- log and memory -----------------------------------------------------------------
@@ -346,7 +438,9 @@ pub extern "C" fn IOT_Extension_StateDesc(code: c_int) -> *const c_char {
 /// Sets the log level; values beyond IOT_LOG_DEBUG mean DEBUG, below NONE mean NONE.
 #[no_mangle]
 pub extern "C" fn IOT_SetLogLevel(level: IOT_LogLevel) {
-    guard("IOT_SetLogLevel", (), || log::set_level(Level::from_int(i64::from(level.0))))
+    guard("IOT_SetLogLevel", (), || {
+        log::set_level(Level::from_int(i64::from(level.0)))
+    })
 }
 
 /// Logs the HAL_Malloc counters at `level` (nothing when the log is quieter).

@@ -21,7 +21,12 @@ fn key_arg<'a>(key: *const c_char, code: i32, action: &str) -> Result<&'a str, c
             Err(err) => Err(report(code, action, text, &err)),
         },
         None if key.is_null() => Err(STATE_USER_INPUT_NULL_POINTER),
-        None => Err(report(code, action, "?", &KvError::InvalidKey("not UTF-8".to_owned()))),
+        None => Err(report(
+            code,
+            action,
+            "?",
+            &KvError::InvalidKey("not UTF-8".to_owned()),
+        )),
     }
 }
 
@@ -29,7 +34,12 @@ fn key_arg<'a>(key: *const c_char, code: i32, action: &str) -> Result<&'a str, c
 /// digits and `_.-`; values up to 64 KiB). Always durable (`sync` is
 /// accepted and ignored). Returns 0 or a negative STATE_* code.
 #[no_mangle]
-pub extern "C" fn HAL_Kv_Set(key: *const c_char, val: *const c_void, len: c_int, sync: c_int) -> c_int {
+pub extern "C" fn HAL_Kv_Set(
+    key: *const c_char,
+    val: *const c_void,
+    len: c_int,
+    sync: c_int,
+) -> c_int {
     let _ = sync;
     guard("HAL_Kv_Set", STATE_SYS_DEPEND_KV_SET, || {
         let key = match key_arg(key, STATE_SYS_DEPEND_KV_SET, "HAL_Kv_Set") {
@@ -37,11 +47,19 @@ pub extern "C" fn HAL_Kv_Set(key: *const c_char, val: *const c_void, len: c_int,
             Err(code) => return code,
         };
         let Ok(len) = usize::try_from(len) else {
-            events::state_event(STATE_USER_INPUT_OUT_RANGE, &format!("HAL_Kv_Set '{key}': negative length {len}"));
+            events::state_event(
+                STATE_USER_INPUT_OUT_RANGE,
+                &format!("HAL_Kv_Set '{key}': negative length {len}"),
+            );
             return STATE_USER_INPUT_OUT_RANGE;
         };
         if len > VALUE_MAX_LEN {
-            return report(STATE_SYS_DEPEND_KV_SET, "HAL_Kv_Set", key, &KvError::ValueTooLarge(len));
+            return report(
+                STATE_SYS_DEPEND_KV_SET,
+                "HAL_Kv_Set",
+                key,
+                &KvError::ValueTooLarge(len),
+            );
         }
         if val.is_null() && len > 0 {
             return STATE_USER_INPUT_NULL_POINTER;
@@ -66,7 +84,11 @@ pub extern "C" fn HAL_Kv_Set(key: *const c_char, val: *const c_void, len: c_int,
 /// missing key returns STATE_SYS_DEPEND_KV_GET quietly; a damaged file
 /// returns it with a state event.
 #[no_mangle]
-pub extern "C" fn HAL_Kv_Get(key: *const c_char, val: *mut c_void, buffer_len: *mut c_int) -> c_int {
+pub extern "C" fn HAL_Kv_Get(
+    key: *const c_char,
+    val: *mut c_void,
+    buffer_len: *mut c_int,
+) -> c_int {
     guard("HAL_Kv_Get", STATE_SYS_DEPEND_KV_GET, || {
         let key = match key_arg(key, STATE_SYS_DEPEND_KV_GET, "HAL_Kv_Get") {
             Ok(key) => key,

@@ -5,15 +5,20 @@
 //! arguments with the helpers below, calls the safe core and maps the result
 //! to the vendor's codes. All `unsafe` of the crate lives under this module.
 
+// These functions are called from C, where every call is unsafe; each one
+// checks its pointer arguments before use, so they stay plain `extern "C"`
+// as in the vendor's headers rather than `unsafe extern "C"`.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub mod types;
 
+pub mod kv;
 pub mod os;
 pub mod tcp;
 pub mod tls;
-pub mod kv;
 
 #[cfg(feature = "sdk")]
 pub mod compat;
@@ -76,7 +81,9 @@ pub(crate) unsafe fn c_str_bounded<'a>(
         }
     }
     // SAFETY: the `len` bytes before the NUL were just read and are valid.
-    Ok(Some(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) }))
+    Ok(Some(unsafe {
+        std::slice::from_raw_parts(ptr.cast::<u8>(), len)
+    }))
 }
 
 /// Copies `text` and a NUL into the caller's buffer of `capacity` bytes.

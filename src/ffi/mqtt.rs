@@ -15,7 +15,9 @@ use crate::events::{self, ite};
 use crate::handles::HandleTable;
 use crate::identity::{self, SignMethod};
 use crate::kv;
-use crate::mqtt::client::{self as mqtt, Client, ClientError, Connector, Credentials, Event, Message, QoS};
+use crate::mqtt::client::{
+    self as mqtt, Client, ClientError, Connector, Credentials, Event, Message, QoS,
+};
 use crate::state::*;
 use crate::tls::{self, ClientCredentials, TlsConfig};
 use crate::transport::{Transport, TransportError};
@@ -63,14 +65,20 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn resolve(handle: *mut c_void) -> Option<(usize, Arc<MqttHandle>)> {
-    let id = if handle.is_null() { *lock(&DEFAULT_CLIENT) } else { handle as usize };
+    let id = if handle.is_null() {
+        *lock(&DEFAULT_CLIENT)
+    } else {
+        handle as usize
+    };
     CLIENTS.get(id).map(|h| (id, h))
 }
 
 fn invalid_handle(function: &str, handle: *mut c_void) -> c_int {
     events::state_event(
         STATE_USER_INPUT_INVALID,
-        &format!("{function}: {handle:?} is not a live MQTT client (never constructed, or destroyed)"),
+        &format!(
+            "{function}: {handle:?} is not a live MQTT client (never constructed, or destroyed)"
+        ),
     );
     STATE_USER_INPUT_INVALID
 }
@@ -88,10 +96,14 @@ fn persistence_enabled() -> bool {
 /// off when this was never called. Returns 0.
 #[no_mangle]
 pub extern "C" fn iotkit_x509_set_identity_persistence(enable: c_int) -> c_int {
-    guard("iotkit_x509_set_identity_persistence", STATE_USER_INPUT_INVALID, || {
-        *lock(&PERSIST_IDENTITY) = Some(enable != 0);
-        STATE_SUCCESS
-    })
+    guard(
+        "iotkit_x509_set_identity_persistence",
+        STATE_USER_INPUT_INVALID,
+        || {
+            *lock(&PERSIST_IDENTITY) = Some(enable != 0);
+            STATE_SUCCESS
+        },
+    )
 }
 
 // ---- the session: how this client connects and learns its identity ---------------
@@ -131,18 +143,25 @@ impl Session {
         let (product_key, device_name) = match identity::parse_identity_response(message.payload) {
             Ok(identity) => identity,
             Err(why) => {
-                events::state_event(STATE_USER_INPUT_META_INFO, &format!("{why}; identity unchanged"));
+                events::state_event(
+                    STATE_USER_INPUT_META_INFO,
+                    &format!("{why}; identity unchanged"),
+                );
                 return;
             }
         };
         if let Err(why) = device::set_identity(&product_key, &device_name) {
-            events::state_event(STATE_USER_INPUT_META_INFO, &format!("identity response refused: {why}"));
+            events::state_event(
+                STATE_USER_INPUT_META_INFO,
+                &format!("identity response refused: {why}"),
+            );
             return;
         }
         crate::log_info!("identity response: productKey={product_key} deviceName={device_name}");
         if let (Mode::X509 { fingerprint }, true) = (&self.mode, self.persist) {
-            let saved = kv::default_store()
-                .and_then(|store| identity::save_identity(&store, fingerprint, &product_key, &device_name));
+            let saved = kv::default_store().and_then(|store| {
+                identity::save_identity(&store, fingerprint, &product_key, &device_name)
+            });
             if let Err(err) = saved {
                 events::state_event(
                     STATE_SYS_DEPEND_KV_SET,
@@ -167,7 +186,10 @@ impl Session {
             if left.is_zero() {
                 return false;
             }
-            if client.yield_for(left.min(Duration::from_millis(50))).is_err() {
+            if client
+                .yield_for(left.min(Duration::from_millis(50)))
+                .is_err()
+            {
                 return *lock(&self.identity_known);
             }
         }
@@ -183,7 +205,9 @@ impl Session {
             Event::Disconnected => {}
             _ => {}
         }
-        let Some(handler) = self.event_handler else { return };
+        let Some(handler) = self.event_handler else {
+            return;
+        };
         deliver_to(handler, self.event_context, self.handle(), event);
     }
 }
@@ -204,9 +228,15 @@ fn deliver_to(
         Event::Reconnected => (IOTX_MQTT_EVENT_RECONNECT, std::ptr::null_mut()),
         Event::SubscribeAck { packet_id } => with_id(IOTX_MQTT_EVENT_SUBCRIBE_SUCCESS, packet_id),
         Event::SubscribeNack { packet_id } => with_id(IOTX_MQTT_EVENT_SUBCRIBE_NACK, packet_id),
-        Event::SubscribeTimeout { packet_id } => with_id(IOTX_MQTT_EVENT_SUBCRIBE_TIMEOUT, packet_id),
-        Event::UnsubscribeAck { packet_id } => with_id(IOTX_MQTT_EVENT_UNSUBCRIBE_SUCCESS, packet_id),
-        Event::UnsubscribeTimeout { packet_id } => with_id(IOTX_MQTT_EVENT_UNSUBCRIBE_TIMEOUT, packet_id),
+        Event::SubscribeTimeout { packet_id } => {
+            with_id(IOTX_MQTT_EVENT_SUBCRIBE_TIMEOUT, packet_id)
+        }
+        Event::UnsubscribeAck { packet_id } => {
+            with_id(IOTX_MQTT_EVENT_UNSUBCRIBE_SUCCESS, packet_id)
+        }
+        Event::UnsubscribeTimeout { packet_id } => {
+            with_id(IOTX_MQTT_EVENT_UNSUBCRIBE_TIMEOUT, packet_id)
+        }
         Event::PublishAck { packet_id } => with_id(IOTX_MQTT_EVENT_PUBLISH_SUCCESS, packet_id),
         Event::PublishTimeout { packet_id } => with_id(IOTX_MQTT_EVENT_PUBLISH_TIMEOUT, packet_id),
         Event::BufferOverflow { .. } => (IOTX_MQTT_EVENT_BUFFER_OVERFLOW, std::ptr::null_mut()),
@@ -244,11 +274,24 @@ impl Connector for DeviceConnector {
         let s = &self.session;
         match tls::connect(&s.host, s.port, &s.tls, TLS_CONNECT_TIMEOUT) {
             Ok(connection) => {
-                crate::log_info!("TLS connection to {}:{} established", s.host, s.port);
+                let client_auth = match s.mode {
+                    Mode::X509 { .. } => "device certificate presented",
+                    Mode::DeviceSecret => "no client certificate",
+                };
+                events::state_event(
+                    STATE_MQTT_CONN_USER_INFO,
+                    &format!(
+                        "TLS handshake with {}:{} done: server certificate verified against the CA, {client_auth}",
+                        s.host, s.port
+                    ),
+                );
                 Ok(Box::new(connection))
             }
             Err(e) => {
-                events::state_event(e.state_code(), &format!("connecting to {}:{}: {e}", s.host, s.port));
+                events::state_event(
+                    e.state_code(),
+                    &format!("connecting to {}:{}: {e}", s.host, s.port),
+                );
                 events::notify(ite::CONNECT_FAIL);
                 Err(TransportError::Failed(e.to_string()))
             }
@@ -288,9 +331,17 @@ impl Connector for DeviceConnector {
             }
         };
         let credentials = Credentials {
-            client_id: s.configured_client_id.clone().filter(|id| id.contains('|')).unwrap_or(client_id),
+            client_id: s
+                .configured_client_id
+                .clone()
+                .filter(|id| id.contains('|'))
+                .unwrap_or(client_id),
             username: s.configured_username.clone().unwrap_or(username),
-            password: s.configured_password.clone().unwrap_or(password).into_bytes(),
+            password: s
+                .configured_password
+                .clone()
+                .unwrap_or(password)
+                .into_bytes(),
         };
         events::state_event(
             STATE_MQTT_CONN_USER_INFO,
@@ -299,7 +350,11 @@ impl Connector for DeviceConnector {
                 s.host,
                 s.port,
                 credentials.client_id,
-                if credentials.username.is_empty() { "(empty)" } else { &credentials.username }
+                if credentials.username.is_empty() {
+                    "(empty)"
+                } else {
+                    &credentials.username
+                }
             ),
         );
         credentials
@@ -321,9 +376,12 @@ fn param_text(name: &str, ptr: *const c_char, max: usize) -> Result<Option<Strin
     match unsafe { c_str_bounded(ptr, max) } {
         Ok(None) => Ok(None),
         Ok(Some(bytes)) => match std::str::from_utf8(bytes) {
-            Ok(text) if text.is_empty() => Ok(None),
+            Ok("") => Ok(None),
             Ok(text) => Ok(Some(text.to_owned())),
-            Err(_) => refuse(STATE_USER_INPUT_INVALID, format!("mqtt_params.{name} is not valid UTF-8")),
+            Err(_) => refuse(
+                STATE_USER_INPUT_INVALID,
+                format!("mqtt_params.{name} is not valid UTF-8"),
+            ),
         },
         Err(()) => refuse(
             STATE_USER_INPUT_OUT_RANGE,
@@ -334,7 +392,12 @@ fn param_text(name: &str, ptr: *const c_char, max: usize) -> Result<Option<Strin
 
 /// The vendor's rule: out-of-range values fall back to the default, with a
 /// state event naming the allowed range.
-fn in_range_or_default(name: &str, value: u32, range: std::ops::RangeInclusive<u32>, default: u32) -> u32 {
+fn in_range_or_default(
+    name: &str,
+    value: u32,
+    range: std::ops::RangeInclusive<u32>,
+    default: u32,
+) -> u32 {
     if value == 0 {
         return default;
     }
@@ -392,11 +455,31 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
     };
     let p = params;
     let host_param = text("host", p.map_or(std::ptr::null(), |p| p.host), MAX_HOST_ARG)?;
-    let client_id = text("client_id", p.map_or(std::ptr::null(), |p| p.client_id), DEV_SIGN_CLIENT_ID_MAXLEN)?;
-    let username = text("username", p.map_or(std::ptr::null(), |p| p.username), DEV_SIGN_USERNAME_MAXLEN)?;
-    let password = text("password", p.map_or(std::ptr::null(), |p| p.password), DEV_SIGN_PASSWORD_MAXLEN)?;
-    let customize = text("customize_info", p.map_or(std::ptr::null(), |p| p.customize_info), IOTX_CUSTOMIZE_INFO_LEN)?;
-    let pub_key = text("pub_key", p.map_or(std::ptr::null(), |p| p.pub_key), MAX_CA_ARG)?;
+    let client_id = text(
+        "client_id",
+        p.map_or(std::ptr::null(), |p| p.client_id),
+        DEV_SIGN_CLIENT_ID_MAXLEN,
+    )?;
+    let username = text(
+        "username",
+        p.map_or(std::ptr::null(), |p| p.username),
+        DEV_SIGN_USERNAME_MAXLEN,
+    )?;
+    let password = text(
+        "password",
+        p.map_or(std::ptr::null(), |p| p.password),
+        DEV_SIGN_PASSWORD_MAXLEN,
+    )?;
+    let customize = text(
+        "customize_info",
+        p.map_or(std::ptr::null(), |p| p.customize_info),
+        IOTX_CUSTOMIZE_INFO_LEN,
+    )?;
+    let pub_key = text(
+        "pub_key",
+        p.map_or(std::ptr::null(), |p| p.pub_key),
+        MAX_CA_ARG,
+    )?;
 
     let customize_info = customize.unwrap_or(config.customize_info.clone());
     if let Err(why) = device::Field::CustomizeInfo.validate(customize_info.as_bytes()) {
@@ -404,7 +487,8 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
     }
 
     // Mode: X.509 whenever a client certificate is available at run time.
-    let credentials: Option<Arc<ClientCredentials>> = match super::tls::runtime_client_credentials() {
+    let credentials: Option<Arc<ClientCredentials>> = match super::tls::runtime_client_credentials()
+    {
         Ok(credentials) => credentials,
         Err(e) => return refuse(e.state_code(), e.to_string()),
     };
@@ -418,7 +502,10 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
             Mode::X509 { fingerprint }
         }
         None => {
-            if config.product_key.is_empty() || config.device_name.is_empty() || config.device_secret.is_empty() {
+            if config.product_key.is_empty()
+                || config.device_name.is_empty()
+                || config.device_secret.is_empty()
+            {
                 return refuse(
                     STATE_USER_INPUT_META_INFO,
                     "no device credentials: for X.509 supply the certificate and key at run time \
@@ -433,10 +520,15 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
     // X.509 identity: given up front, else persisted for this certificate.
     let mut identity_known = !config.product_key.is_empty() && !config.device_name.is_empty();
     if let (Mode::X509 { fingerprint }, false, true) = (&mode, identity_known, persist) {
-        match kv::default_store().map_err(|e| e.to_string()).and_then(|store| identity::load_identity(&store, fingerprint)) {
+        match kv::default_store()
+            .map_err(|e| e.to_string())
+            .and_then(|store| identity::load_identity(&store, fingerprint))
+        {
             Ok(Some((pk, dn))) => {
                 if device::set_identity(&pk, &dn).is_ok() {
-                    crate::log_info!("using the persisted identity productKey={pk} deviceName={dn}");
+                    crate::log_info!(
+                        "using the persisted identity productKey={pk} deviceName={dn}"
+                    );
                     identity_known = true;
                 }
             }
@@ -446,9 +538,12 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
     }
     if let Mode::X509 { fingerprint } = &mode {
         let snapshot = device::snapshot();
-        if let Err(why) =
-            identity::x509_base_client_id(client_id.as_deref(), &snapshot.product_key, &snapshot.device_name, fingerprint)
-        {
+        if let Err(why) = identity::x509_base_client_id(
+            client_id.as_deref(),
+            &snapshot.product_key,
+            &snapshot.device_name,
+            fingerprint,
+        ) {
             if !client_id.as_deref().is_some_and(|id| id.contains('|')) {
                 return refuse(STATE_MQTT_SIGN_CLIENTID_BUF_SHORT, why);
             }
@@ -457,7 +552,9 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
 
     // Endpoint: env > mqtt_params > IOT_Ioctl > the mode's default.
     let env_host = std::env::var(ENV_HOST).ok().filter(|h| !h.is_empty());
-    let custom_host = env_host.or(host_param).or((!config.mqtt_domain.is_empty()).then(|| config.mqtt_domain.clone()));
+    let custom_host = env_host
+        .or(host_param)
+        .or((!config.mqtt_domain.is_empty()).then(|| config.mqtt_domain.clone()));
     let host = match (&mode, custom_host) {
         (_, Some(host)) => host,
         (Mode::X509 { .. }, None) if config.region == Region::Shanghai => identity::X509_HOST.to_owned(),
@@ -484,7 +581,12 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
     let env_port = match std::env::var(ENV_PORT) {
         Ok(text) => match text.parse::<u16>() {
             Ok(port) if port != 0 => Some(port),
-            _ => return refuse(STATE_USER_INPUT_OUT_RANGE, format!("{ENV_PORT}={text} is not a TCP port")),
+            _ => {
+                return refuse(
+                    STATE_USER_INPUT_OUT_RANGE,
+                    format!("{ENV_PORT}={text} is not a TCP port"),
+                )
+            }
         },
         Err(_) => None,
     };
@@ -494,10 +596,14 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
         Mode::X509 { .. } => identity::X509_PORT,
         Mode::DeviceSecret => identity::SECRET_PORT,
     };
-    let port = env_port.or(param_port).or(ioctl_port).unwrap_or(default_port);
+    let port = env_port
+        .or(param_port)
+        .or(ioctl_port)
+        .unwrap_or(default_port);
 
     let ca = read_ca(pub_key)?;
-    let tls = TlsConfig::new(&ca, credentials).map_err(|e| Refusal(e.state_code(), e.to_string()))?;
+    let tls =
+        TlsConfig::new(&ca, credentials).map_err(|e| Refusal(e.state_code(), e.to_string()))?;
 
     // Session settings, with the vendor's fallbacks.
     let keepalive_ms = in_range_or_default(
@@ -518,13 +624,18 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
             v if BUFFER_RANGE.contains(&v) => Ok(v as usize),
             v => refuse(
                 STATE_USER_INPUT_OUT_RANGE,
-                format!("mqtt_params.{name} = {v} is outside {}..{} bytes", BUFFER_RANGE.start(), BUFFER_RANGE.end()),
+                format!(
+                    "mqtt_params.{name} = {v} is outside {}..{} bytes",
+                    BUFFER_RANGE.start(),
+                    BUFFER_RANGE.end()
+                ),
             ),
         }
     };
     // As the vendor does: PINGREQ every configured interval, CONNECT
     // advertising twice that, never above 1200 s (the platform's maximum).
-    let advertised_s = (u64::from(keepalive_ms) * 2 / 1000).min(u64::from(CONFIG_MQTT_KEEPALIVE_INTERVAL_MAX));
+    let advertised_s =
+        (u64::from(keepalive_ms) * 2 / 1000).min(u64::from(CONFIG_MQTT_KEEPALIVE_INTERVAL_MAX));
     let options = mqtt::Options {
         keepalive: Duration::from_secs(advertised_s),
         clean_session: p.is_some_and(|p| p.clean_session != 0),
@@ -597,7 +708,8 @@ fn construct(params: Option<&iotx_mqtt_param_t>) -> Result<usize, Refusal> {
     let request_timeout = options.request_timeout;
     let session = Arc::new(session);
     let handler_session = Arc::clone(&session);
-    let default_handler: mqtt::Handler = Arc::new(move |event: &Event<'_>| handler_session.deliver(event));
+    let default_handler: mqtt::Handler =
+        Arc::new(move |event: &Event<'_>| handler_session.deliver(event));
     let identity_session = Arc::clone(&session);
     let interceptor: mqtt::Interceptor = Arc::new(move |message: &Message<'_>| {
         if message.topic == identity::IDENTITY_TOPIC {
@@ -611,14 +723,21 @@ fn construct(params: Option<&iotx_mqtt_param_t>) -> Result<usize, Refusal> {
         session: Arc::clone(&session),
     });
     let client = Client::connect(options, connector, Some(default_handler), Some(interceptor))
-        .map_err(|e| Refusal(e.state_code(), format!("{}:{}: {e}", session.host, session.port)))?;
+        .map_err(|e| {
+            Refusal(
+                e.state_code(),
+                format!("{}:{}: {e}", session.host, session.port),
+            )
+        })?;
     let handle = CLIENTS.insert(Arc::new(MqttHandle {
         client,
         session: Arc::clone(&session),
     }));
     *lock(&session.handle) = handle;
     if wait_for_identity {
-        let entry = CLIENTS.get(handle).ok_or_else(|| Refusal(STATE_USER_INPUT_INVALID, "client vanished".into()))?;
+        let entry = CLIENTS
+            .get(handle)
+            .ok_or_else(|| Refusal(STATE_USER_INPUT_INVALID, "client vanished".into()))?;
         if !session.wait_for_identity(&entry.client, request_timeout) {
             events::state_event(
                 STATE_MQTT_CONN_USER_INFO,
@@ -704,15 +823,24 @@ fn topic_arg(function: &str, topic: *const c_char) -> Result<String, c_int> {
     // SAFETY: NULL or a NUL-terminated topic; at most 65535 + 1 bytes are read.
     match unsafe { c_str_bounded(topic, u16::MAX as usize) } {
         Ok(None) => {
-            events::state_event(STATE_USER_INPUT_NULL_POINTER, &format!("{function}: the topic is NULL"));
+            events::state_event(
+                STATE_USER_INPUT_NULL_POINTER,
+                &format!("{function}: the topic is NULL"),
+            );
             Err(STATE_USER_INPUT_NULL_POINTER)
         }
         Ok(Some(bytes)) => std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| {
-            events::state_event(STATE_MQTT_UNEXP_TOPIC_FORMAT, &format!("{function}: the topic is not valid UTF-8"));
+            events::state_event(
+                STATE_MQTT_UNEXP_TOPIC_FORMAT,
+                &format!("{function}: the topic is not valid UTF-8"),
+            );
             STATE_MQTT_UNEXP_TOPIC_FORMAT
         }),
         Err(()) => {
-            events::state_event(STATE_MQTT_UNEXP_TOPIC_FORMAT, &format!("{function}: the topic is longer than 65535 bytes"));
+            events::state_event(
+                STATE_MQTT_UNEXP_TOPIC_FORMAT,
+                &format!("{function}: the topic is longer than 65535 bytes"),
+            );
             Err(STATE_MQTT_UNEXP_TOPIC_FORMAT)
         }
     }
@@ -768,15 +896,23 @@ fn subscribe(
         None => entry.client.subscribe(&filter, qos, handler),
         Some(timeout_ms) => {
             let Ok(timeout_ms) = u64::try_from(timeout_ms) else {
-                events::state_event(STATE_USER_INPUT_OUT_RANGE, &format!("{function}: timeout_ms is negative"));
+                events::state_event(
+                    STATE_USER_INPUT_OUT_RANGE,
+                    &format!("{function}: timeout_ms is negative"),
+                );
                 return STATE_USER_INPUT_OUT_RANGE;
             };
-            entry.client.subscribe_sync(&filter, qos, handler, Duration::from_millis(timeout_ms))
+            entry
+                .client
+                .subscribe_sync(&filter, qos, handler, Duration::from_millis(timeout_ms))
         }
     };
     match result {
         Ok(packet_id) => {
-            events::state_event(STATE_MQTT_SUB_INFO, &format!("subscribed to {filter} (packet id {packet_id})"));
+            events::state_event(
+                STATE_MQTT_SUB_INFO,
+                &format!("subscribed to {filter} (packet id {packet_id})"),
+            );
             c_int::from(packet_id)
         }
         Err(e) => client_error(function, &e),
@@ -795,7 +931,15 @@ pub extern "C" fn IOT_MQTT_Subscribe(
     pcontext: *mut c_void,
 ) -> c_int {
     guard("IOT_MQTT_Subscribe", STATE_USER_INPUT_INVALID, || {
-        subscribe("IOT_MQTT_Subscribe", handle, topic_filter, qos, topic_handle_func, pcontext, None)
+        subscribe(
+            "IOT_MQTT_Subscribe",
+            handle,
+            topic_filter,
+            qos,
+            topic_handle_func,
+            pcontext,
+            None,
+        )
     })
 }
 
@@ -841,7 +985,14 @@ pub extern "C" fn IOT_MQTT_Unsubscribe(handle: *mut c_void, topic_filter: *const
     })
 }
 
-fn publish(function: &str, handle: *mut c_void, topic: *const c_char, qos: c_int, payload: &[u8], retain: bool) -> c_int {
+fn publish(
+    function: &str,
+    handle: *mut c_void,
+    topic: *const c_char,
+    qos: c_int,
+    payload: &[u8],
+    retain: bool,
+) -> c_int {
     let Some((_, entry)) = resolve(handle) else {
         return invalid_handle(function, handle);
     };
@@ -862,14 +1013,20 @@ fn publish(function: &str, handle: *mut c_void, topic: *const c_char, qos: c_int
 /// Borrows `len` bytes at `data`; NULL is only allowed with length 0.
 fn payload_arg<'a>(function: &str, data: *const c_void, len: i64) -> Result<&'a [u8], c_int> {
     let Ok(len) = usize::try_from(len) else {
-        events::state_event(STATE_USER_INPUT_OUT_RANGE, &format!("{function}: negative payload length {len}"));
+        events::state_event(
+            STATE_USER_INPUT_OUT_RANGE,
+            &format!("{function}: negative payload length {len}"),
+        );
         return Err(STATE_USER_INPUT_OUT_RANGE);
     };
     if len == 0 {
         return Ok(&[]);
     }
     if data.is_null() {
-        events::state_event(STATE_USER_INPUT_NULL_POINTER, &format!("{function}: payload is NULL"));
+        events::state_event(
+            STATE_USER_INPUT_NULL_POINTER,
+            &format!("{function}: payload is NULL"),
+        );
         return Err(STATE_USER_INPUT_NULL_POINTER);
     }
     // SAFETY: non-NULL and the caller promises `len` readable bytes for this call.
@@ -881,18 +1038,36 @@ fn payload_arg<'a>(function: &str, data: *const c_void, len: i64) -> Result<&'a 
 /// or a negative code; offline, QoS 0 gives STATE_MQTT_IN_OFFLINE_STATUS and
 /// QoS 1 is queued (up to 32) and sent after reconnecting.
 #[no_mangle]
-pub extern "C" fn IOT_MQTT_Publish(handle: *mut c_void, topic_name: *const c_char, topic_msg: iotx_mqtt_topic_info_pt) -> c_int {
+pub extern "C" fn IOT_MQTT_Publish(
+    handle: *mut c_void,
+    topic_name: *const c_char,
+    topic_msg: iotx_mqtt_topic_info_pt,
+) -> c_int {
     guard("IOT_MQTT_Publish", STATE_USER_INPUT_INVALID, || {
         // SAFETY: NULL or the caller's message description, read during this call.
         let Some(msg) = (unsafe { topic_msg.as_ref() }) else {
-            events::state_event(STATE_USER_INPUT_NULL_POINTER, "IOT_MQTT_Publish: topic_msg is NULL");
+            events::state_event(
+                STATE_USER_INPUT_NULL_POINTER,
+                "IOT_MQTT_Publish: topic_msg is NULL",
+            );
             return STATE_USER_INPUT_NULL_POINTER;
         };
-        let payload = match payload_arg("IOT_MQTT_Publish", msg.payload.cast(), i64::from(msg.payload_len)) {
+        let payload = match payload_arg(
+            "IOT_MQTT_Publish",
+            msg.payload.cast(),
+            i64::from(msg.payload_len),
+        ) {
             Ok(payload) => payload,
             Err(code) => return code,
         };
-        publish("IOT_MQTT_Publish", handle, topic_name, c_int::from(msg.qos), payload, msg.retain != 0)
+        publish(
+            "IOT_MQTT_Publish",
+            handle,
+            topic_name,
+            c_int::from(msg.qos),
+            payload,
+            msg.retain != 0,
+        )
     })
 }
 
@@ -911,6 +1086,13 @@ pub extern "C" fn IOT_MQTT_Publish_Simple(
             Ok(payload) => payload,
             Err(code) => return code,
         };
-        publish("IOT_MQTT_Publish_Simple", handle, topic_name, qos, payload, false)
+        publish(
+            "IOT_MQTT_Publish_Simple",
+            handle,
+            topic_name,
+            qos,
+            payload,
+            false,
+        )
     })
 }

@@ -195,7 +195,8 @@ pub extern "C" fn HAL_SemaphoreWait(sem: *mut c_void, timeout_ms: u32) -> c_int 
         let Some(s) = SEMAPHORES.get(sem as usize) else {
             return -1;
         };
-        let timeout = (timeout_ms != u32::MAX).then(|| Duration::from_millis(u64::from(timeout_ms)));
+        let timeout =
+            (timeout_ms != u32::MAX).then(|| Duration::from_millis(u64::from(timeout_ms)));
         if s.wait(timeout) {
             0
         } else {
@@ -232,7 +233,9 @@ pub extern "C" fn HAL_ThreadCreate(
 ) -> c_int {
     static NEXT_THREAD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
     guard("HAL_ThreadCreate", -1, || {
-        let Some(routine) = work_routine else { return -1 };
+        let Some(routine) = work_routine else {
+            return -1;
+        };
         if thread_handle.is_null() {
             return -1;
         }
@@ -276,30 +279,36 @@ pub extern "C" fn HAL_ThreadCreate(
 /// a NUL) into `version`; returns its length, or a negative code for NULL.
 #[no_mangle]
 pub extern "C" fn HAL_GetFirmwareVersion(version: *mut c_char) -> c_int {
-    guard("HAL_GetFirmwareVersion", STATE_USER_INPUT_NULL_POINTER, || {
-        copy_field_out(version, IOTX_FIRMWARE_VER_LEN + 1, &os::firmware_version())
-    })
+    guard(
+        "HAL_GetFirmwareVersion",
+        STATE_USER_INPUT_NULL_POINTER,
+        || copy_field_out(version, IOTX_FIRMWARE_VER_LEN + 1, &os::firmware_version()),
+    )
 }
 
 /// Sets what HAL_GetFirmwareVersion reports (1..IOTX_FIRMWARE_VER_LEN printable
 /// characters). Returns 0, or STATE_USER_INPUT_INVALID / _NULL_POINTER.
 #[no_mangle]
 pub extern "C" fn iotkit_set_firmware_version(version: *const c_char) -> c_int {
-    guard("iotkit_set_firmware_version", crate::state::STATE_USER_INPUT_INVALID, || {
-        // SAFETY: NULL or a NUL-terminated string from the caller.
-        match unsafe { super::c_str_bounded(version, IOTX_FIRMWARE_VER_LEN) } {
-            Ok(None) => STATE_USER_INPUT_NULL_POINTER,
-            Ok(Some(bytes)) if bytes.iter().all(u8::is_ascii_graphic) => {
-                let text = std::str::from_utf8(bytes).unwrap_or_default();
-                if os::set_firmware_version(text) {
-                    0
-                } else {
-                    crate::state::STATE_USER_INPUT_INVALID
+    guard(
+        "iotkit_set_firmware_version",
+        crate::state::STATE_USER_INPUT_INVALID,
+        || {
+            // SAFETY: NULL or a NUL-terminated string from the caller.
+            match unsafe { super::c_str_bounded(version, IOTX_FIRMWARE_VER_LEN) } {
+                Ok(None) => STATE_USER_INPUT_NULL_POINTER,
+                Ok(Some(bytes)) if bytes.iter().all(u8::is_ascii_graphic) => {
+                    let text = std::str::from_utf8(bytes).unwrap_or_default();
+                    if os::set_firmware_version(text) {
+                        0
+                    } else {
+                        crate::state::STATE_USER_INPUT_INVALID
+                    }
                 }
+                _ => crate::state::STATE_USER_INPUT_INVALID,
             }
-            _ => crate::state::STATE_USER_INPUT_INVALID,
-        }
-    })
+        },
+    )
 }
 
 static REBOOT_HANDLER: Mutex<iotkit_reboot_handler_t> = Mutex::new(None);
@@ -321,7 +330,9 @@ pub extern "C" fn HAL_Reboot() {
         match handler {
             // SAFETY: a function the firmware registered for exactly this.
             Some(reboot) => unsafe { reboot() },
-            None => crate::log_warn!("HAL_Reboot: no reboot handler set (iotkit_set_reboot_handler); ignored"),
+            None => crate::log_warn!(
+                "HAL_Reboot: no reboot handler set (iotkit_set_reboot_handler); ignored"
+            ),
         }
     })
 }
@@ -343,7 +354,11 @@ fn copy_field_out(dst: *mut c_char, capacity: usize, value: &str) -> c_int {
 #[no_mangle]
 pub extern "C" fn HAL_GetProductKey(product_key: *mut c_char) -> c_int {
     guard("HAL_GetProductKey", STATE_USER_INPUT_NULL_POINTER, || {
-        copy_field_out(product_key, IOTX_PRODUCT_KEY_LEN + 1, &device::get(Field::ProductKey))
+        copy_field_out(
+            product_key,
+            IOTX_PRODUCT_KEY_LEN + 1,
+            &device::get(Field::ProductKey),
+        )
     })
 }
 
@@ -351,7 +366,11 @@ pub extern "C" fn HAL_GetProductKey(product_key: *mut c_char) -> c_int {
 #[no_mangle]
 pub extern "C" fn HAL_GetDeviceName(device_name: *mut c_char) -> c_int {
     guard("HAL_GetDeviceName", STATE_USER_INPUT_NULL_POINTER, || {
-        copy_field_out(device_name, IOTX_DEVICE_NAME_LEN + 1, &device::get(Field::DeviceName))
+        copy_field_out(
+            device_name,
+            IOTX_DEVICE_NAME_LEN + 1,
+            &device::get(Field::DeviceName),
+        )
     })
 }
 
@@ -359,14 +378,26 @@ pub extern "C" fn HAL_GetDeviceName(device_name: *mut c_char) -> c_int {
 #[no_mangle]
 pub extern "C" fn HAL_GetDeviceSecret(device_secret: *mut c_char) -> c_int {
     guard("HAL_GetDeviceSecret", STATE_USER_INPUT_NULL_POINTER, || {
-        copy_field_out(device_secret, IOTX_DEVICE_SECRET_LEN + 1, &device::get(Field::DeviceSecret))
+        copy_field_out(
+            device_secret,
+            IOTX_DEVICE_SECRET_LEN + 1,
+            &device::get(Field::DeviceSecret),
+        )
     })
 }
 
 /// Copies the ProductSecret into a buffer of IOTX_PRODUCT_SECRET_LEN + 1 bytes.
 #[no_mangle]
 pub extern "C" fn HAL_GetProductSecret(product_secret: *mut c_char) -> c_int {
-    guard("HAL_GetProductSecret", STATE_USER_INPUT_NULL_POINTER, || {
-        copy_field_out(product_secret, IOTX_PRODUCT_SECRET_LEN + 1, &device::get(Field::ProductSecret))
-    })
+    guard(
+        "HAL_GetProductSecret",
+        STATE_USER_INPUT_NULL_POINTER,
+        || {
+            copy_field_out(
+                product_secret,
+                IOTX_PRODUCT_SECRET_LEN + 1,
+                &device::get(Field::ProductSecret),
+            )
+        },
+    )
 }

@@ -13,7 +13,8 @@ use crate::state::*;
 /// ends it inside the array or it is not UTF-8.
 fn array_text(bytes: &[c_char]) -> Option<&str> {
     // SAFETY: c_char and u8 have the same size and alignment.
-    let raw: &[u8] = unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<u8>(), bytes.len()) };
+    let raw: &[u8] =
+        unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<u8>(), bytes.len()) };
     CStr::from_bytes_until_nul(raw).ok()?.to_str().ok()
 }
 
@@ -52,7 +53,11 @@ pub extern "C" fn IOT_Sign_MQTT(
             );
             return STATE_USER_INPUT_META_INFO;
         };
-        for (field, value) in [(Field::ProductKey, pk), (Field::DeviceName, dn), (Field::DeviceSecret, ds)] {
+        for (field, value) in [
+            (Field::ProductKey, pk),
+            (Field::DeviceName, dn),
+            (Field::DeviceSecret, ds),
+        ] {
             if let Err(why) = field.validate(value.as_bytes()) {
                 events::state_event(field.error_code(), &format!("IOT_Sign_MQTT: {why}"));
                 return field.error_code();
@@ -78,14 +83,21 @@ pub extern "C" fn IOT_Sign_MQTT(
             let base = match identity::x509_base_client_id(None, pk, dn, &fingerprint) {
                 Ok(base) => base,
                 Err(why) => {
-                    events::state_event(STATE_MQTT_SIGN_CLIENTID_BUF_SHORT, &format!("IOT_Sign_MQTT: {why}"));
+                    events::state_event(
+                        STATE_MQTT_SIGN_CLIENTID_BUF_SHORT,
+                        &format!("IOT_Sign_MQTT: {why}"),
+                    );
                     return STATE_MQTT_SIGN_CLIENTID_BUF_SHORT;
                 }
             };
             identity::SignedConnect {
                 host: identity::X509_HOST.to_owned(),
                 port: identity::X509_PORT,
-                client_id: identity::x509_client_id(&base, &config.customize_info, crate::os::unix_time_ms()),
+                client_id: identity::x509_client_id(
+                    &base,
+                    &config.customize_info,
+                    crate::os::unix_time_ms(),
+                ),
                 username: identity::x509_username(pk, dn),
                 password: String::new(),
             }
@@ -110,18 +122,44 @@ pub extern "C" fn IOT_Sign_MQTT(
                     return STATE_USER_INPUT_MQTT_DOMAIN;
                 }
             };
-            identity::sign_device_secret(pk, dn, ds, &host, identity::SECRET_PORT, SignMethod::HmacSha256)
+            identity::sign_device_secret(
+                pk,
+                dn,
+                ds,
+                &host,
+                identity::SECRET_PORT,
+                SignMethod::HmacSha256,
+            )
         };
-        let port = if config.mqtt_port != 0 { config.mqtt_port } else { signed.port };
+        let port = if config.mqtt_port != 0 {
+            config.mqtt_port
+        } else {
+            signed.port
+        };
         // Check every length before writing anything.
         let checks = [
-            (signed.host.len() < DEV_SIGN_HOSTNAME_MAXLEN, STATE_MQTT_SIGN_HOSTNAME_BUF_SHORT),
-            (signed.client_id.len() < DEV_SIGN_CLIENT_ID_MAXLEN, STATE_MQTT_SIGN_CLIENTID_BUF_SHORT),
-            (signed.username.len() < DEV_SIGN_USERNAME_MAXLEN, STATE_MQTT_SIGN_USERNAME_BUF_SHORT),
-            (signed.password.len() < DEV_SIGN_PASSWORD_MAXLEN, STATE_MQTT_SIGN_SOURCE_BUF_SHORT),
+            (
+                signed.host.len() < DEV_SIGN_HOSTNAME_MAXLEN,
+                STATE_MQTT_SIGN_HOSTNAME_BUF_SHORT,
+            ),
+            (
+                signed.client_id.len() < DEV_SIGN_CLIENT_ID_MAXLEN,
+                STATE_MQTT_SIGN_CLIENTID_BUF_SHORT,
+            ),
+            (
+                signed.username.len() < DEV_SIGN_USERNAME_MAXLEN,
+                STATE_MQTT_SIGN_USERNAME_BUF_SHORT,
+            ),
+            (
+                signed.password.len() < DEV_SIGN_PASSWORD_MAXLEN,
+                STATE_MQTT_SIGN_SOURCE_BUF_SHORT,
+            ),
         ];
         if let Some(&(_, code)) = checks.iter().find(|(fits, _)| !fits) {
-            events::state_event(code, "IOT_Sign_MQTT: a result does not fit its iotx_sign_mqtt_t field");
+            events::state_event(
+                code,
+                "IOT_Sign_MQTT: a result does not fit its iotx_sign_mqtt_t field",
+            );
             return code;
         }
         let all_written = write_array(&mut signout.hostname, &signed.host)
