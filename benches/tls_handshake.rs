@@ -52,19 +52,19 @@ fn removed(ptr: *mut c_void) {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     // SAFETY: forwards to glibc's implementation.
     added(unsafe { __libc_malloc(size) })
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
+unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
     // SAFETY: forwards to glibc's implementation.
     added(unsafe { __libc_calloc(count, size) })
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
+unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
     let old = if ptr.is_null() {
         0
     } else {
@@ -80,14 +80,14 @@ pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn free(ptr: *mut c_void) {
+unsafe extern "C" fn free(ptr: *mut c_void) {
     removed(ptr);
     // SAFETY: forwards to glibc's implementation.
     unsafe { __libc_free(ptr) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> i32 {
+unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> i32 {
     // SAFETY: forwards to glibc's implementation.
     let ptr = added(unsafe { __libc_memalign(align, size) });
     if ptr.is_null() {
@@ -99,13 +99,13 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
     // SAFETY: forwards to glibc's implementation.
     added(unsafe { __libc_memalign(align, size) })
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
     // SAFETY: forwards to glibc's implementation.
     added(unsafe { __libc_memalign(align, size) })
 }

@@ -104,8 +104,8 @@ fn last_client_cn(server: &Peer) -> Option<String> {
         let output = server.output();
         let found = output
             .lines()
-            .filter_map(|l| l.strip_prefix("depth=0 CN = "))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix("depth=0 CN = "))
             .map(str::to_owned);
         if found.is_some() || Instant::now() >= deadline {
             return found;
