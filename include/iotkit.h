@@ -459,6 +459,39 @@ typedef struct {
 
 typedef iotx_mqtt_topic_info_t *iotx_mqtt_topic_info_pt;
 
+// One X.509 device of many in a process: its own certificate, key, CA,
+// endpoint and identity, independent of the vendor API's global state.
+typedef struct {
+  // Endpoint host (required) and port (0 = 1883).
+  const char *host;
+  uint16_t port;
+  // The server's root CA, PEM (required).
+  const char *ca_pem;
+  // Device certificate: PEM or DER, `cert_len` bytes (0 = a NUL-terminated PEM).
+  const char *cert;
+  uint32_t cert_len;
+  // Private key: PEM or DER (PKCS#1, PKCS#8, SEC1), `key_len` bytes (0 = NUL-terminated PEM).
+  const char *key;
+  uint32_t key_len;
+  // Password of an encrypted key, or NULL.
+  const char *key_password;
+  // The identity when already known (both or neither), else NULL: learned
+  // from the identity response.
+  const char *product_key;
+  const char *device_name;
+  // The clientId (at most 64 characters) or NULL for `PK.DN` / a certificate-derived id.
+  const char *client_id;
+  // As in iotx_mqtt_param_t (0 = the defaults).
+  uint32_t keepalive_interval_ms;
+  uint32_t request_timeout_ms;
+  uint32_t read_buf_size;
+  uint32_t write_buf_size;
+  // Events and messages without a topic handler; `pclient` is this client.
+  iotx_mqtt_event_handle_t handle_event;
+  // Non-zero: return only once the identity is known (up to the request timeout).
+  uint8_t wait_for_identity;
+} iotkit_x509_client_params_t;
+
 typedef struct {
   char product_key[21];
   char product_secret[65];
@@ -494,6 +527,27 @@ extern const char *g_cli_key;
 // default; `mqtt_params.pub_key` and IOTX_X509_CA_FILE take precedence (see
 // the README's endpoint section).
 extern const char *iotx_ca_crt;
+
+// Stores `len` bytes of `val` under `key` (1..64 characters of letters,
+// digits and `_.-`; values up to 64 KiB). Always durable (`sync` is
+// accepted and ignored). Returns 0 or a negative STATE_* code.
+int HAL_Kv_Set(const char *key, const void *val, int len, int sync);
+
+// Copies the value of `key` into `val`, whose size is `*buffer_len` on
+// entry; on success `*buffer_len` becomes the value's length and 0 is
+// returned. When the buffer is too small nothing is copied, `*buffer_len`
+// is set to the size needed and STATE_USER_INPUT_OUT_RANGE returned. A
+// missing key returns STATE_SYS_DEPEND_KV_GET quietly; a damaged file
+// returns it with a state event.
+int HAL_Kv_Get(const char *key, void *val, int *buffer_len);
+
+// Deletes `key` (a missing key is not an error). Returns 0 or a negative code.
+int HAL_Kv_Del(const char *key);
+
+// Sets the directory HAL_Kv_* keep their files in (created 0700 on first
+// use); NULL or "" returns to the default: env IOTX_KV_DIR, else
+// $HOME/.iotkit/kv, else ./.iotkit/kv. Returns 0.
+int iotkit_kv_set_dir(const char *dir);
 
 // Allocates `size` bytes (16-byte aligned); NULL when memory is exhausted.
 // HAL_Malloc(0) returns a unique pointer that HAL_Free accepts.
@@ -640,27 +694,6 @@ int HAL_SSL_Write(size_t handle, const char *buf, int len, int timeout_ms);
 // unknown (or already destroyed) handle.
 int32_t HAL_SSL_Destroy(size_t handle);
 
-// Stores `len` bytes of `val` under `key` (1..64 characters of letters,
-// digits and `_.-`; values up to 64 KiB). Always durable (`sync` is
-// accepted and ignored). Returns 0 or a negative STATE_* code.
-int HAL_Kv_Set(const char *key, const void *val, int len, int sync);
-
-// Copies the value of `key` into `val`, whose size is `*buffer_len` on
-// entry; on success `*buffer_len` becomes the value's length and 0 is
-// returned. When the buffer is too small nothing is copied, `*buffer_len`
-// is set to the size needed and STATE_USER_INPUT_OUT_RANGE returned. A
-// missing key returns STATE_SYS_DEPEND_KV_GET quietly; a damaged file
-// returns it with a state event.
-int HAL_Kv_Get(const char *key, void *val, int *buffer_len);
-
-// Deletes `key` (a missing key is not an error). Returns 0 or a negative code.
-int HAL_Kv_Del(const char *key);
-
-// Sets the directory HAL_Kv_* keep their files in (created 0700 on first
-// use); NULL or "" returns to the default: env IOTX_KV_DIR, else
-// $HOME/.iotkit/kv, else ./.iotkit/kv. Returns 0.
-int iotkit_kv_set_dir(const char *dir);
-
 // Sets or reads one device option. `data` points to what the option names:
 // an `int` (region, dynamic register), a `uint16_t` (MQTT port), a string
 // for SET_* text options, or a buffer of the field's LEN + 1 bytes for GET_*.
@@ -802,6 +835,19 @@ int IOT_MQTT_Publish(void *handle, const char *topic_name, iotx_mqtt_topic_info_
 // Publishes `len` bytes of `data` to `topic_name`; `handle` may be NULL for
 // the default client. Returns the packet id (0 for QoS 0) or a negative code.
 int IOT_MQTT_Publish_Simple(void *handle, const char *topic_name, int qos, void *data, int len);
+
+// Connects one more X.509 device, independent of IOT_MQTT_Construct's
+// default client and of the global identity (IOT_Ioctl), so one process can
+// run many devices. The handle works with every IOT_MQTT_* function
+// (Yield, Subscribe, Publish, Destroy, ...). Returns NULL with a state event
+// on failure.
+void *iotkit_mqtt_construct_x509(const iotkit_x509_client_params_t *params);
+
+// Copies a client's ProductKey and DeviceName (buffers of
+// IOTX_PRODUCT_KEY_LEN + 1 and IOTX_DEVICE_NAME_LEN + 1 bytes; empty while
+// unknown). For the default client this is the global identity. Returns 0
+// or a negative code.
+int iotkit_mqtt_get_identity(void *handle, char *product_key, char *device_name);
 
 // Fills `signout` with the host, port, client id, user name and password a
 // device connects with. X.509 mode when `meta->device_secret` is empty and a

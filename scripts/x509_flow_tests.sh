@@ -94,5 +94,18 @@ done
 if wait "$tester"; then ok "malformed identity responses: events, identity unchanged, still connected"; else
   bad "malformed identity responses"; cat "$work/7.log"; fi
 
+# 8. Several devices in one process, each with its own certificate and identity.
+if [ -n "${MULTI_DEVICE_TEST:-}" ]; then
+  dev3=$("$sim" --data-dir "$data" device create --product "$pk" --name flow-device-3 --json 2>/dev/null)
+  if "$MULTI_DEVICE_TEST" 127.0.0.1 "$IOTX_MQTT_PORT" "$data/ca.pem" \
+      "$(field "$dev1" certFile)" "$(field "$dev1" keyFile)" \
+      "$(field "$dev2" certFile)" "$(field "$dev2" keyFile)" \
+      "$(field "$dev3" certFile)" "$(field "$dev3" keyFile)" >"$work/8.log" 2>&1; then
+    ok "three devices in one process, each with its own identity"
+  else
+    bad "three devices in one process"; cat "$work/8.log"
+  fi
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

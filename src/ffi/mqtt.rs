@@ -113,8 +113,45 @@ enum Mode {
     DeviceSecret,
 }
 
+/// Where a client's ProductKey/DeviceName live: the process-wide device
+/// configuration (the vendor API: IOT_Ioctl and HAL_GetProductKey see it) or
+/// the client's own (iotkit_mqtt_construct_x509: many devices per process).
+enum IdentityScope {
+    Global,
+    Own(Mutex<(String, String)>),
+}
+
+impl IdentityScope {
+    /// ProductKey, DeviceName, DeviceSecret.
+    fn current(&self) -> (String, String, String) {
+        match self {
+            IdentityScope::Global => {
+                let config = device::snapshot();
+                (config.product_key, config.device_name, config.device_secret)
+            }
+            IdentityScope::Own(identity) => {
+                let identity = lock(identity);
+                (identity.0.clone(), identity.1.clone(), String::new())
+            }
+        }
+    }
+
+    fn set(&self, product_key: &str, device_name: &str) -> Result<(), String> {
+        match self {
+            IdentityScope::Global => device::set_identity(product_key, device_name),
+            IdentityScope::Own(identity) => {
+                device::Field::ProductKey.validate(product_key.as_bytes())?;
+                device::Field::DeviceName.validate(device_name.as_bytes())?;
+                *lock(identity) = (product_key.to_owned(), device_name.to_owned());
+                Ok(())
+            }
+        }
+    }
+}
+
 /// What stays fixed for a client's life plus the identity it may learn.
 struct Session {
+    identity: IdentityScope,
     host: String,
     port: u16,
     tls: TlsConfig,
@@ -150,7 +187,7 @@ impl Session {
                 return;
             }
         };
-        if let Err(why) = device::set_identity(&product_key, &device_name) {
+        if let Err(why) = self.identity.set(&product_key, &device_name) {
             events::state_event(
                 STATE_USER_INPUT_META_INFO,
                 &format!("identity response refused: {why}"),
@@ -171,7 +208,9 @@ impl Session {
         }
         *lock(&self.identity_known) = true;
         self.identity_arrived.notify_all();
-        events::identity_response(&payload);
+        if matches!(self.identity, IdentityScope::Global) {
+            events::identity_response(&payload);
+        }
     }
 
     /// Blocks until the identity is known or `timeout` passes, serving the
@@ -300,29 +339,29 @@ impl Connector for DeviceConnector {
 
     fn credentials(&self) -> Credentials {
         let s = &self.session;
-        let config = device::snapshot();
+        let (product_key, device_name, device_secret) = s.identity.current();
         let (client_id, username, password) = match &s.mode {
             Mode::X509 { fingerprint } => {
                 let base = identity::x509_base_client_id(
                     s.configured_client_id.as_deref(),
-                    &config.product_key,
-                    &config.device_name,
+                    &product_key,
+                    &device_name,
                     fingerprint,
                 )
                 // Checked at Construct; a learned identity is validated, so
                 // PK.DN (at most 53 characters) always fits.
-                .unwrap_or_else(|_| format!("{}.{}", config.product_key, config.device_name));
+                .unwrap_or_else(|_| format!("{product_key}.{device_name}"));
                 (
                     identity::x509_client_id(&base, &s.customize_info, crate::os::unix_time_ms()),
-                    identity::x509_username(&config.product_key, &config.device_name),
+                    identity::x509_username(&product_key, &device_name),
                     String::new(),
                 )
             }
             Mode::DeviceSecret => {
                 let signed = identity::sign_device_secret(
-                    &config.product_key,
-                    &config.device_name,
-                    &config.device_secret,
+                    &product_key,
+                    &device_name,
+                    &device_secret,
                     &s.host,
                     s.port,
                     SignMethod::HmacSha256,
@@ -437,6 +476,56 @@ fn read_ca(pub_key: Option<String>) -> Result<Vec<u8>, Refusal> {
         ),
         Err(()) => refuse(STATE_USER_INPUT_OUT_RANGE, format!("iotx_ca_crt is longer than {MAX_CA_ARG} bytes")),
     }
+}
+
+/// Session settings with the vendor's fallbacks: out-of-range keep-alive and
+/// request timeouts use the defaults (with a state event); buffers must be
+/// 128 B..16 MiB (0 = 3072).
+fn session_options(
+    keepalive_interval_ms: u32,
+    request_timeout_ms: u32,
+    read_buf_size: u32,
+    write_buf_size: u32,
+    clean_session: bool,
+) -> Result<mqtt::Options, Refusal> {
+    let keepalive_ms = in_range_or_default(
+        "keepalive_interval_ms",
+        keepalive_interval_ms,
+        KEEPALIVE_MS_RANGE,
+        DEFAULT_KEEPALIVE_MS,
+    );
+    let request_timeout_ms = in_range_or_default(
+        "request_timeout_ms",
+        request_timeout_ms,
+        REQUEST_TIMEOUT_MS_RANGE,
+        DEFAULT_REQUEST_TIMEOUT_MS,
+    );
+    let buffer = |name: &str, value: u32| -> Result<usize, Refusal> {
+        match value {
+            0 => Ok(DEFAULT_BUFFER as usize),
+            v if BUFFER_RANGE.contains(&v) => Ok(v as usize),
+            v => refuse(
+                STATE_USER_INPUT_OUT_RANGE,
+                format!(
+                    "{name} = {v} is outside {}..{} bytes",
+                    BUFFER_RANGE.start(),
+                    BUFFER_RANGE.end()
+                ),
+            ),
+        }
+    };
+    // As the vendor does: PINGREQ every configured interval, CONNECT
+    // advertising twice that, never above 1200 s (the platform's maximum).
+    let advertised_s =
+        (u64::from(keepalive_ms) * 2 / 1000).min(u64::from(CONFIG_MQTT_KEEPALIVE_INTERVAL_MAX));
+    Ok(mqtt::Options {
+        keepalive: Duration::from_secs(advertised_s),
+        clean_session,
+        request_timeout: Duration::from_millis(u64::from(request_timeout_ms)),
+        read_buf_size: buffer("read_buf_size", read_buf_size)?,
+        write_buf_size: buffer("write_buf_size", write_buf_size)?,
+        ..mqtt::Options::default()
+    })
 }
 
 struct Settings {
@@ -605,49 +694,18 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
     let tls =
         TlsConfig::new(&ca, credentials).map_err(|e| Refusal(e.state_code(), e.to_string()))?;
 
-    // Session settings, with the vendor's fallbacks.
-    let keepalive_ms = in_range_or_default(
-        "keepalive_interval_ms",
+    let options = session_options(
         p.map_or(0, |p| p.keepalive_interval_ms),
-        KEEPALIVE_MS_RANGE,
-        DEFAULT_KEEPALIVE_MS,
-    );
-    let request_timeout_ms = in_range_or_default(
-        "request_timeout_ms",
         p.map_or(0, |p| p.request_timeout_ms),
-        REQUEST_TIMEOUT_MS_RANGE,
-        DEFAULT_REQUEST_TIMEOUT_MS,
-    );
-    let buffer = |name: &str, value: u32| -> Result<usize, Refusal> {
-        match value {
-            0 => Ok(DEFAULT_BUFFER as usize),
-            v if BUFFER_RANGE.contains(&v) => Ok(v as usize),
-            v => refuse(
-                STATE_USER_INPUT_OUT_RANGE,
-                format!(
-                    "mqtt_params.{name} = {v} is outside {}..{} bytes",
-                    BUFFER_RANGE.start(),
-                    BUFFER_RANGE.end()
-                ),
-            ),
-        }
-    };
-    // As the vendor does: PINGREQ every configured interval, CONNECT
-    // advertising twice that, never above 1200 s (the platform's maximum).
-    let advertised_s =
-        (u64::from(keepalive_ms) * 2 / 1000).min(u64::from(CONFIG_MQTT_KEEPALIVE_INTERVAL_MAX));
-    let options = mqtt::Options {
-        keepalive: Duration::from_secs(advertised_s),
-        clean_session: p.is_some_and(|p| p.clean_session != 0),
-        request_timeout: Duration::from_millis(u64::from(request_timeout_ms)),
-        read_buf_size: buffer("read_buf_size", p.map_or(0, |p| p.read_buf_size))?,
-        write_buf_size: buffer("write_buf_size", p.map_or(0, |p| p.write_buf_size))?,
-        ..mqtt::Options::default()
-    };
+        p.map_or(0, |p| p.read_buf_size),
+        p.map_or(0, |p| p.write_buf_size),
+        p.is_some_and(|p| p.clean_session != 0),
+    )?;
     let wait_for_identity = matches!(mode, Mode::X509 { .. }) && !identity_known;
     Ok(Settings {
         options,
         session: Session {
+            identity: IdentityScope::Global,
             host,
             port,
             tls,
@@ -700,11 +758,17 @@ pub extern "C" fn IOT_MQTT_Construct(pInitParams: *mut iotx_mqtt_param_t) -> *mu
 }
 
 fn construct(params: Option<&iotx_mqtt_param_t>) -> Result<usize, Refusal> {
+    start_client(build_settings(params)?)
+}
+
+/// Connects a client for `settings`, registers its handle and, when asked,
+/// waits for the identity response.
+fn start_client(settings: Settings) -> Result<usize, Refusal> {
     let Settings {
         options,
         session,
         wait_for_identity,
-    } = build_settings(params)?;
+    } = settings;
     let request_timeout = options.request_timeout;
     let session = Arc::new(session);
     let handler_session = Arc::clone(&session);
@@ -1094,5 +1158,199 @@ pub extern "C" fn IOT_MQTT_Publish_Simple(
             payload,
             false,
         )
+    })
+}
+
+// ---- many devices per process (our extension) ----------------------------------
+
+/// One X.509 device of many in a process: its own certificate, key, CA,
+/// endpoint and identity, independent of the vendor API's global state.
+#[repr(C)]
+pub struct iotkit_x509_client_params_t {
+    /// Endpoint host (required) and port (0 = 1883).
+    pub host: *const c_char,
+    pub port: u16,
+    /// The server's root CA, PEM (required).
+    pub ca_pem: *const c_char,
+    /// Device certificate: PEM or DER, `cert_len` bytes (0 = a NUL-terminated PEM).
+    pub cert: *const c_char,
+    pub cert_len: u32,
+    /// Private key: PEM or DER (PKCS#1, PKCS#8, SEC1), `key_len` bytes (0 = NUL-terminated PEM).
+    pub key: *const c_char,
+    pub key_len: u32,
+    /// Password of an encrypted key, or NULL.
+    pub key_password: *const c_char,
+    /// The identity when already known (both or neither), else NULL: learned
+    /// from the identity response.
+    pub product_key: *const c_char,
+    pub device_name: *const c_char,
+    /// The clientId (at most 64 characters) or NULL for `PK.DN` / a certificate-derived id.
+    pub client_id: *const c_char,
+    /// As in iotx_mqtt_param_t (0 = the defaults).
+    pub keepalive_interval_ms: u32,
+    pub request_timeout_ms: u32,
+    pub read_buf_size: u32,
+    pub write_buf_size: u32,
+    /// Events and messages without a topic handler; `pclient` is this client.
+    pub handle_event: iotx_mqtt_event_handle_t,
+    /// Non-zero: return only once the identity is known (up to the request timeout).
+    pub wait_for_identity: u8,
+}
+
+fn x509_client_settings(p: &iotkit_x509_client_params_t) -> Result<Settings, Refusal> {
+    let required = |name: &str, ptr: *const c_char, max: usize| -> Result<String, Refusal> {
+        param_text(name, ptr, max)?
+            .ok_or_else(|| Refusal(STATE_USER_INPUT_NULL_POINTER, format!("{name} is required")))
+    };
+    let host = required("host", p.host, MAX_HOST_ARG)?;
+    let ca = required("ca_pem", p.ca_pem, MAX_CA_ARG)?;
+    let bytes = |name: &str, ptr: *const c_char, len: u32| -> Result<Vec<u8>, Refusal> {
+        if ptr.is_null() {
+            return refuse(STATE_USER_INPUT_NULL_POINTER, format!("{name} is required"));
+        }
+        if len == 0 {
+            return Ok(required(name, ptr, MAX_CA_ARG)?.into_bytes());
+        }
+        if len as usize > MAX_CA_ARG {
+            return refuse(
+                STATE_USER_INPUT_OUT_RANGE,
+                format!("{name} is larger than {MAX_CA_ARG} bytes"),
+            );
+        }
+        // SAFETY: non-NULL and the caller promises `len` readable bytes.
+        Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len as usize) }.to_vec())
+    };
+    let mut cert = bytes("cert", p.cert, p.cert_len)?;
+    let mut key = bytes("key", p.key, p.key_len)?;
+    let password = param_text("key_password", p.key_password, 1024)?;
+    let credentials =
+        ClientCredentials::from_pem_or_der(&cert, &key, password.as_deref().map(str::as_bytes));
+    zeroize::Zeroize::zeroize(&mut key);
+    zeroize::Zeroize::zeroize(&mut cert);
+    let credentials = Arc::new(credentials.map_err(|e| Refusal(e.state_code(), e.to_string()))?);
+    let fingerprint = credentials.fingerprint_sha256();
+    let product_key =
+        param_text("product_key", p.product_key, IOTX_PRODUCT_KEY_LEN)?.unwrap_or_default();
+    let device_name =
+        param_text("device_name", p.device_name, IOTX_DEVICE_NAME_LEN)?.unwrap_or_default();
+    if product_key.is_empty() != device_name.is_empty() {
+        return refuse(
+            STATE_USER_INPUT_META_INFO,
+            "give both product_key and device_name, or neither",
+        );
+    }
+    for (field, value) in [
+        (device::Field::ProductKey, &product_key),
+        (device::Field::DeviceName, &device_name),
+    ] {
+        field
+            .validate(value.as_bytes())
+            .map_err(|why| Refusal(field.error_code(), why))?;
+    }
+    let client_id = param_text("client_id", p.client_id, DEV_SIGN_CLIENT_ID_MAXLEN)?;
+    identity::x509_base_client_id(
+        client_id.as_deref(),
+        &product_key,
+        &device_name,
+        &fingerprint,
+    )
+    .map_err(|why| Refusal(STATE_MQTT_SIGN_CLIENTID_BUF_SHORT, why))?;
+    let tls = TlsConfig::new(ca.as_bytes(), Some(credentials))
+        .map_err(|e| Refusal(e.state_code(), e.to_string()))?;
+    let options = session_options(
+        p.keepalive_interval_ms,
+        p.request_timeout_ms,
+        p.read_buf_size,
+        p.write_buf_size,
+        false,
+    )?;
+    let identity_known = !product_key.is_empty();
+    Ok(Settings {
+        options,
+        wait_for_identity: p.wait_for_identity != 0 && !identity_known,
+        session: Session {
+            identity: IdentityScope::Own(Mutex::new((product_key, device_name))),
+            host,
+            port: if p.port == 0 {
+                identity::X509_PORT
+            } else {
+                p.port
+            },
+            tls,
+            mode: Mode::X509 { fingerprint },
+            configured_client_id: client_id,
+            configured_username: None,
+            configured_password: None,
+            customize_info: String::new(),
+            persist: false,
+            identity_known: Mutex::new(identity_known),
+            identity_arrived: Condvar::new(),
+            handle: Mutex::new(0),
+            event_handler: p.handle_event.h_fp,
+            event_context: p.handle_event.pcontext as usize,
+        },
+    })
+}
+
+/// Connects one more X.509 device, independent of IOT_MQTT_Construct's
+/// default client and of the global identity (IOT_Ioctl), so one process can
+/// run many devices. The handle works with every IOT_MQTT_* function
+/// (Yield, Subscribe, Publish, Destroy, ...). Returns NULL with a state event
+/// on failure.
+#[no_mangle]
+pub extern "C" fn iotkit_mqtt_construct_x509(
+    params: *const iotkit_x509_client_params_t,
+) -> *mut c_void {
+    guard("iotkit_mqtt_construct_x509", std::ptr::null_mut(), || {
+        // SAFETY: NULL or the caller's parameter block, read during this call only.
+        let Some(params) = (unsafe { params.as_ref() }) else {
+            events::state_event(
+                STATE_USER_INPUT_NULL_POINTER,
+                "iotkit_mqtt_construct_x509: params is NULL",
+            );
+            return std::ptr::null_mut();
+        };
+        match x509_client_settings(params).and_then(start_client) {
+            Ok(handle) => handle as *mut c_void,
+            Err(Refusal(code, message)) => {
+                events::state_event(
+                    code,
+                    &format!("iotkit_mqtt_construct_x509 failed: {message}"),
+                );
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// Copies a client's ProductKey and DeviceName (buffers of
+/// IOTX_PRODUCT_KEY_LEN + 1 and IOTX_DEVICE_NAME_LEN + 1 bytes; empty while
+/// unknown). For the default client this is the global identity. Returns 0
+/// or a negative code.
+#[no_mangle]
+pub extern "C" fn iotkit_mqtt_get_identity(
+    handle: *mut c_void,
+    product_key: *mut c_char,
+    device_name: *mut c_char,
+) -> c_int {
+    guard("iotkit_mqtt_get_identity", STATE_USER_INPUT_INVALID, || {
+        let Some((_, entry)) = resolve(handle) else {
+            return invalid_handle("iotkit_mqtt_get_identity", handle);
+        };
+        if product_key.is_null() || device_name.is_null() {
+            return STATE_USER_INPUT_NULL_POINTER;
+        }
+        let (pk, dn, _) = entry.session.identity.current();
+        // SAFETY: the caller provides buffers of the documented sizes; values
+        // are validated to fit them.
+        let copied = unsafe {
+            super::copy_out_c_str(product_key, IOTX_PRODUCT_KEY_LEN + 1, &pk)
+                && super::copy_out_c_str(device_name, IOTX_DEVICE_NAME_LEN + 1, &dn)
+        };
+        if copied {
+            STATE_SUCCESS
+        } else {
+            STATE_USER_INPUT_OUT_RANGE
+        }
     })
 }
