@@ -15,9 +15,11 @@ static CONNECTIONS: HandleTable<Mutex<TcpConnection>> = HandleTable::new();
 
 /// Reads a host argument: NUL-terminated, ASCII, at most MAX_HOST_LEN bytes.
 /// Raises a state event naming `function` when it is unusable.
-pub(crate) fn host_argument(function: &str, host: *const c_char) -> Option<String> {
-    // SAFETY: the caller passes NULL or a string readable up to its NUL; the
-    // helper reads at most MAX_HOST_LEN + 1 bytes.
+///
+/// # Safety
+/// `host` is NULL or readable up to its NUL or MAX_HOST_LEN + 1 bytes.
+pub(crate) unsafe fn host_argument(function: &str, host: *const c_char) -> Option<String> {
+    // SAFETY: as promised by the caller; at most MAX_HOST_LEN + 1 bytes are read.
     let bytes = match unsafe { c_str_bounded(host, MAX_HOST_LEN) } {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
@@ -52,7 +54,8 @@ pub(crate) fn host_argument(function: &str, host: *const c_char) -> Option<Strin
 #[no_mangle]
 pub extern "C" fn HAL_TCP_Establish(host: *const c_char, port: u16) -> usize {
     guard("HAL_TCP_Establish", 0, || {
-        let Some(host) = host_argument("HAL_TCP_Establish", host) else {
+        // SAFETY: the vendor API passes a NUL-terminated host string (or NULL).
+        let Some(host) = (unsafe { host_argument("HAL_TCP_Establish", host) }) else {
             return 0;
         };
         match TcpConnection::connect(&host, port, DEFAULT_CONNECT_TIMEOUT) {

@@ -112,9 +112,13 @@ fn report_validity(credentials: &ClientCredentials) {
 }
 
 /// Reads a NUL-terminated credential string from a C pointer.
-fn global_text(pointer: *const c_char, name: &str) -> Result<Vec<u8>, CredentialError> {
-    // SAFETY: firmware assigns g_cli_crt/g_cli_key to NUL-terminated strings;
-    // at most MAX_CREDENTIAL_LEN + 1 bytes are read.
+///
+/// # Safety
+/// `pointer` is NULL or a NUL-terminated string (or readable for at least
+/// MAX_CREDENTIAL_LEN + 1 bytes).
+unsafe fn global_text(pointer: *const c_char, name: &str) -> Result<Vec<u8>, CredentialError> {
+    // SAFETY: as promised by the caller; at most MAX_CREDENTIAL_LEN + 1
+    // bytes are read.
     match unsafe { c_str_bounded(pointer, MAX_CREDENTIAL_LEN) } {
         Ok(Some(bytes)) => Ok(bytes.to_vec()),
         Ok(None) => Err(CredentialError::Incomplete {
@@ -145,10 +149,14 @@ fn from_globals() -> Option<Result<CredentialSource, CredentialError>> {
             what: "g_cli_key is set but g_cli_crt is NULL: assign the device certificate to g_cli_crt too".to_owned(),
         })),
         (false, false) => Some((|| {
+            // SAFETY: firmware assigns NUL-terminated PEM strings to the globals.
+            let (cert, key) = unsafe {
+                (global_text(cert, "g_cli_crt")?, global_text(key, "g_cli_key")?)
+            };
             Ok(CredentialSource {
                 origin: CredentialOrigin::Globals,
-                cert: global_text(cert, "g_cli_crt")?,
-                key: Zeroizing::new(global_text(key, "g_cli_key")?),
+                cert,
+                key: Zeroizing::new(key),
                 password: None,
             })
         })()),
@@ -411,9 +419,13 @@ fn config_for(
     Ok(config)
 }
 
-fn ca_argument(ca_crt: *const c_char, ca_crt_len: u32) -> Option<Vec<u8>> {
-    // SAFETY: the caller passes `ca_crt_len` readable bytes (the vendor's
-    // length includes the NUL), or a NUL-terminated string when it is 0.
+/// The CA to verify the server with: the argument, else IOTX_X509_CA_FILE.
+///
+/// # Safety
+/// `ca_crt` is NULL, or readable for `ca_crt_len` bytes (NUL-terminated when
+/// `ca_crt_len` is 0).
+unsafe fn ca_argument(ca_crt: *const c_char, ca_crt_len: u32) -> Option<Vec<u8>> {
+    // SAFETY: as promised by the caller (the vendor's length includes the NUL).
     match unsafe { c_bytes(ca_crt, ca_crt_len, MAX_CREDENTIAL_LEN) } {
         Ok(Some(ca)) => Some(ca.to_vec()),
         Ok(None) => match ca_from_environment() {
@@ -456,10 +468,12 @@ pub extern "C" fn HAL_SSL_Establish(
     ca_crt_len: u32,
 ) -> usize {
     guard("HAL_SSL_Establish", 0, || {
-        let Some(host) = host_argument("HAL_SSL_Establish", host) else {
+        // SAFETY: the vendor API passes a NUL-terminated host string (or NULL).
+        let Some(host) = (unsafe { host_argument("HAL_SSL_Establish", host) }) else {
             return 0;
         };
-        let Some(ca) = ca_argument(ca_crt, ca_crt_len) else {
+        // SAFETY: the vendor API passes `ca_crt_len` readable bytes (or NULL).
+        let Some(ca) = (unsafe { ca_argument(ca_crt, ca_crt_len) }) else {
             return 0;
         };
         let credentials = match runtime_client_credentials() {
