@@ -25,6 +25,28 @@ static int unsubscribe_acks;
 static char last_payload[256];
 static int range_events;
 
+static int connect_succ;
+static int connect_fail;
+static int mqtt_connect_succ;
+
+static int on_connect_succ(void)
+{
+    connect_succ++;
+    return 0;
+}
+
+static int on_connect_fail(void)
+{
+    connect_fail++;
+    return 0;
+}
+
+static int on_mqtt_connect_succ(void)
+{
+    mqtt_connect_succ++;
+    return 0;
+}
+
 static int on_state(const int code, const char *message)
 {
     if (code == STATE_USER_INPUT_OUT_RANGE && strstr(message, "30000..1200000") != NULL) {
@@ -157,11 +179,16 @@ int main(void)
     int before;
 
     IOT_RegisterCallback(ITE_STATE_EVERYTHING, on_state);
+    IOT_RegisterCallback(ITE_CONNECT_SUCC, on_connect_succ);
+    IOT_RegisterCallback(ITE_CONNECT_FAIL, on_connect_fail);
+    IOT_RegisterCallback(ITE_MQTT_CONNECT_SUCC, on_mqtt_connect_succ);
     CHECK_INT(IOT_Ioctl(IOTX_IOCTL_SET_PRODUCT_KEY, PK), 0);
     CHECK_INT(IOT_Ioctl(IOTX_IOCTL_SET_DEVICE_NAME, DN), 0);
 
     check_without_client();
     check_failed_construct_leaves_nothing();
+    CHECK_INT(connect_fail, 2);
+    CHECK_INT(connect_succ, 0);
 
     memset(&params, 0, sizeof(params));
     params.keepalive_interval_ms = 5000; /* outside 30..1200 s: default + event */
@@ -173,6 +200,8 @@ int main(void)
     }
     CHECK_INT(range_events, 1);
     CHECK_INT(IOT_MQTT_CheckStateNormal(client), 1);
+    CHECK_INT(connect_succ, 1);
+    CHECK_INT(mqtt_connect_succ, 1);
     again = IOT_MQTT_Construct(&params);
     CHECK(again == client);
 
