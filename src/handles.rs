@@ -1,18 +1,23 @@
 //! Handle tables: what C holds instead of pointers into Rust memory.
 //!
-//! A handle is a non-zero number that is never reused, so a stale, forged or
-//! double-freed handle finds nothing and the call fails cleanly instead of
-//! touching freed memory.
+//! A handle is a non-zero number that is never reused — across all tables,
+//! so a TCP handle passed to an SSL function finds nothing either — and a
+//! stale, forged or double-freed handle fails cleanly instead of touching
+//! freed memory.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// The next handle of any table. Steps of 8 keep handles 8-aligned and
+/// non-zero, so they look like ordinary pointers to C code that prints them.
+static NEXT_HANDLE: AtomicUsize = AtomicUsize::new(8);
 
 pub struct HandleTable<T> {
     inner: Mutex<Inner<T>>,
 }
 
 struct Inner<T> {
-    next: usize,
     items: Option<HashMap<usize, Arc<T>>>,
 }
 
@@ -25,10 +30,7 @@ impl<T> Default for HandleTable<T> {
 impl<T> HandleTable<T> {
     pub const fn new() -> Self {
         HandleTable {
-            inner: Mutex::new(Inner {
-                next: 8,
-                items: None,
-            }),
+            inner: Mutex::new(Inner { items: None }),
         }
     }
 
@@ -40,12 +42,8 @@ impl<T> HandleTable<T> {
 
     /// Stores `item` and returns its new handle (never 0).
     pub fn insert(&self, item: Arc<T>) -> usize {
-        let mut inner = self.lock();
-        let handle = inner.next;
-        // Handles grow by a step that keeps them 8-aligned and non-zero, so
-        // they look like ordinary pointers to C code that prints or compares them.
-        inner.next += 8;
-        inner
+        let handle = NEXT_HANDLE.fetch_add(8, Ordering::Relaxed);
+        self.lock()
             .items
             .get_or_insert_with(HashMap::new)
             .insert(handle, item);
@@ -89,5 +87,11 @@ mod tests {
         let c = table.insert(Arc::new(7));
         assert_ne!(c, a, "handles are never reused");
         assert_eq!(table.len(), 2);
+        let other: HandleTable<u8> = HandleTable::new();
+        let d = other.insert(Arc::new(1));
+        assert!(
+            table.get(d).is_none(),
+            "a handle of one table is unknown to another"
+        );
     }
 }

@@ -340,7 +340,7 @@ impl Transport for TcpConnection {
     }
 }
 
-/// Like [`crate::transport::read_until_full_or_timeout`], but bytes that
+/// The vendor HAL's read semantics over any transport, where bytes that
 /// arrived before the peer closed are returned first; the close is reported
 /// by the next call (the transports remember it). This is what the HAL read
 /// functions promise: a count, then -2.

@@ -50,26 +50,3 @@ pub trait Transport: Send {
         None
     }
 }
-
-/// Fills `buf` as far as data arrives before `timeout` ends: the read
-/// semantics of the vendor's HAL (`HAL_TCP_Read`, `HAL_SSL_Read`).
-/// Returns the count read, which is short only when the time ran out.
-pub fn read_until_full_or_timeout(
-    transport: &mut dyn Transport,
-    buf: &mut [u8],
-    timeout: Duration,
-) -> Result<usize, TransportError> {
-    let deadline = std::time::Instant::now() + timeout;
-    let mut filled = 0;
-    while filled < buf.len() {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() && filled > 0 {
-            break;
-        }
-        match transport.read(&mut buf[filled..], left)? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
-}
