@@ -966,9 +966,17 @@ fn subscribe(
                 );
                 return STATE_USER_INPUT_OUT_RANGE;
             };
-            entry
-                .client
-                .subscribe_sync(&filter, qos, handler, Duration::from_millis(timeout_ms))
+            // Inside a handler the connection is being served by the caller's
+            // own Yield: subscribe without waiting rather than fail.
+            match entry.client.subscribe_sync(
+                &filter,
+                qos,
+                handler.clone(),
+                Duration::from_millis(timeout_ms),
+            ) {
+                Err(ClientError::Reentrant(_)) => entry.client.subscribe(&filter, qos, handler),
+                other => other,
+            }
         }
     };
     match result {
