@@ -186,12 +186,12 @@ pub(crate) struct TimeoutCache {
 const MIN_SOCKET_TIMEOUT: Duration = Duration::from_millis(1);
 
 impl TimeoutCache {
+    /// Always set: the read timeout belongs to the socket, and the readiness
+    /// handle (a clone of it) changes it behind this cache's back.
     pub(crate) fn set_read(&mut self, stream: &TcpStream, timeout: Duration) -> io::Result<()> {
         let timeout = timeout.max(MIN_SOCKET_TIMEOUT);
-        if self.read != Some(timeout) {
-            stream.set_read_timeout(Some(timeout))?;
-            self.read = Some(timeout);
-        }
+        stream.set_read_timeout(Some(timeout))?;
+        self.read = Some(timeout);
         Ok(())
     }
 
