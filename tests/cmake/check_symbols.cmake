@@ -1,7 +1,7 @@
 cmake_minimum_required(VERSION 3.22)
 # Fails when libiotkit.a does not define every symbol listed in EXPECTED
-# (one name a line; lines starting with # are comments), or when FORBIDDEN_PREFIXES
-# (a ;-list) match a defined global symbol.
+# (one name a line; lines starting with # are comments), or when one of
+# FORBIDDEN_PREFIXES (comma-separated) starts a defined global symbol.
 # readelf, not nm: binutils' nm hands objects with embedded LLVM bitcode to
 # the LLVM plugin, which cannot read rustc's newer bitcode and hides the symbols.
 execute_process(COMMAND readelf -Ws ${LIB}
@@ -27,7 +27,8 @@ endforeach()
 if(missing)
   message(FATAL_ERROR "libiotkit.a lacks: ${missing}")
 endif()
-foreach(prefix IN LISTS FORBIDDEN_PREFIXES)
+string(REPLACE "," ";" forbidden "${FORBIDDEN_PREFIXES}")
+foreach(prefix IN LISTS forbidden)
   foreach(name IN LISTS defined)
     if(name MATCHES "^${prefix}")
       message(FATAL_ERROR "libiotkit.a must not define ${name} (prefix ${prefix})")
