@@ -258,7 +258,14 @@ impl Store {
                                            cert_pem, key_pem, status, not_after, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'valid', ?8, ?9)",
             )?;
-            for device in devices {
+            let pause = test_pause_inside_batch();
+            for (index, device) in devices.iter().enumerate() {
+                if index == devices.len() / 2 && batch_id.is_some() {
+                    if let Some(pause) = pause {
+                        eprintln!("[sim] test hook: pausing inside the batch transaction");
+                        std::thread::sleep(pause);
+                    }
+                }
                 add_device
                     .execute(params![product_key, device.device_name, batch_id, device.url_token, now])
                     .map_err(|e| match e {
@@ -458,6 +465,16 @@ impl Store {
         }
         Ok(problems)
     }
+}
+
+/// Fault-injection hook for the crash tests: `IOTKIT_SIM_TEST_PAUSE_IN_BATCH_MS`
+/// makes a batch stop halfway through its inserts, inside the open
+/// transaction, so a test can `kill -9` it at exactly that point.
+pub const TEST_PAUSE_ENV: &str = "IOTKIT_SIM_TEST_PAUSE_IN_BATCH_MS";
+
+fn test_pause_inside_batch() -> Option<Duration> {
+    let millis = std::env::var(TEST_PAUSE_ENV).ok()?.parse().ok()?;
+    Some(Duration::from_millis(millis))
 }
 
 fn cert_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRecord> {

@@ -73,6 +73,72 @@ fn kill_during_batch_leaves_consistent_registry() {
     assert_eq!(device_count(&sim, &pk), expected + 2);
 }
 
+/// kill -9 while the batch's transaction is open, half of its rows written:
+/// none of them may survive.
+#[test]
+fn kill_inside_the_batch_transaction_rolls_it_back() {
+    use std::io::{BufRead, BufReader};
+    let sim = Sim::new();
+    let pk = sim.product("x509");
+    sim.ok(&[
+        "device",
+        "batch",
+        "--product",
+        &pk,
+        "--count",
+        "3",
+        "--key-type",
+        "ec-p256",
+    ]);
+    let mut child = sim
+        .command(&[
+            "device",
+            "batch",
+            "--product",
+            &pk,
+            "--count",
+            "40",
+            "--key-type",
+            "ec-p256",
+        ])
+        .env("IOTKIT_SIM_TEST_PAUSE_IN_BATCH_MS", "30000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let reached = stderr
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.contains("pausing inside the batch transaction"));
+    assert!(reached, "the batch never reached its transaction");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    assert_eq!(
+        device_count(&sim, &pk),
+        3,
+        "the killed batch must leave no devices"
+    );
+    assert_eq!(
+        sim.json(&["device", "batches"]).as_array().unwrap().len(),
+        1
+    );
+    assert!(sim.ok(&["check"]).contains("registry OK (3 devices)"));
+    // Readers and writers carry on (the hot journal was rolled back).
+    sim.ok(&[
+        "device",
+        "batch",
+        "--product",
+        &pk,
+        "--count",
+        "2",
+        "--key-type",
+        "ec-p256",
+    ]);
+    assert_eq!(device_count(&sim, &pk), 5);
+}
+
 /// 10,000 RSA-2048 devices (the platform's limit). Slow: run with
 /// `cargo test --release -p iotkit-sim --test batch -- --ignored --nocapture`.
 #[test]
