@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Benchmarks iotkit-rs against the Eclipse Paho C client (MQTTClient,
+# OpenSSL) on the same mosquitto with mutual TLS on loopback, then runs the
+# many-devices load generator against mosquitto and against iotkit-sim.
+# Prints the machine, every RESULT line and a table of iotkit / Paho ratios.
+#
+# Usage: scripts/bench.sh
+# Environment (all optional):
+#   BENCH_ARGS     arguments for iotkit_bench and paho_bench
+#                  (default: --connects 20 --qos0 20000 --qos1 1000 --idle 10)
+#   BENCH_ROUNDS   alternating iotkit/Paho rounds; the table shows medians (default 3)
+#   LOAD_DEVICES   devices for load_gen, space-separated runs (default "100 1000")
+#   LOAD_SECONDS   message phase of load_gen (default 10)
+#   SKIP_LOAD=1    skip load_gen; SKIP_SIM=1 skip the iotkit-sim run
+#   IOTKIT_LIB     a prebuilt libiotkit.a (else: cargo build --release)
+#   IOTKIT_SIM     a prebuilt iotkit-sim (else: cargo build -p iotkit-sim)
+#   BENCH_WORK     work directory (default: a new temporary one)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=${BENCH_WORK:-$(mktemp -d)}
+mkdir -p "$work"
+target=${CARGO_TARGET_DIR:-$root/target}
+rounds=${BENCH_ROUNDS:-3}
+bench_args=${BENCH_ARGS:---connects 20 --qos0 20000 --qos1 1000 --idle 10}
+
+lib=${IOTKIT_LIB:-}
+if [ -z "$lib" ]; then
+  cargo build --release --lib --locked --manifest-path "$root/Cargo.toml" >&2
+  lib=$target/release/libiotkit.a
+fi
+
+bin=$work/bin
+mkdir -p "$bin"
+cflags=(-O2 -Wall -Wextra -Werror)
+native_libs=(-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
+cc "${cflags[@]}" -fPIC -shared -o "$bin/libmalloc_count.so" "$root/bench/malloc_count.c"
+cc "${cflags[@]}" -I"$root/include" -o "$bin/iotkit_bench" "$root/bench/iotkit_bench.c" "$lib" "${native_libs[@]}"
+cc "${cflags[@]}" -I"$root/include" -o "$bin/load_gen" "$root/bench/load_gen.c" "$lib" "${native_libs[@]}"
+have_paho=0
+if echo '#include <MQTTClient.h>' | cc -E - >/dev/null 2>&1; then
+  cc "${cflags[@]}" -o "$bin/paho_bench" "$root/bench/paho_bench.c" -lpaho-mqtt3cs -ldl && have_paho=1
+fi
+[ "$have_paho" = 1 ] || echo "Paho C not found (apt-get install libpaho-mqtt-dev): iotkit only" >&2
+
+echo "== machine"
+echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "nproc:   $(nproc)"
+echo "cpu:     $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, at start)"
+echo "kernel:  $(uname -r)"
+echo "mosquitto: $(mosquitto -h 2>/dev/null | head -1 || true)"
+echo "ulimit -n: $(ulimit -n)"
+echo "library: $lib"
+
+# One round: iotkit then Paho against the same broker, each under the shim.
+run_round() {
+  local round=$1
+  LD_PRELOAD="$bin/libmalloc_count.so" "$bin/iotkit_bench" $bench_args | tee "$work/results/iotkit-$round.txt"
+  if [ "$have_paho" = 1 ]; then
+    LD_PRELOAD="$bin/libmalloc_count.so" "$bin/paho_bench" --mode callbacks $bench_args | tee "$work/results/paho-$round.txt"
+    LD_PRELOAD="$bin/libmalloc_count.so" "$bin/paho_bench" --mode sync $bench_args | tee "$work/results/pahosync-$round.txt"
+  fi
+}
+export -f run_round
+export bin work bench_args have_paho
+mkdir -p "$work/results"
+
+echo
+echo "== iotkit vs Paho C: $rounds rounds, $bench_args, load $(cut -d' ' -f1 /proc/loadavg)"
+"$root/scripts/with_mosquitto.sh" "$work/mosquitto" bash -c '
+  for r in $(seq 1 '"$rounds"'); do run_round "$r"; done'
+
+if [ "${SKIP_LOAD:-0}" != 1 ]; then
+  for n in ${LOAD_DEVICES:-100 1000}; do
+    echo
+    echo "== load_gen: $n devices against mosquitto (one shared certificate), load $(cut -d' ' -f1 /proc/loadavg)"
+    "$root/scripts/with_mosquitto.sh" "$work/mosquitto-load" bash -c \
+      'LD_PRELOAD="$0/libmalloc_count.so" "$0/load_gen" --shared-cert --devices "$1" --seconds "$2"' \
+      "$bin" "$n" "${LOAD_SECONDS:-10}" | tee "$work/results/load-mosquitto-$n.txt" || true
+    if [ "${SKIP_SIM:-0}" != 1 ]; then
+      echo
+      echo "== load_gen: $n devices against iotkit-sim (own certificates, identity learned), load $(cut -d' ' -f1 /proc/loadavg)"
+      "$root/scripts/load_gen.sh" "$bin/load_gen" "$n" "$work/sim-$n" | tee "$work/results/load-sim-$n.txt" || true
+    fi
+  done
+fi
+
+echo
+echo "== summary (medians over rounds; ratio = iotkit / the better of Paho's two modes)"
+python3 - "$work/results" <<'PY'
+import glob, os, statistics, sys
+d = sys.argv[1]
+vals = {}
+for path in sorted(glob.glob(os.path.join(d, "*-*.txt"))):
+    for line in open(path):
+        p = line.split()
+        if len(p) == 5 and p[0] == "RESULT":
+            vals.setdefault((p[1], p[2]), []).append((float(p[3]), p[4]))
+better = {"connect_mean": "lower", "connect_p50": "lower", "qos0_msgs_per_s": "higher",
+          "qos1_rtt_p50": "lower", "qos1_rtt_p99": "lower", "qos0_allocs_per_msg": "lower",
+          "qos1_allocs_per_msg": "lower", "heap_per_idle_conn": "lower", "peak_heap_first_conn": "lower",
+          "rss_per_idle_conn": "lower"}
+def med(key):
+    v = vals.get(key)
+    return (statistics.median(x for x, _ in v), v[0][1]) if v else (None, "")
+print("| metric | iotkit | Paho callbacks | Paho sync | iotkit / best Paho | better |")
+print("|---|---:|---:|---:|---:|---|")
+for m in better:
+    ours, unit = med(("iotkit", m))
+    if ours is None:
+        continue
+    cb, _ = med(("paho", m))
+    sy, _ = med(("paho-sync", m))
+    paho = [v for v in (cb, sy) if v is not None]
+    best = (max(paho) if better[m] == "higher" else min(paho)) if paho else None
+    ratio = f"{ours / best:.2f}" if best else "-"
+    fmt = lambda v: f"{v:.2f}" if v is not None else "-"
+    print(f"| {m} ({unit}) | {ours:.2f} | {fmt(cb)} | {fmt(sy)} | {ratio} | {better[m]} |")
+for m in ("qos0_hal_allocs_per_msg", "hal_heap_per_idle_conn"):
+    ours, unit = med(("iotkit", m))
+    if ours is not None:
+        print(f"| {m} ({unit}) | {ours:.2f} | - | - | - | lower |")
+loads = [k for k in vals if k[0] == "load"]
+if loads:
+    print()
+    print("load_gen runs: see the RESULT load lines above (one block per run)")
+PY
+echo
+echo "raw results: $work/results"
