@@ -32,7 +32,13 @@ const PKI_ENV: &str = "IOTKIT_RELIABILITY_PKI";
 fn run_child(test: &str, envs: &[(&str, String)]) -> (bool, String) {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
-        .args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            test,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env_remove("RUST_TEST_THREADS");
     // Start from none of the library's variables, then set what is asked.
     for (key, _) in std::env::vars() {
@@ -111,10 +117,25 @@ fn child_logs_everything() {
         );
         println!("set_credentials({key_file}) = {code}");
     }
-    assert_eq!(set_text(iotx_ioctl_option_t::IOTX_IOCTL_SET_PRODUCT_KEY, "a1LogTest01"), 0);
-    assert_eq!(set_text(iotx_ioctl_option_t::IOTX_IOCTL_SET_DEVICE_NAME, "log-device"), 0);
+    assert_eq!(
+        set_text(
+            iotx_ioctl_option_t::IOTX_IOCTL_SET_PRODUCT_KEY,
+            "a1LogTest01"
+        ),
+        0
+    );
+    assert_eq!(
+        set_text(
+            iotx_ioctl_option_t::IOTX_IOCTL_SET_DEVICE_NAME,
+            "log-device"
+        ),
+        0
+    );
     let mut client = IOT_MQTT_Construct(std::ptr::null_mut());
-    assert!(!client.is_null(), "the good pair from the environment connects");
+    assert!(
+        !client.is_null(),
+        "the good pair from the environment connects"
+    );
     let topic = CString::new("/a1LogTest01/log-device/user/x").unwrap();
     let payload = b"hello";
     let id = IOT_MQTT_Publish_Simple(
@@ -140,7 +161,10 @@ fn private_keys_never_appear_in_logs() {
         "child_logs_everything",
         &device_env(pki.dir(), broker.port, kv.path(), "ca.crt"),
     );
-    assert!(ok && output.contains("CHILD-DONE"), "child failed:\n{output}");
+    assert!(
+        ok && output.contains("CHILD-DONE"),
+        "child failed:\n{output}"
+    );
     // The run logged (the library has no debug-only lines on this path
     // today; warnings and infos are there), and the bad pairs were refused
     // with a message. A password given for an unencrypted key is ignored.
@@ -166,7 +190,10 @@ fn private_keys_never_appear_in_logs() {
                 "a line of {key_file} appears in the log:\n{line}"
             );
             // A partial leak (e.g. a truncated dump) is as bad.
-            assert!(!output.contains(&line[..16]), "part of {key_file} appears in the log");
+            assert!(
+                !output.contains(&line[..16]),
+                "part of {key_file} appears in the log"
+            );
         }
     }
     assert!(checked > 20, "too few key lines checked ({checked})");
@@ -185,10 +212,25 @@ fn child_connects_to_untrusted_server() {
         return;
     }
     iotkit::log::set_level(iotkit::log::Level::Debug);
-    assert_eq!(set_text(iotx_ioctl_option_t::IOTX_IOCTL_SET_PRODUCT_KEY, "a1LogTest01"), 0);
-    assert_eq!(set_text(iotx_ioctl_option_t::IOTX_IOCTL_SET_DEVICE_NAME, "log-device"), 0);
+    assert_eq!(
+        set_text(
+            iotx_ioctl_option_t::IOTX_IOCTL_SET_PRODUCT_KEY,
+            "a1LogTest01"
+        ),
+        0
+    );
+    assert_eq!(
+        set_text(
+            iotx_ioctl_option_t::IOTX_IOCTL_SET_DEVICE_NAME,
+            "log-device"
+        ),
+        0
+    );
     let client = IOT_MQTT_Construct(std::ptr::null_mut());
-    assert!(client.is_null(), "connected to a server its CA does not trust");
+    assert!(
+        client.is_null(),
+        "connected to a server its CA does not trust"
+    );
     println!("CHILD-REFUSED");
 }
 
@@ -219,7 +261,10 @@ fn untrusted_server_is_refused_whatever_the_environment() {
         env.push((key, value.to_owned()));
     }
     let (ok, output) = run_child("child_connects_to_untrusted_server", &env);
-    assert!(ok && output.contains("CHILD-REFUSED"), "child failed:\n{output}");
+    assert!(
+        ok && output.contains("CHILD-REFUSED"),
+        "child failed:\n{output}"
+    );
     assert!(
         output.contains("not trusted"),
         "the refusal does not say why:\n{output}"
@@ -229,7 +274,10 @@ fn untrusted_server_is_refused_whatever_the_environment() {
     // unverified.
     env.retain(|(k, _)| *k != "IOTX_X509_CA_FILE");
     let (ok, output) = run_child("child_connects_to_untrusted_server", &env);
-    assert!(ok && output.contains("CHILD-REFUSED"), "child failed:\n{output}");
+    assert!(
+        ok && output.contains("CHILD-REFUSED"),
+        "child failed:\n{output}"
+    );
     assert!(output.contains("no server CA"), "{output}");
 }
 
@@ -248,8 +296,17 @@ fn verification_is_required_in_every_code_path() {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            for needle in ["AuthMode::None", "AuthMode::Optional", "VERIFY_NONE", "VERIFY_OPTIONAL"] {
-                assert!(!text.contains(needle), "{} contains {needle}", path.display());
+            for needle in [
+                "AuthMode::None",
+                "AuthMode::Optional",
+                "VERIFY_NONE",
+                "VERIFY_OPTIONAL",
+            ] {
+                assert!(
+                    !text.contains(needle),
+                    "{} contains {needle}",
+                    path.display()
+                );
             }
             required += text.matches("set_authmode(AuthMode::Required)").count();
         }

@@ -53,7 +53,7 @@ impl Transport for Scripted {
 }
 
 struct ScriptConnector {
-    scripts: Mutex<VecDeque<Vec<u8>>>,
+    scripts: Arc<Mutex<VecDeque<Vec<u8>>>>,
     chunk: usize,
     writes_left: Option<usize>,
 }
@@ -110,8 +110,9 @@ fuzz_target!(|data: &[u8]| {
     iotkit::log::set_level(iotkit::log::Level::None);
     let flags = data[0];
     let chunk = usize::from(data[1] % 64) + 1;
+    let scripts = Arc::new(Mutex::new(split_scripts(&data[2..], flags & 1 != 0)));
     let connector = ScriptConnector {
-        scripts: Mutex::new(split_scripts(&data[2..], flags & 1 != 0)),
+        scripts: Arc::clone(&scripts),
         chunk,
         // Bit 5: writes start failing after a few packets.
         writes_left: (flags & 0x20 != 0).then_some(usize::from(flags >> 6) + 1),
@@ -139,8 +140,12 @@ fuzz_target!(|data: &[u8]| {
         }
     });
     let interceptor = Arc::new(|m: &iotkit::mqtt::Message<'_>| m.topic.starts_with("/ext/"));
-    let Ok(client) = Client::connect(options, Box::new(connector), Some(handler), Some(interceptor))
-    else {
+    let Ok(client) = Client::connect(
+        options,
+        Box::new(connector),
+        Some(handler),
+        Some(interceptor),
+    ) else {
         return;
     };
     let client = Arc::new(client);
@@ -155,7 +160,10 @@ fuzz_target!(|data: &[u8]| {
     for _ in 0..MAX_YIELDS {
         let _ = client.yield_for(Duration::ZERO);
         if !client.is_connected() {
-            // Let a 1-2 ms reconnect backoff elapse only while scripts remain.
+            if scripts.lock().unwrap().is_empty() {
+                break;
+            }
+            // Let the 1-2 ms reconnect backoff elapse: another script waits.
             std::thread::sleep(Duration::from_millis(2));
         }
     }

@@ -11,8 +11,14 @@ fuzz_target!(|data: &[u8]| {
             assert!(!product_key.is_empty() && !device_name.is_empty());
             // No separator or control character can reach the MQTT user name.
             for text in [&product_key, &device_name] {
-                assert!(!text.contains('&'), "'&' would split the user name: {text:?}");
-                assert!(!text.chars().any(char::is_control), "control char in {text:?}");
+                assert!(
+                    !text.contains('&'),
+                    "'&' would split the user name: {text:?}"
+                );
+                assert!(
+                    !text.chars().any(char::is_control),
+                    "control char in {text:?}"
+                );
             }
             let username = identity::x509_username(&product_key, &device_name);
             assert_eq!(username, format!("{device_name}&{product_key}"));
