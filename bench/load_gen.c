@@ -34,6 +34,7 @@ typedef struct {
     char *cert;
     char *key;
     void *client;
+    double connect_ms; /* TCP + TLS + CONNECT/CONNACK (+ identity response when learned) */
     atomic_long received;
 } device_t;
 
@@ -106,7 +107,9 @@ static void *run_slice(void *arg)
 
     pthread_barrier_wait(&g_barrier); /* connect */
     for (int i = 0; i < s->count; i++) {
+        double t0 = bench_now_us();
         connect_device(&mine[i]);
+        mine[i].connect_ms = (bench_now_us() - t0) / 1000.0;
         if (mine[i].client != NULL) {
             s->connected++;
         } else {
@@ -295,6 +298,16 @@ int main(int argc, char **argv)
     bench_result("load", "devices_failed", failed, "devices");
     bench_result("load", "connect_phase", connect_s, "s");
     bench_result("load", "connections_per_s", connected / connect_s, "conn/s");
+    double *latencies = calloc((size_t)count, sizeof(double));
+    int timed = 0;
+    for (int i = 0; i < count; i++) {
+        if (devices[i].client != NULL || devices[i].connect_ms > 0) {
+            latencies[timed++] = devices[i].connect_ms;
+        }
+    }
+    bench_result("load", "connect_latency_p50", bench_percentile(latencies, timed, 0.50), "ms");
+    bench_result("load", "connect_latency_p99", bench_percentile(latencies, timed, 0.99), "ms");
+    free(latencies);
     bench_result("load", "rss_total_connected", (double)rss_after / 1024.0, "MiB");
     bench_result("load", "rss_per_device", connected > 0 ? (double)(rss_after - rss_before) / connected : 0, "KiB");
     if (heap_after.peak_bytes > 0) {

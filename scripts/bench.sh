@@ -55,14 +55,15 @@ echo "library: $lib"
 # One round: iotkit then Paho against the same broker, each under the shim.
 run_round() {
   local round=$1
-  LD_PRELOAD="$bin/libmalloc_count.so" "$bin/iotkit_bench" $bench_args | tee "$work/results/iotkit-$round.txt"
+  LD_PRELOAD="$bin/libmalloc_count.so" "$bin/iotkit_bench" $bench_args | tee "$bench_results/iotkit-$round.txt"
   if [ "$have_paho" = 1 ]; then
-    LD_PRELOAD="$bin/libmalloc_count.so" "$bin/paho_bench" --mode callbacks $bench_args | tee "$work/results/paho-$round.txt"
-    LD_PRELOAD="$bin/libmalloc_count.so" "$bin/paho_bench" --mode sync $bench_args | tee "$work/results/pahosync-$round.txt"
+    LD_PRELOAD="$bin/libmalloc_count.so" "$bin/paho_bench" --mode callbacks $bench_args | tee "$bench_results/paho-$round.txt"
+    LD_PRELOAD="$bin/libmalloc_count.so" "$bin/paho_bench" --mode sync $bench_args | tee "$bench_results/pahosync-$round.txt"
   fi
 }
 export -f run_round
-export bin work bench_args have_paho
+bench_results=$work/results
+export bin bench_results bench_args have_paho
 mkdir -p "$work/results"
 
 echo
@@ -76,11 +77,11 @@ if [ "${SKIP_LOAD:-0}" != 1 ]; then
     echo "== load_gen: $n devices against mosquitto (one shared certificate), load $(cut -d' ' -f1 /proc/loadavg)"
     "$root/scripts/with_mosquitto.sh" "$work/mosquitto-load" bash -c \
       'LD_PRELOAD="$0/libmalloc_count.so" "$0/load_gen" --shared-cert --devices "$1" --seconds "$2"' \
-      "$bin" "$n" "${LOAD_SECONDS:-10}" | tee "$work/results/load-mosquitto-$n.txt" || true
+      "$bin" "$n" "${LOAD_SECONDS:-10}" | tee "$bench_results/load-mosquitto-$n.txt" || true
     if [ "${SKIP_SIM:-0}" != 1 ]; then
       echo
       echo "== load_gen: $n devices against iotkit-sim (own certificates, identity learned), load $(cut -d' ' -f1 /proc/loadavg)"
-      "$root/scripts/load_gen.sh" "$bin/load_gen" "$n" "$work/sim-$n" | tee "$work/results/load-sim-$n.txt" || true
+      "$root/scripts/load_gen.sh" "$bin/load_gen" "$n" "$work/sim-$n" | tee "$bench_results/load-sim-$n.txt" || true
     fi
   done
 fi
@@ -92,6 +93,8 @@ import glob, os, statistics, sys
 d = sys.argv[1]
 vals = {}
 for path in sorted(glob.glob(os.path.join(d, "*-*.txt"))):
+    if os.path.basename(path).startswith("load-"):
+        continue
     for line in open(path):
         p = line.split()
         if len(p) == 5 and p[0] == "RESULT":
@@ -120,10 +123,21 @@ for m in ("qos0_hal_allocs_per_msg", "hal_heap_per_idle_conn"):
     ours, unit = med(("iotkit", m))
     if ours is not None:
         print(f"| {m} ({unit}) | {ours:.2f} | - | - | - | lower |")
-loads = [k for k in vals if k[0] == "load"]
+loads = sorted(glob.glob(os.path.join(d, "load-*.txt")))
 if loads:
     print()
-    print("load_gen runs: see the RESULT load lines above (one block per run)")
+    keys = ["devices_connected", "devices_failed", "connections_per_s", "connect_latency_p50", "rss_total_connected",
+            "rss_per_device", "heap_per_device", "messages_received_per_s"]
+    print("| load_gen run | " + " | ".join(keys) + " |")
+    print("|---|" + "---:|" * len(keys))
+    for path in loads:
+        got = {}
+        for line in open(path):
+            p = line.split()
+            if len(p) == 5 and p[0] == "RESULT" and p[1] == "load":
+                got[p[2]] = f"{float(p[3]):.1f} {p[4]}"
+        name = os.path.basename(path)[len("load-"):-len(".txt")]
+        print(f"| {name} | " + " | ".join(got.get(k, "-") for k in keys) + " |")
 PY
 echo
 echo "raw results: $work/results"

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Footprint of firmware linking iotkit-rs: builds libiotkit.a with each
+# size-relevant cargo profile, links c_examples/mqtt_example.c against it,
+# and prints `size` (text/data/bss) and the file size of each executable,
+# from the plain release link ("before") to the smallest variant.
+#
+# Usage: scripts/footprint.sh [WORK_DIR]
+# Environment: CARGO_TARGET_DIR (default ROOT/target), CC (default cc),
+# FOOTPRINT_PROFILES (default "release min-size min-size-abort").
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=${1:-$(mktemp -d)}
+mkdir -p "$work"
+target=${CARGO_TARGET_DIR:-$root/target}
+cc=${CC:-cc}
+native_libs=(-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
+profiles=${FOOTPRINT_PROFILES:-release min-size min-size-abort}
+
+for p in $profiles; do
+  cargo build --lib --locked --profile "$p" --manifest-path "$root/Cargo.toml" >&2
+done
+
+# link NAME PROFILE STRIP(0/1) GC(0/1): links the example, prints one table row.
+link() {
+  local name=$1 profile=$2 strip=$3 gc=$4
+  local exe=$work/$name
+  local flags=(-Os -I"$root/include")
+  [ "$gc" = 1 ] && flags+=(-ffunction-sections -fdata-sections -Wl,--gc-sections)
+  "$cc" "${flags[@]}" -o "$exe" "$root/c_examples/mqtt_example.c" "$target/$profile/libiotkit.a" "${native_libs[@]}"
+  [ "$strip" = 1 ] && strip "$exe"
+  read -r text data bss _ < <(size "$exe" | tail -1)
+  printf '| %s | %s | %d | %d | %d | %d | %d |\n' "$name" "$profile" "$text" "$data" "$bss" \
+    $((text + data + bss)) "$(stat -c %s "$exe")"
+}
+
+echo "== c_examples/mqtt_example.c linked against libiotkit.a ($(uname -m), $($cc --version | head -1))"
+echo
+echo "| variant | cargo profile | text | data | bss | text+data+bss | file bytes |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+link before-release-unstripped release 0 0
+link release-stripped release 1 0
+link release-stripped-gc release 1 1
+for p in $profiles; do
+  [ "$p" = release ] && continue
+  link "$p-stripped-gc" "$p" 1 1
+done
+echo
+echo "libiotkit.a sizes (archive, before the linker drops what is unused):"
+for p in $profiles; do
+  printf '  %-16s %10d bytes\n' "$p" "$(stat -c %s "$target/$p/libiotkit.a")"
+done
+
+# Where the bytes go in the smallest variant: the largest symbols, grouped by origin.
+last=$(echo "$profiles" | awk '{print $NF}')
+"$cc" -Os -I"$root/include" -ffunction-sections -fdata-sections -Wl,--gc-sections -o "$work/symbols" \
+  "$root/c_examples/mqtt_example.c" "$target/$last/libiotkit.a" "${native_libs[@]}"
+echo
+echo "text+data by origin in the $last link (nm -S, unstripped):"
+nm -S --size-sort -C "$work/symbols" | awk '
+  NF >= 4 { size = strtonum("0x" $2); name = $4;
+    if (name ~ /^mbedtls_|^mbedtls::/) o = "mbedTLS (C and bindings)";
+    else if (name ~ /^iotkit::|^IOT_|^HAL_|^iotkit_|^iotx_/) o = "iotkit";
+    else if (name ~ /^serde_json::|^serde::/) o = "serde_json";
+    else if (name ~ /^std::|^core::|^alloc::|^<|^_ZN|^rust_/) o = "Rust std/core/alloc and generics";
+    else o = "other (libc glue, example, statics)";
+    sum[o] += size }
+  END { for (o in sum) printf "  %-36s %9d bytes\n", o, sum[o] }' | sort -k2 -t'|' 
