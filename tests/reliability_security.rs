@@ -117,6 +117,22 @@ fn child_logs_everything() {
         );
         println!("set_credentials({key_file}) = {code}");
     }
+    // A key handed over where a certificate belongs: a parse error must not
+    // echo what it could not parse.
+    let key = std::fs::read(dir.join("client_rsa.key")).unwrap();
+    let code = iotkit_x509_set_credentials(
+        key.as_ptr().cast(),
+        key.len() as u32,
+        key.as_ptr().cast(),
+        key.len() as u32,
+        std::ptr::null(),
+    );
+    println!("set_credentials(key as certificate) = {code}");
+    // The key file given as the server CA.
+    let ca = std::env::var("IOTX_X509_CA_FILE").unwrap();
+    std::env::set_var("IOTX_X509_CA_FILE", dir.join("client_ec.key"));
+    assert!(IOT_MQTT_Construct(std::ptr::null_mut()).is_null());
+    std::env::set_var("IOTX_X509_CA_FILE", ca);
     assert_eq!(
         set_text(
             iotx_ioctl_option_t::IOTX_IOCTL_SET_PRODUCT_KEY,
@@ -181,6 +197,7 @@ fn private_keys_never_appear_in_logs() {
     }
     assert!(output.contains("does not belong to the certificate"));
     assert!(output.contains("password given does not decrypt it"));
+    assert!(output.contains("set_credentials(key as certificate) = -"));
     let mut checked = 0;
     for key_file in ["client_rsa.key", "client_ec.key", "client_rsa_enc.key"] {
         for line in pem_body_lines(&pki.read(key_file)) {
@@ -197,6 +214,7 @@ fn private_keys_never_appear_in_logs() {
         }
     }
     assert!(checked > 20, "too few key lines checked ({checked})");
+    println!("{output}");
     println!(
         "checked {checked} key lines against {} lines of debug output",
         output.lines().count()
