@@ -6,6 +6,7 @@
 //! in message count and time.
 
 mod mqtt_support;
+mod support;
 
 use std::collections::BTreeSet;
 use std::io::{ErrorKind, Read, Write};
@@ -16,8 +17,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use iotkit::mqtt::codec::{self, Framing};
-use iotkit::mqtt::{Client, ClientError, Options, QoS};
+use iotkit::mqtt::{Client, ClientError, Connector, Credentials, Options, QoS};
+use iotkit::tls::{self, ClientCredentials, TlsConfig};
+use iotkit::transport::{Transport, TransportError};
 use mqtt_support::*;
+use support::{peers, pki};
 
 /// Upper bound for any single wait in these tests.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -44,7 +48,37 @@ enum Fault {
     TruncateFirstPublishToClient,
     /// Send these bytes to the client right after CONNACK.
     GarbageAfterConnAck(Vec<u8>),
+    /// TLS stream: after `skip` application-data records to the client, cut
+    /// the next one in half and close (`garbage: false`), or replace its body
+    /// with bytes that fail authentication (`garbage: true`).
+    TlsRecord {
+        skip: usize,
+        garbage: bool,
+    },
 }
+
+/// The proxy's unit of relaying: MQTT packets, or TLS records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unit {
+    Mqtt,
+    Tls,
+}
+
+/// Length of the first whole unit in `buf`, if complete.
+fn unit_len(framing: Unit, buf: &[u8]) -> Option<usize> {
+    let total = match framing {
+        Unit::Mqtt => match codec::frame(buf) {
+            Ok(Framing::Complete { total_len, .. }) => total_len,
+            _ => return None,
+        },
+        // type(1) version(2) length(2), then the body.
+        Unit::Tls if buf.len() >= 5 => 5 + usize::from(u16::from_be_bytes([buf[3], buf[4]])),
+        Unit::Tls => return None,
+    };
+    (buf.len() >= total).then_some(total)
+}
+
+const TLS_APPLICATION_DATA: u8 = 0x17;
 
 /// Shared bookkeeping of one proxy.
 #[derive(Default)]
@@ -66,6 +100,10 @@ struct Proxy {
 
 impl Proxy {
     fn start(broker: SocketAddr, fault: Fault) -> Proxy {
+        Proxy::start_framed(broker, fault, Unit::Mqtt)
+    }
+
+    fn start_framed(broker: SocketAddr, fault: Fault, framing: Unit) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -87,7 +125,7 @@ impl Proxy {
                     };
                     log.lock().unwrap().client_packets.push(Vec::new());
                     let (stop, log) = (stop.clone(), log.clone());
-                    thread::spawn(move || relay(client, broker, fault, index, stop, log));
+                    thread::spawn(move || relay(client, broker, fault, framing, index, stop, log));
                 }
             })
         };
@@ -130,6 +168,9 @@ struct Link {
     broker: TcpStream,
     fault: Fault,
     relayed: Mutex<usize>,
+    framing: Unit,
+    /// Application-data records sent to the client so far (TLS framing).
+    app_records: AtomicUsize,
     first: bool,
     /// Set once the proxy stops relaying (fault fired or one side closed).
     halted: AtomicBool,
@@ -138,6 +179,7 @@ struct Link {
 
 enum Action {
     Forward,
+    Replace(Vec<u8>),
     ForwardThen(Vec<u8>),
     Truncate,
     Close,
@@ -189,6 +231,24 @@ impl Link {
                 fire(log);
                 Action::ForwardThen(bytes.clone())
             }
+            Fault::TlsRecord { skip, garbage }
+                if to_client && packet[0] == TLS_APPLICATION_DATA =>
+            {
+                if self.app_records.fetch_add(1, Ordering::AcqRel) < *skip {
+                    Action::Forward
+                } else {
+                    fire(log);
+                    if *garbage {
+                        let mut forged = packet.to_vec();
+                        for (i, byte) in forged[5..].iter_mut().enumerate() {
+                            *byte ^= 0xA5 ^ (i as u8);
+                        }
+                        Action::Replace(forged)
+                    } else {
+                        Action::Truncate
+                    }
+                }
+            }
             _ => Action::Forward,
         };
         *relayed += 1;
@@ -200,6 +260,7 @@ fn relay(
     client: TcpStream,
     broker_addr: SocketAddr,
     fault: Fault,
+    framing: Unit,
     index: usize,
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<Log>>,
@@ -220,6 +281,8 @@ fn relay(
         broker,
         fault,
         relayed: Mutex::new(0),
+        framing,
+        app_records: AtomicUsize::new(0),
         first: index == 0,
         halted: AtomicBool::new(false),
         closed: AtomicBool::new(false),
@@ -248,10 +311,7 @@ fn pump(link: &Link, to_client: bool, index: usize, stop: &AtomicBool, log: &Mut
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
             Err(_) => break,
         }
-        while let Ok(Framing::Complete { total_len, .. }) = codec::frame(&buf) {
-            if buf.len() < total_len {
-                break;
-            }
+        while let Some(total_len) = unit_len(link.framing, &buf) {
             let packet: Vec<u8> = buf.drain(..total_len).collect();
             if !to_client {
                 log.lock().unwrap().client_packets[index].push(packet[0] & 0xF0);
@@ -259,6 +319,9 @@ fn pump(link: &Link, to_client: bool, index: usize, stop: &AtomicBool, log: &Mut
             match link.decide(&packet, to_client, log) {
                 Action::Forward => {
                     let _ = to.write_all(&packet);
+                }
+                Action::Replace(bytes) => {
+                    let _ = to.write_all(&bytes);
                 }
                 Action::ForwardThen(extra) => {
                     let _ = to.write_all(&packet);
@@ -456,6 +519,14 @@ fn single_fault(fault: Fault, id: &str, opts: Options) -> (Proxy, Recorder) {
     let proxy = Proxy::start(broker.addr(), fault);
     let recorder = Recorder::default();
     let client = connect_via(&proxy, id, opts, &recorder);
+    assert_recovers(&client, &proxy, &recorder, id);
+    drop(broker);
+    (proxy, recorder)
+}
+
+/// Subscribes, waits for the reconnect the fault forces, then proves a
+/// message still makes the round trip without subscribing again.
+fn assert_recovers(client: &Client, proxy: &Proxy, recorder: &Recorder, id: &str) {
     let topic = format!("rel/{id}");
     // Asynchronous: on a stalled link the SUBACK never comes; the client must
     // send the subscription again on the new connection by itself.
@@ -463,15 +534,15 @@ fn single_fault(fault: Fault, id: &str, opts: Options) -> (Proxy, Recorder) {
         .subscribe(&topic, QoS::AtLeastOnce, None)
         .expect("subscribe");
     assert!(
-        yield_until(&client, LIMIT, || recorder
+        yield_until(client, LIMIT, || recorder
             .count(|s| *s == Seen::Reconnected)
             >= 1),
         "{id}: no reconnect; events {:?}",
         recorder.snapshot()
     );
-    publish_retrying(&client, &topic, "after-fault");
+    publish_retrying(client, &topic, "after-fault");
     assert!(
-        yield_until(&client, LIMIT, || received_payloads(&recorder)
+        yield_until(client, LIMIT, || received_payloads(recorder)
             .contains(&"after-fault".to_owned())),
         "{id}: message not delivered after the fault; events {:?}",
         recorder.snapshot()
@@ -481,10 +552,87 @@ fn single_fault(fault: Fault, id: &str, opts: Options) -> (Proxy, Recorder) {
         proxy.connections.load(Ordering::Acquire) >= 2,
         "{id}: the client never reconnected"
     );
-    assert!(recorder.count(|s| *s == Seen::Reconnected) >= 1);
     client.disconnect();
-    drop(broker);
-    (proxy, recorder)
+}
+
+/// Mutual TLS through the proxy to mosquitto (the library's TLS transport).
+struct TlsConnector {
+    addr: SocketAddr,
+    config: TlsConfig,
+    client_id: String,
+}
+
+impl Connector for TlsConnector {
+    fn open(&self) -> Result<Box<dyn Transport>, TransportError> {
+        tls::connect(
+            "127.0.0.1",
+            self.addr.port(),
+            &self.config,
+            Duration::from_secs(10),
+        )
+        .map(|c| Box::new(c) as Box<dyn Transport>)
+        .map_err(|e| TransportError::Failed(e.to_string()))
+    }
+
+    fn credentials(&self) -> Credentials {
+        Credentials {
+            client_id: self.client_id.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+fn tls_fault(fault: Fault, id: &str) {
+    let pki = pki::shared();
+    let broker = peers::mosquitto(pki, true);
+    let proxy = Proxy::start_framed(
+        SocketAddr::from(([127, 0, 0, 1], broker.port)),
+        fault,
+        Unit::Tls,
+    );
+    let credentials = ClientCredentials::from_pem_or_der(
+        &pki.read("client_ec.crt"),
+        &pki.read("client_ec.key"),
+        None,
+    )
+    .unwrap();
+    let config = TlsConfig::new(&pki.read("ca.crt"), Some(Arc::new(credentials))).unwrap();
+    let recorder = Recorder::default();
+    let client = Client::connect(
+        options(),
+        Box::new(TlsConnector {
+            addr: proxy.addr,
+            config,
+            client_id: id.to_owned(),
+        }),
+        Some(recorder.handler()),
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{id}: connect over TLS: {e}\n{}", broker.output()));
+    assert_recovers(&client, &proxy, &recorder, id);
+}
+
+#[test]
+fn tls_record_cut_in_half_is_detected_and_reconnected() {
+    // Record 1 to the client carries CONNACK; record 2 (SUBACK) is cut.
+    tls_fault(
+        Fault::TlsRecord {
+            skip: 1,
+            garbage: false,
+        },
+        "tls-cut",
+    );
+}
+
+#[test]
+fn forged_tls_record_is_refused_and_reconnected() {
+    tls_fault(
+        Fault::TlsRecord {
+            skip: 1,
+            garbage: true,
+        },
+        "tls-forged",
+    );
 }
 
 #[test]
