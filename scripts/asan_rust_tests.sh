@@ -17,6 +17,16 @@ export RUSTDOCFLAGS="-Zsanitizer=address"
 export CC=${CC:-clang} CXX=${CXX:-clang++}
 # Leak checking stays on; a report fails the run.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+# Changing the C compiler under an existing build makes CMake drop
+# mbedtls-sys's cache and reconfigure with defaults (programs on, install
+# prefix /usr/local, no sanitizer flags). Refuse instead.
+mkdir -p "$CARGO_TARGET_DIR"
+stamp="$CARGO_TARGET_DIR/.asan-cc"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" != "$CC" ]; then
+  echo "$CARGO_TARGET_DIR was built with CC=$(cat "$stamp"), not $CC: remove it first" >&2
+  exit 2
+fi
+echo "$CC" >"$stamp"
 if [ $# -eq 0 ]; then
   set -- --lib
 fi
