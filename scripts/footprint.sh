@@ -56,12 +56,18 @@ last=$(echo "$profiles" | awk '{print $NF}')
   "$root/c_examples/mqtt_example.c" "$target/$last/libiotkit.a" "${native_libs[@]}"
 echo
 echo "text+data by origin in the $last link (nm -S, unstripped):"
-nm -S --size-sort -C "$work/symbols" | awk '
-  NF >= 4 { size = strtonum("0x" $2); name = $4;
-    if (name ~ /^mbedtls_|^mbedtls::/) o = "mbedTLS (C and bindings)";
-    else if (name ~ /^iotkit::|^IOT_|^HAL_|^iotkit_|^iotx_/) o = "iotkit";
-    else if (name ~ /^serde_json::|^serde::/) o = "serde_json";
-    else if (name ~ /^std::|^core::|^alloc::|^<|^_ZN|^rust_/) o = "Rust std/core/alloc and generics";
-    else o = "other (libc glue, example, statics)";
+nm -S --size-sort -t d -C "$work/symbols" | awk '
+  NF >= 4 && $3 ~ /^[TtDdRrBb]$/ { size = $2 + 0; name = $4; sub(/^</, "", name);
+    if (name ~ /^(mbedtls|ssl_|ecp_|x509_|mpi_|rsa_|pk_|gcm_|aes|sha|ecdh|ecdsa|ciphersuite_|cipher_|md_|oid_|asn1|pem_|ctr_drbg|entropy|chacha|poly|ccm_|des_|camellia|aria|base64)/)
+      o = "mbedTLS (C library and its Rust bindings)";
+    else if (name ~ /^(iotkit::|IOT_|HAL_|iotkit_|iotx_|g_cli|iotx)/) o = "iotkit";
+    else if (name ~ /^(serde_json::|serde::|zmij|itoa|ryu)/) o = "serde_json";
+    else if (name ~ /^(gimli|addr2line|miniz_oxide|rustc_demangle|object::)/)
+      o = "Rust std backtrace symbolizer (gimli, miniz_oxide, rustc_demangle)";
+    else if (name ~ /^(std|core|alloc|hashbrown|std_detect|rust_|__rust|_ZN)/) o = "Rust std/core/alloc";
+    else o = "other (libc glue, the example, generics of other crates)";
     sum[o] += size }
-  END { for (o in sum) printf "  %-36s %9d bytes\n", o, sum[o] }' | sort -k2 -t'|' 
+  END { for (o in sum) printf "%9d bytes  %s\n", sum[o], o }' | sort -rn
+echo
+echo "sections of the stripped $last variant (size -A):"
+size -A "$work/$last-stripped-gc" | awk '$1 ~ /^\./ && $2 > 4096 { printf "  %-20s %9d bytes\n", $1, $2 }'
