@@ -1,8 +1,6 @@
-//! Known gap, kept as failing tests so the fix can be checked: the README
-//! promises that every failure "also raises a state event with a sentence for
-//! a person", but these HAL_Kv_* refusals return their code silently
-//! (src/ffi/kv.rs: `key_arg`'s NULL branch and the early NULL / out-of-range
-//! returns of HAL_Kv_Set and HAL_Kv_Get). Run with `--ignored` after fixing.
+//! Every HAL_Kv_* refusal returns its code *and* raises a state event with a
+//! sentence for a person, as the README promises (NULL key, NULL value,
+//! NULL length pointer, negative or too small buffers, bad keys).
 
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,7 +53,6 @@ fn key() -> *const c_char {
 }
 
 #[test]
-#[ignore = "bug: HAL_Kv_Set/HAL_Kv_Del with a NULL key or NULL value return STATE_USER_INPUT_NULL_POINTER without a state event"]
 fn kv_null_arguments_raise_state_events() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     count_state_events();
@@ -73,7 +70,6 @@ fn kv_null_arguments_raise_state_events() {
 }
 
 #[test]
-#[ignore = "bug: HAL_Kv_Get with a NULL length pointer, NULL buffer, negative capacity or too small buffer returns its code without a state event"]
 fn kv_get_refusals_raise_state_events() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     count_state_events();

@@ -7,6 +7,14 @@ use crate::events;
 use crate::kv::{self, KvError, VALUE_MAX_LEN};
 use crate::state::*;
 
+fn null_argument(action: &str, what: &str) -> c_int {
+    events::state_event(
+        STATE_USER_INPUT_NULL_POINTER,
+        &format!("{action}: {what} is NULL"),
+    );
+    STATE_USER_INPUT_NULL_POINTER
+}
+
 fn report(code: i32, action: &str, key: &str, err: &KvError) -> c_int {
     events::state_event(code, &format!("{action} '{key}': {err}"));
     code
@@ -20,7 +28,7 @@ fn key_arg<'a>(key: *const c_char, code: i32, action: &str) -> Result<&'a str, c
             Ok(()) => Ok(text),
             Err(err) => Err(report(code, action, text, &err)),
         },
-        None if key.is_null() => Err(STATE_USER_INPUT_NULL_POINTER),
+        None if key.is_null() => Err(null_argument(action, "key")),
         None => Err(report(
             code,
             action,
@@ -62,7 +70,7 @@ pub extern "C" fn HAL_Kv_Set(
             );
         }
         if val.is_null() && len > 0 {
-            return STATE_USER_INPUT_NULL_POINTER;
+            return null_argument("HAL_Kv_Set", "val (with a non-zero length)");
         }
         let value: &[u8] = if len == 0 {
             &[]
@@ -95,7 +103,7 @@ pub extern "C" fn HAL_Kv_Get(
             Err(code) => return code,
         };
         if buffer_len.is_null() {
-            return STATE_USER_INPUT_NULL_POINTER;
+            return null_argument("HAL_Kv_Get", "buffer_len");
         }
         // SAFETY: non-NULL in/out parameter from the caller.
         let capacity = unsafe { buffer_len.read() };
@@ -108,11 +116,15 @@ pub extern "C" fn HAL_Kv_Get(
         if usize::try_from(capacity).map_or(true, |cap| cap < value.len()) {
             // SAFETY: as above.
             unsafe { buffer_len.write(needed) };
+            events::state_event(
+                STATE_USER_INPUT_OUT_RANGE,
+                &format!("HAL_Kv_Get '{key}': the buffer holds {capacity} bytes, the value needs {needed}; *buffer_len now says so"),
+            );
             return STATE_USER_INPUT_OUT_RANGE;
         }
         if !value.is_empty() {
             if val.is_null() {
-                return STATE_USER_INPUT_NULL_POINTER;
+                return null_argument("HAL_Kv_Get", "val");
             }
             // SAFETY: `val` has `capacity` >= value.len() writable bytes.
             unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), val.cast::<u8>(), value.len()) };
