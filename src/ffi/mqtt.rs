@@ -883,8 +883,11 @@ pub extern "C" fn IOT_MQTT_CheckStateNormal(handle: *mut c_void) -> c_int {
     })
 }
 
-fn topic_arg(function: &str, topic: *const c_char) -> Result<String, c_int> {
-    // SAFETY: NULL or a NUL-terminated topic; at most 65535 + 1 bytes are read.
+/// Borrows the caller's topic for the duration of the call (no copy: the
+/// publish path allocates nothing; the client copies what it keeps).
+fn topic_arg<'a>(function: &str, topic: *const c_char) -> Result<&'a str, c_int> {
+    // SAFETY: NULL or a NUL-terminated topic that stays valid for this call;
+    // at most 65535 + 1 bytes are read.
     match unsafe { c_str_bounded(topic, u16::MAX as usize) } {
         Ok(None) => {
             events::state_event(
@@ -893,7 +896,7 @@ fn topic_arg(function: &str, topic: *const c_char) -> Result<String, c_int> {
             );
             Err(STATE_USER_INPUT_NULL_POINTER)
         }
-        Ok(Some(bytes)) => std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| {
+        Ok(Some(bytes)) => std::str::from_utf8(bytes).map_err(|_| {
             events::state_event(
                 STATE_MQTT_UNEXP_TOPIC_FORMAT,
                 &format!("{function}: the topic is not valid UTF-8"),
