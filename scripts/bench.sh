@@ -54,14 +54,34 @@ echo "library: $lib"
 
 # One round: iotkit then Paho against the same broker, each under the shim.
 run_round() {
-  local round=$1
-  LD_PRELOAD="$bin/libmalloc_count.so" "$bin/iotkit_bench" $bench_args | tee "$bench_results/iotkit-$round.txt"
+  local round=$1 out=${2:-$bench_results}
+  mkdir -p "$out"
+  LD_PRELOAD="$bin/libmalloc_count.so" "$bin/iotkit_bench" $bench_args | tee "$out/iotkit-$round.txt"
   if [ "$have_paho" = 1 ]; then
-    LD_PRELOAD="$bin/libmalloc_count.so" "$bin/paho_bench" --mode callbacks $bench_args | tee "$bench_results/paho-$round.txt"
-    LD_PRELOAD="$bin/libmalloc_count.so" "$bin/paho_bench" --mode sync $bench_args | tee "$bench_results/pahosync-$round.txt"
+    LD_PRELOAD="$bin/libmalloc_count.so" "$bin/paho_bench" --mode callbacks $bench_args | tee "$out/paho-$round.txt"
+    LD_PRELOAD="$bin/libmalloc_count.so" "$bin/paho_bench" --mode sync $bench_args | tee "$out/pahosync-$round.txt"
   fi
 }
-export -f run_round
+# The same rounds against a second mosquitto on the same PKI with
+# set_tcp_nodelay true: with mosquitto's default (Nagle on) a QoS 1 round
+# trip can wait ~40 ms for a delayed ACK (see docs/PERFORMANCE.md).
+run_nodelay_rounds() {
+  local rounds=$1 conf=$2 port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  sed "s/^listener .*/listener $port 127.0.0.1/" "$conf" >"$conf.nodelay"
+  echo "set_tcp_nodelay true" >>"$conf.nodelay"
+  mosquitto -c "$conf.nodelay" >"$conf.nodelay.log" 2>&1 &
+  local broker=$!
+  for _ in $(seq 1 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  echo "-- mosquitto with set_tcp_nodelay true on port $port"
+  for r in $(seq 1 "$rounds"); do IOTX_MQTT_PORT=$port run_round "$r" "$bench_results/nodelay"; done
+  kill "$broker"
+  wait "$broker" 2>/dev/null || true
+}
+export -f run_round run_nodelay_rounds
 bench_results=$work/results
 export bin bench_results bench_args have_paho
 mkdir -p "$work/results"
@@ -69,7 +89,8 @@ mkdir -p "$work/results"
 echo
 echo "== iotkit vs Paho C: $rounds rounds, $bench_args, load $(cut -d' ' -f1 /proc/loadavg)"
 "$root/scripts/with_mosquitto.sh" "$work/mosquitto" bash -c '
-  for r in $(seq 1 '"$rounds"'); do run_round "$r"; done'
+  for r in $(seq 1 '"$rounds"'); do run_round "$r"; done
+  if [ "${SKIP_NODELAY:-0}" != 1 ]; then run_nodelay_rounds '"$rounds"' "'"$work"'/mosquitto/mosquitto.conf"; fi'
 
 if [ "${SKIP_LOAD:-0}" != 1 ]; then
   for n in ${LOAD_DEVICES:-100 1000}; do
@@ -91,38 +112,47 @@ echo "== summary (medians over rounds; ratio = iotkit / the better of Paho's two
 python3 - "$work/results" <<'PY'
 import glob, os, statistics, sys
 d = sys.argv[1]
-vals = {}
-for path in sorted(glob.glob(os.path.join(d, "*-*.txt"))):
-    if os.path.basename(path).startswith("load-"):
-        continue
-    for line in open(path):
-        p = line.split()
-        if len(p) == 5 and p[0] == "RESULT":
-            vals.setdefault((p[1], p[2]), []).append((float(p[3]), p[4]))
-better = {"connect_mean": "lower", "connect_p50": "lower", "qos0_msgs_per_s": "higher",
-          "qos1_rtt_p50": "lower", "qos1_rtt_p99": "lower", "qos0_allocs_per_msg": "lower",
-          "qos1_allocs_per_msg": "lower", "heap_per_idle_conn": "lower", "peak_heap_first_conn": "lower",
-          "rss_per_idle_conn": "lower"}
-def med(key):
-    v = vals.get(key)
-    return (statistics.median(x for x, _ in v), v[0][1]) if v else (None, "")
-print("| metric | iotkit | Paho callbacks | Paho sync | iotkit / best Paho | better |")
-print("|---|---:|---:|---:|---:|---|")
-for m in better:
-    ours, unit = med(("iotkit", m))
-    if ours is None:
-        continue
-    cb, _ = med(("paho", m))
-    sy, _ = med(("paho-sync", m))
-    paho = [v for v in (cb, sy) if v is not None]
-    best = (max(paho) if better[m] == "higher" else min(paho)) if paho else None
-    ratio = f"{ours / best:.2f}" if best else "-"
-    fmt = lambda v: f"{v:.2f}" if v is not None else "-"
-    print(f"| {m} ({unit}) | {ours:.2f} | {fmt(cb)} | {fmt(sy)} | {ratio} | {better[m]} |")
-for m in ("qos0_hal_allocs_per_msg", "hal_heap_per_idle_conn"):
-    ours, unit = med(("iotkit", m))
-    if ours is not None:
-        print(f"| {m} ({unit}) | {ours:.2f} | - | - | - | lower |")
+def summary(dirname, title):
+    vals = {}
+    for path in sorted(glob.glob(os.path.join(dirname, "*-*.txt"))):
+        if os.path.basename(path).startswith("load-"):
+            continue
+        for line in open(path):
+            p = line.split()
+            if len(p) == 5 and p[0] == "RESULT":
+                vals.setdefault((p[1], p[2]), []).append((float(p[3]), p[4]))
+    if not vals:
+        return
+    print(title)
+    print()
+    better = {"connect_mean": "lower", "connect_p50": "lower", "qos0_msgs_per_s": "higher",
+              "qos1_rtt_p50": "lower", "qos1_rtt_p99": "lower", "qos0_allocs_per_msg": "lower",
+              "qos1_allocs_per_msg": "lower", "heap_per_idle_conn": "lower", "peak_heap_first_conn": "lower",
+              "rss_per_idle_conn": "lower"}
+    def med(key):
+        v = vals.get(key)
+        return (statistics.median(x for x, _ in v), v[0][1]) if v else (None, "")
+    print("| metric | iotkit | Paho callbacks | Paho sync | iotkit / best Paho | better |")
+    print("|---|---:|---:|---:|---:|---|")
+    for m in better:
+        ours, unit = med(("iotkit", m))
+        if ours is None:
+            continue
+        cb, _ = med(("paho", m))
+        sy, _ = med(("paho-sync", m))
+        paho = [v for v in (cb, sy) if v is not None]
+        best = (max(paho) if better[m] == "higher" else min(paho)) if paho else None
+        ratio = f"{ours / best:.2f}" if best else "-"
+        fmt = lambda v: f"{v:.2f}" if v is not None else "-"
+        print(f"| {m} ({unit}) | {ours:.2f} | {fmt(cb)} | {fmt(sy)} | {ratio} | {better[m]} |")
+    for m in ("qos0_hal_allocs_per_msg", "hal_heap_per_idle_conn"):
+        ours, unit = med(("iotkit", m))
+        if ours is not None:
+            print(f"| {m} ({unit}) | {ours:.2f} | - | - | - | lower |")
+    print()
+
+summary(d, "mosquitto as scripts/with_mosquitto.sh configures it (set_tcp_nodelay false, the default)")
+summary(os.path.join(d, "nodelay"), "the same PKI, mosquitto with set_tcp_nodelay true")
 loads = sorted(glob.glob(os.path.join(d, "load-*.txt")))
 if loads:
     print()
