@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
         total_len,
     }) = codec::frame(data)
     {
-        assert!(header_len >= 2 && header_len <= codec::MAX_FIXED_HEADER_LEN);
+        assert!((2..=codec::MAX_FIXED_HEADER_LEN).contains(&header_len));
         assert!(total_len >= header_len);
     }
     let Ok((packet, used)) = codec::decode(data) else {
