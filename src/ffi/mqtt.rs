@@ -960,7 +960,7 @@ fn subscribe(
         handler
     });
     let result = match sync_timeout {
-        None => entry.client.subscribe(&filter, qos, handler),
+        None => entry.client.subscribe(filter, qos, handler),
         Some(timeout_ms) => {
             let Ok(timeout_ms) = u64::try_from(timeout_ms) else {
                 events::state_event(
@@ -972,12 +972,12 @@ fn subscribe(
             // Inside a handler the connection is being served by the caller's
             // own Yield: subscribe without waiting rather than fail.
             match entry.client.subscribe_sync(
-                &filter,
+                filter,
                 qos,
                 handler.clone(),
                 Duration::from_millis(timeout_ms),
             ) {
-                Err(ClientError::Reentrant(_)) => entry.client.subscribe(&filter, qos, handler),
+                Err(ClientError::Reentrant(_)) => entry.client.subscribe(filter, qos, handler),
                 other => other,
             }
         }
@@ -1053,7 +1053,7 @@ pub extern "C" fn IOT_MQTT_Unsubscribe(handle: *mut c_void, topic_filter: *const
             Ok(filter) => filter,
             Err(code) => return code,
         };
-        match entry.client.unsubscribe(&filter) {
+        match entry.client.unsubscribe(filter) {
             Ok(packet_id) => c_int::from(packet_id),
             Err(e) => client_error("IOT_MQTT_Unsubscribe", &e),
         }
@@ -1079,7 +1079,7 @@ fn publish(
         Ok(qos) => qos,
         Err(code) => return code,
     };
-    match entry.client.publish(&topic, payload, qos, retain) {
+    match entry.client.publish(topic, payload, qos, retain) {
         Ok(packet_id) => c_int::from(packet_id),
         Err(e) => client_error(function, &e),
     }
