@@ -481,3 +481,107 @@ fn a_silent_server_hits_the_handshake_timeout() {
     assert!(matches!(err, TlsError::HandshakeTimeout { .. }), "{err:?}");
     drop(listener);
 }
+
+/// (content type, length) of each TLS record, in the order sent.
+type RecordLog = Arc<std::sync::Mutex<Vec<(u8, usize)>>>;
+
+/// Relays one connection from 127.0.0.1:`returned port` to `server_port`,
+/// noting the TLS records the client sends.
+fn record_logging_relay(server_port: u16) -> (u16, RecordLog) {
+    use std::io::Read as _;
+    use std::net::TcpStream;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let records = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = records.clone();
+    std::thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let mut server = TcpStream::connect(("127.0.0.1", server_port)).unwrap();
+        let (mut client_rx, mut server_tx) =
+            (server.try_clone().unwrap(), client.try_clone().unwrap());
+        // Server to client: copied as is.
+        std::thread::spawn(move || std::io::copy(&mut client_rx, &mut server_tx));
+        let mut pending = Vec::new();
+        let mut chunk = [0u8; 8192];
+        while let Ok(n @ 1..) = client.read(&mut chunk) {
+            pending.extend_from_slice(&chunk[..n]);
+            while pending.len() >= 5 {
+                let len = usize::from(u16::from_be_bytes([pending[3], pending[4]]));
+                if pending.len() < 5 + len {
+                    break;
+                }
+                log.lock().unwrap().push((pending[0], len));
+                pending.drain(..5 + len);
+            }
+            if server.write_all(&chunk[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    (port, records)
+}
+
+#[test]
+fn large_writes_go_out_in_records_of_at_most_4_kib_and_arrive_whole() {
+    use iotkit::mqtt::codec::{self, Packet, Publish, Subscribe, SubscribeFilters};
+    const APPLICATION_DATA: u8 = 0x17;
+    // AES-GCM adds an 8-byte explicit nonce and a 16-byte tag; CBC suites
+    // at most an IV, a MAC and a block of padding.
+    const MAX_EXPANSION: usize = 16 + 48 + 16;
+    let pki = pki::shared();
+    let broker = peers::mosquitto(pki, true);
+    let (relay_port, records) = record_logging_relay(broker.port);
+    let mut conn = tls::connect(
+        "127.0.0.1",
+        relay_port,
+        &config(pki, "ca", Some(credentials(pki, "client_ec"))),
+        TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("connect: {e}\nbroker log:\n{}", broker.output()));
+    let connect = peers::mqtt_connect_packet("client_ec");
+    assert_eq!(conn.write(&connect, TIMEOUT), Ok(connect.len()));
+    assert_eq!(read_exactly(&mut conn, 4), MQTT_CONNACK_ACCEPTED);
+    let mut packet = vec![0u8; 16 * 1024];
+    let filters = [("big/records", 0u8)];
+    let subscribe = Packet::Subscribe(Subscribe {
+        packet_id: 1,
+        filters: SubscribeFilters::List(&filters),
+    });
+    let n = codec::encode(&subscribe, &mut packet).unwrap();
+    assert_eq!(conn.write(&packet[..n], TIMEOUT), Ok(n));
+    assert_eq!(read_exactly(&mut conn, 5), [0x90, 0x03, 0x00, 0x01, 0x00]);
+    // 10,000 bytes: more than two full records.
+    let payload: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let publish = Packet::Publish(Publish {
+        topic: "big/records",
+        payload: &payload,
+        qos: 0,
+        dup: false,
+        retain: false,
+        packet_id: 0,
+    });
+    let n = codec::encode(&publish, &mut packet).unwrap();
+    assert_eq!(conn.write(&packet[..n], TIMEOUT), Ok(n));
+    // The broker decrypted and reassembled it: the echo is byte for byte.
+    let echoed = read_exactly(&mut conn, n);
+    assert_eq!(echoed, &packet[..n]);
+    let sent: Vec<usize> = records
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(kind, _)| *kind == APPLICATION_DATA)
+        .map(|&(_, len)| len)
+        .collect();
+    assert!(
+        sent.iter()
+            .all(|&len| len <= tls::MAX_RECORD_PAYLOAD + MAX_EXPANSION),
+        "a record over {} bytes of plaintext: {sent:?}",
+        tls::MAX_RECORD_PAYLOAD
+    );
+    // The publish really was cut at the limit, not into tiny pieces.
+    let full = sent
+        .iter()
+        .filter(|&&len| len > tls::MAX_RECORD_PAYLOAD)
+        .count();
+    assert_eq!(full, n / tls::MAX_RECORD_PAYLOAD, "records: {sent:?}");
+}
