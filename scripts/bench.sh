@@ -25,7 +25,7 @@ bench_args=${BENCH_ARGS:---connects 20 --qos0 20000 --qos1 1000 --idle 10}
 
 lib=${IOTKIT_LIB:-}
 if [ -z "$lib" ]; then
-  cargo build --release --lib --locked --manifest-path "$root/Cargo.toml" >&2
+  (cd "$root" && cargo build --release --lib --locked) >&2
   lib=$target/release/libiotkit.a
 fi
 

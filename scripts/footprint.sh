@@ -17,7 +17,7 @@ native_libs=(-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
 profiles=${FOOTPRINT_PROFILES:-release min-size min-size-abort}
 
 for p in $profiles; do
-  cargo build --lib --locked --profile "$p" --manifest-path "$root/Cargo.toml" >&2
+  (cd "$root" && cargo build --lib --locked --profile "$p") >&2
 done
 
 # link NAME PROFILE STRIP(0/1) GC(0/1): links the example, prints one table row.

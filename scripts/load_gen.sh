@@ -15,7 +15,7 @@ shift $(( $# >= 3 ? 3 : 2 ))
 root=$(cd "$(dirname "$0")/.." && pwd)
 sim=${IOTKIT_SIM:-}
 if [ -z "$sim" ]; then
-  cargo build -p iotkit-sim --locked --manifest-path "$root/Cargo.toml" >&2
+  (cd "$root" && cargo build -p iotkit-sim --locked) >&2
   sim=${CARGO_TARGET_DIR:-$root/target}/debug/iotkit-sim
 fi
 rm -rf "$work"
