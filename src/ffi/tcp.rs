@@ -91,23 +91,45 @@ pub(crate) fn invalid_handle(function: &str, handle: usize) {
 #[no_mangle]
 pub extern "C" fn HAL_TCP_Write(fd: usize, buf: *const c_char, len: u32, timeout_ms: u32) -> i32 {
     guard("HAL_TCP_Write", -1, || {
-        let Some(conn) = CONNECTIONS.get(fd) else {
-            invalid_handle("HAL_TCP_Write", fd);
-            return -1;
-        };
-        if len == 0 {
-            return 0;
-        }
-        if buf.is_null() {
-            return -1;
-        }
         // Never report more than i32 can carry.
         let len = len.min(i32::MAX as u32) as usize;
-        // SAFETY: the caller passes `len` readable bytes at `buf` (non-NULL).
-        let data = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) };
-        let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-        write_result(conn.write(data, Duration::from_millis(u64::from(timeout_ms))))
+        hal_write(
+            "HAL_TCP_Write",
+            &CONNECTIONS,
+            fd,
+            buf,
+            Some(len),
+            Duration::from_millis(u64::from(timeout_ms)),
+        )
     })
+}
+
+/// The write half of the HAL contract, shared by `HAL_TCP_Write` and
+/// `HAL_SSL_Write`: unknown handle, negative length (`None`) or NULL buffer
+/// give -1, a zero length gives 0, otherwise the count written or -1.
+pub(crate) fn hal_write<C: Transport>(
+    function: &str,
+    table: &HandleTable<Mutex<C>>,
+    handle: usize,
+    buf: *const c_char,
+    len: Option<usize>,
+    timeout: Duration,
+) -> i32 {
+    let Some(conn) = table.get(handle) else {
+        invalid_handle(function, handle);
+        return -1;
+    };
+    let Some(len) = len else { return -1 };
+    if len == 0 {
+        return 0;
+    }
+    if buf.is_null() {
+        return -1;
+    }
+    // SAFETY: the caller passes `len` readable bytes at `buf` (non-NULL).
+    let data = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) };
+    let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+    write_result(conn.write(data, timeout))
 }
 
 pub(crate) fn write_result(result: Result<usize, TransportError>) -> i32 {
@@ -127,26 +149,44 @@ pub(crate) fn write_result(result: Result<usize, TransportError>) -> i32 {
 #[no_mangle]
 pub extern "C" fn HAL_TCP_Read(fd: usize, buf: *mut c_char, len: u32, timeout_ms: u32) -> i32 {
     guard("HAL_TCP_Read", -1, || {
-        let Some(conn) = CONNECTIONS.get(fd) else {
-            invalid_handle("HAL_TCP_Read", fd);
-            return -1;
-        };
-        if len == 0 {
-            return 0;
-        }
-        if buf.is_null() {
-            return -1;
-        }
         let len = len.min(i32::MAX as u32) as usize;
-        // SAFETY: the caller passes `len` writable bytes at `buf` (non-NULL).
-        let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
-        let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-        read_result(net::read_full_or_timeout(
-            &mut *conn,
-            out,
+        hal_read(
+            "HAL_TCP_Read",
+            &CONNECTIONS,
+            fd,
+            buf,
+            Some(len),
             Duration::from_millis(u64::from(timeout_ms)),
-        ))
+        )
     })
+}
+
+/// The read half of the HAL contract, shared by `HAL_TCP_Read` and
+/// `HAL_SSL_Read`: unknown handle, negative length (`None`) or NULL buffer
+/// give -1, a zero length gives 0, otherwise what `read_result` says.
+pub(crate) fn hal_read<C: Transport>(
+    function: &str,
+    table: &HandleTable<Mutex<C>>,
+    handle: usize,
+    buf: *mut c_char,
+    len: Option<usize>,
+    timeout: Duration,
+) -> i32 {
+    let Some(conn) = table.get(handle) else {
+        invalid_handle(function, handle);
+        return -1;
+    };
+    let Some(len) = len else { return -1 };
+    if len == 0 {
+        return 0;
+    }
+    if buf.is_null() {
+        return -1;
+    }
+    // SAFETY: the caller passes `len` writable bytes at `buf` (non-NULL).
+    let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+    let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+    read_result(net::read_full_or_timeout(&mut *conn, out, timeout))
 }
 
 pub(crate) fn read_result(result: Result<usize, TransportError>) -> i32 {

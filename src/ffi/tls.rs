@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use super::c_str_bounded;
 use super::guard;
-use super::tcp::{host_argument, invalid_handle, read_result, write_result};
+use super::tcp::{hal_read, hal_write, host_argument, invalid_handle};
 use super::types::ssl_hooks_t;
 use crate::events::state_event;
 use crate::handles::HandleTable;
@@ -31,7 +31,6 @@ use crate::tls::{
     self, ClientCredentials, CredentialError, CredentialOrigin, CredentialSource, TlsConfig,
     TlsConnection, MAX_CREDENTIAL_LEN,
 };
-use crate::transport::Transport;
 
 /// Device certificate (PEM, NUL-terminated); NULL until firmware assigns it.
 #[no_mangle]
@@ -510,27 +509,14 @@ pub extern "C" fn HAL_SSL_Read(
     timeout_ms: c_int,
 ) -> c_int {
     guard("HAL_SSL_Read", -1, || {
-        let Some(conn) = CONNECTIONS.get(handle) else {
-            invalid_handle("HAL_SSL_Read", handle);
-            return -1;
-        };
-        let Ok(len) = usize::try_from(len) else {
-            return -1;
-        };
-        if len == 0 {
-            return 0;
-        }
-        if buf.is_null() {
-            return -1;
-        }
-        // SAFETY: the caller passes `len` writable bytes at `buf` (non-NULL).
-        let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
-        let mut conn = lock(&conn);
-        read_result(crate::net::read_full_or_timeout(
-            &mut *conn,
-            out,
+        hal_read(
+            "HAL_SSL_Read",
+            &CONNECTIONS,
+            handle,
+            buf,
+            usize::try_from(len).ok(),
             timeout_from(timeout_ms),
-        ))
+        )
     })
 }
 
@@ -544,23 +530,14 @@ pub extern "C" fn HAL_SSL_Write(
     timeout_ms: c_int,
 ) -> c_int {
     guard("HAL_SSL_Write", -1, || {
-        let Some(conn) = CONNECTIONS.get(handle) else {
-            invalid_handle("HAL_SSL_Write", handle);
-            return -1;
-        };
-        let Ok(len) = usize::try_from(len) else {
-            return -1;
-        };
-        if len == 0 {
-            return 0;
-        }
-        if buf.is_null() {
-            return -1;
-        }
-        // SAFETY: the caller passes `len` readable bytes at `buf` (non-NULL).
-        let data = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) };
-        let mut conn = lock(&conn);
-        write_result(conn.write(data, timeout_from(timeout_ms)))
+        hal_write(
+            "HAL_SSL_Write",
+            &CONNECTIONS,
+            handle,
+            buf,
+            usize::try_from(len).ok(),
+            timeout_from(timeout_ms),
+        )
     })
 }
 
