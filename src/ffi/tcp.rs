@@ -104,9 +104,8 @@ pub extern "C" fn HAL_TCP_Write(fd: usize, buf: *const c_char, len: u32, timeout
     })
 }
 
-/// The write half of the HAL contract, shared by `HAL_TCP_Write` and
-/// `HAL_SSL_Write`: unknown handle, negative length (`None`) or NULL buffer
-/// give -1, a zero length gives 0, otherwise the count written or -1.
+/// The write half of the HAL contract (see [`hal_transfer`]), shared by
+/// `HAL_TCP_Write` and `HAL_SSL_Write`.
 pub(crate) fn hal_write<C: Transport>(
     function: &str,
     table: &HandleTable<Mutex<C>>,
@@ -114,6 +113,24 @@ pub(crate) fn hal_write<C: Transport>(
     buf: *const c_char,
     len: Option<usize>,
     timeout: Duration,
+) -> i32 {
+    hal_transfer(function, table, handle, buf.is_null(), len, |conn, len| {
+        // SAFETY: the caller passes `len` readable bytes at `buf` (non-NULL).
+        let data = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) };
+        write_result(conn.write(data, timeout))
+    })
+}
+
+/// The HAL's argument rules for reads and writes: an unknown handle, a
+/// negative length (`None`) or a NULL buffer give -1, a zero length gives 0;
+/// otherwise `transfer` runs on the locked connection.
+fn hal_transfer<C: Transport>(
+    function: &str,
+    table: &HandleTable<Mutex<C>>,
+    handle: usize,
+    buf_is_null: bool,
+    len: Option<usize>,
+    transfer: impl FnOnce(&mut C, usize) -> i32,
 ) -> i32 {
     let Some(conn) = table.get(handle) else {
         invalid_handle(function, handle);
@@ -123,13 +140,11 @@ pub(crate) fn hal_write<C: Transport>(
     if len == 0 {
         return 0;
     }
-    if buf.is_null() {
+    if buf_is_null {
         return -1;
     }
-    // SAFETY: the caller passes `len` readable bytes at `buf` (non-NULL).
-    let data = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) };
     let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-    write_result(conn.write(data, timeout))
+    transfer(&mut conn, len)
 }
 
 pub(crate) fn write_result(result: Result<usize, TransportError>) -> i32 {
@@ -161,9 +176,8 @@ pub extern "C" fn HAL_TCP_Read(fd: usize, buf: *mut c_char, len: u32, timeout_ms
     })
 }
 
-/// The read half of the HAL contract, shared by `HAL_TCP_Read` and
-/// `HAL_SSL_Read`: unknown handle, negative length (`None`) or NULL buffer
-/// give -1, a zero length gives 0, otherwise what `read_result` says.
+/// The read half of the HAL contract (see [`hal_transfer`]), shared by
+/// `HAL_TCP_Read` and `HAL_SSL_Read`.
 pub(crate) fn hal_read<C: Transport>(
     function: &str,
     table: &HandleTable<Mutex<C>>,
@@ -172,21 +186,11 @@ pub(crate) fn hal_read<C: Transport>(
     len: Option<usize>,
     timeout: Duration,
 ) -> i32 {
-    let Some(conn) = table.get(handle) else {
-        invalid_handle(function, handle);
-        return -1;
-    };
-    let Some(len) = len else { return -1 };
-    if len == 0 {
-        return 0;
-    }
-    if buf.is_null() {
-        return -1;
-    }
-    // SAFETY: the caller passes `len` writable bytes at `buf` (non-NULL).
-    let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
-    let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-    read_result(net::read_full_or_timeout(&mut *conn, out, timeout))
+    hal_transfer(function, table, handle, buf.is_null(), len, |conn, len| {
+        // SAFETY: the caller passes `len` writable bytes at `buf` (non-NULL).
+        let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+        read_result(net::read_full_or_timeout(conn, out, timeout))
+    })
 }
 
 pub(crate) fn read_result(result: Result<usize, TransportError>) -> i32 {
