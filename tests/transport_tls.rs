@@ -585,3 +585,28 @@ fn large_writes_go_out_in_records_of_at_most_4_kib_and_arrive_whole() {
         .count();
     assert_eq!(full, n / tls::MAX_RECORD_PAYLOAD, "records: {sent:?}");
 }
+
+#[test]
+fn certificate_chain_over_one_record_is_explained() {
+    let pki = pki::shared();
+    let leaf = pki.read("client_rsa.crt");
+    // The leaf followed by copies of itself as "intermediates" (600 bytes of
+    // DER each): ten of them cannot go out in one 4 KiB handshake record.
+    let chain: Vec<u8> = leaf.iter().copied().cycle().take(leaf.len() * 10).collect();
+    let creds = ClientCredentials::from_pem_or_der(&chain, &pki.read("client_rsa.key"), None)
+        .expect("a long chain still parses");
+    let server = peers::s_server(pki, &SServer::default());
+    let err = tls::connect(
+        "localhost",
+        server.port,
+        &config(pki, "ca", Some(Arc::new(creds))),
+        TIMEOUT,
+    )
+    .err()
+    .expect("the handshake cannot succeed");
+    let text = err.to_string();
+    assert!(
+        text.contains("does not fit in one 4096-byte TLS record"),
+        "{text}"
+    );
+}
