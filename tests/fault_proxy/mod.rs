@@ -4,7 +4,7 @@
 //! The proxy reassembles whole units (MQTT packets, or TLS records) in both
 //! directions, so a fault hits an exact boundary: it drops, stalls,
 //! half-closes, truncates or corrupts the connection at a chosen point. Most
-//! faults apply to the first connection only; [`Fault::DropEachAfter`] hits
+//! faults apply to the first connection only; [`Fault::DropEachAfterSent`] hits
 //! every connection, to drive one client through many reconnects.
 //!
 //! Use from a test file with `mod fault_proxy;` next to `mod mqtt_support;`
@@ -38,18 +38,24 @@ pub const PUBLISH: u8 = 0x30;
 pub const SUBSCRIBE: u8 = 0x80;
 
 /// What the proxy does to the first connection it relays (later ones pass),
-/// except [`Fault::DropEachAfter`], which applies to every connection.
+/// except [`Fault::DropEachAfterSent`], which applies to every connection.
 #[derive(Clone, Debug)]
 pub enum Fault {
     None,
     /// Relay this many packets (both directions, in arrival order), then
     /// close both sockets.
     DropAfter(usize),
-    /// Every connection: the n-th (from 0) is closed like `DropAfter` after
-    /// `min + n % spread` units, so over many connections the cut lands at
-    /// each point from `min` to `min + spread - 1` (the TLS handshake
-    /// included, with TLS framing).
-    DropEachAfter {
+    /// Relay until the client sends its unit number `k` (from 0, counting
+    /// only what the client sends), then close both sockets instead.
+    DropAfterSent(usize),
+    /// Every connection: the n-th (from 0) is closed like `DropAfterSent`
+    /// with `k = min + n % spread`, so over many connections the cut lands
+    /// at every point from `min` to `min + spread - 1` (inside the TLS
+    /// handshake too, with TLS framing). Only the client's units count: a
+    /// burst of queued messages from the broker cannot use up a
+    /// connection's budget before the client's acknowledgements pass, so
+    /// every long enough connection makes progress.
+    DropEachAfterSent {
         min: usize,
         spread: usize,
     },
@@ -73,11 +79,11 @@ pub enum Fault {
 
 impl Fault {
     /// The fault for connection `index` (from 0): every fault hits the
-    /// first connection; only `DropEachAfter` hits the later ones too.
+    /// first connection; only `DropEachAfterSent` hits the later ones too.
     fn for_connection(&self, index: usize) -> Fault {
         match self {
-            Fault::DropEachAfter { min, spread } => {
-                Fault::DropAfter(min + index % (*spread).max(1))
+            Fault::DropEachAfterSent { min, spread } => {
+                Fault::DropAfterSent(min + index % (*spread).max(1))
             }
             _ if index == 0 => self.clone(),
             _ => Fault::None,
@@ -295,6 +301,8 @@ pub struct Link {
     framing: Unit,
     /// Application-data records sent to the client so far (TLS framing).
     app_records: AtomicUsize,
+    /// Units the client sent so far.
+    client_units: AtomicUsize,
     first: bool,
     /// The proxy's `cut_all` epoch when this link started.
     epoch: usize,
@@ -322,6 +330,7 @@ impl Link {
     /// Decides the fate of one whole packet; `to_client` says its direction.
     fn decide(&self, packet: &[u8], to_client: bool, log: &Mutex<Log>) -> Action {
         let mut relayed = self.relayed.lock().unwrap();
+        let sent_index = (!to_client).then(|| self.client_units.fetch_add(1, Ordering::AcqRel));
         if self.first {
             log.lock().unwrap().first_connection_packets += 1;
         }
@@ -336,6 +345,10 @@ impl Link {
         };
         let action = match &self.fault {
             Fault::DropAfter(k) if *relayed == *k => {
+                fire(log);
+                Action::Close
+            }
+            Fault::DropAfterSent(k) if sent_index == Some(*k) => {
                 fire(log);
                 Action::Close
             }
@@ -410,6 +423,7 @@ fn relay(
         relayed: Mutex::new(0),
         framing,
         app_records: AtomicUsize::new(0),
+        client_units: AtomicUsize::new(0),
         first: index == 0,
         epoch: shared.epoch.load(Ordering::Acquire),
         halted: AtomicBool::new(false),
