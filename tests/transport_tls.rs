@@ -596,14 +596,14 @@ fn certificate_chain_over_one_record_is_explained() {
     let creds = ClientCredentials::from_pem_or_der(&chain, &pki.read("client_rsa.key"), None)
         .expect("a long chain still parses");
     let server = peers::s_server(pki, &SServer::default());
-    let err = tls::connect(
+    let Err(err) = tls::connect(
         "localhost",
         server.port,
         &config(pki, "ca", Some(Arc::new(creds))),
         TIMEOUT,
-    )
-    .err()
-    .expect("the handshake cannot succeed");
+    ) else {
+        panic!("the handshake cannot succeed");
+    };
     let text = err.to_string();
     assert!(
         text.contains("does not fit in one 4096-byte TLS record"),
