@@ -798,9 +798,11 @@ int IOT_MQTT_Destroy(void **phandle);
 
 // Serves the connection for `timeout_ms`: reads and dispatches messages,
 // keep-alive, acknowledgements, resends and reconnects, in the calling
-// thread. Returns 0, or a negative code (bad handle or timeout, the client
+// thread. `timeout_ms` 0 only handles what has already arrived and returns
+// at once, so one thread can serve many clients in turn. Returns 0, or a negative code (bad handle or timeout, the client
 // was destroyed, or called from inside a handler).
-int IOT_MQTT_Yield(void *handle, int timeout_ms);
+int IOT_MQTT_Yield(void *handle,
+                   int timeout_ms);
 
 // 1 when the client is connected, 0 otherwise (also for a dead handle).
 int IOT_MQTT_CheckStateNormal(void *handle);

@@ -228,10 +228,32 @@ fn acknowledge_promptly(stream: &TcpStream) {
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn acknowledge_promptly(_stream: &TcpStream) {}
 
-/// Reads once from `stream`, waiting at most `timeout`. A zero timeout
-/// still waits the 1 ms minimum: switching the socket to non-blocking mode
-/// instead would also affect the cloned readiness handles other threads
-/// wait on (they share the open file description).
+/// Whether a read on `stream` would return at once (data, end of stream or an
+/// error), asked without waiting and without touching the socket's blocking
+/// mode, which it shares with the clones other threads wait on. This lets a
+/// zero timeout really mean "only what is already there".
+#[cfg(unix)]
+pub(crate) fn readable_now(stream: &TcpStream) -> bool {
+    let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
+    match socket2::SockRef::from(stream).recv_with_flags(&mut probe, flags) {
+        Ok(_) => true,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => readable_now(stream),
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    }
+}
+
+/// Without MSG_DONTWAIT: the shortest blocking peek.
+#[cfg(not(unix))]
+pub(crate) fn readable_now(stream: &TcpStream) -> bool {
+    if stream.set_read_timeout(Some(MIN_SOCKET_TIMEOUT)).is_err() {
+        return true;
+    }
+    !matches!(stream.peek(&mut [0u8; 1]), Err(e) if is_timeout(&e))
+}
+
+/// Reads once from `stream`, waiting at most `timeout`; a zero timeout
+/// takes only what is already there (see [`readable_now`]).
 /// `Ok(None)` on timeout, `Ok(Some(0))` on end of stream.
 pub(crate) fn read_with_timeout(
     stream: &mut TcpStream,
@@ -239,6 +261,10 @@ pub(crate) fn read_with_timeout(
     buf: &mut [u8],
     timeout: Duration,
 ) -> io::Result<Option<usize>> {
+    if timeout.is_zero() && !readable_now(stream) {
+        return Ok(None);
+    }
+    // Data is there when the timeout is zero: the minimum wait is not spent.
     let deadline = Instant::now() + timeout.max(MIN_SOCKET_TIMEOUT);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -432,6 +458,37 @@ mod tests {
         assert_eq!(&buf[..n], b"abc");
         assert_eq!(
             read_full_or_timeout(&mut conn, &mut buf, Duration::from_secs(2)),
+            Err(TransportError::PeerClosed)
+        );
+    }
+
+    #[test]
+    fn a_zero_timeout_takes_only_what_is_already_there() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut conn = TcpConnection::connect("127.0.0.1", port, Duration::from_secs(2)).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 8];
+        // Nothing sent yet.
+        assert!(!readable_now(&conn.stream));
+        assert_eq!(conn.read(&mut buf, Duration::ZERO), Ok(0));
+        server.write_all(b"xy").unwrap();
+        // Arrival on loopback is not instantaneous: wait for it (untimed).
+        conn.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        conn.stream.peek(&mut [0u8; 1]).unwrap();
+        assert!(readable_now(&conn.stream));
+        // The probe consumed nothing; a zero-timeout read gets the bytes.
+        assert_eq!(conn.read(&mut buf, Duration::ZERO), Ok(2));
+        assert_eq!(&buf[..2], b"xy");
+        assert!(!readable_now(&conn.stream));
+        // End of stream counts as readable, so the read reports the close.
+        drop(server);
+        conn.stream.peek(&mut [0u8; 1]).unwrap();
+        assert!(readable_now(&conn.stream));
+        assert_eq!(
+            conn.read(&mut buf, Duration::ZERO),
             Err(TransportError::PeerClosed)
         );
     }

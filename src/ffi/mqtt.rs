@@ -853,7 +853,8 @@ fn client_error(function: &str, error: &ClientError) -> c_int {
 
 /// Serves the connection for `timeout_ms`: reads and dispatches messages,
 /// keep-alive, acknowledgements, resends and reconnects, in the calling
-/// thread. Returns 0, or a negative code (bad handle or timeout, the client
+/// thread. `timeout_ms` 0 only handles what has already arrived and returns
+/// at once, so one thread can serve many clients in turn. Returns 0, or a negative code (bad handle or timeout, the client
 /// was destroyed, or called from inside a handler).
 #[no_mangle]
 pub extern "C" fn IOT_MQTT_Yield(handle: *mut c_void, timeout_ms: c_int) -> c_int {

@@ -34,6 +34,7 @@ use super::codec::{
 };
 use super::topic::{self, TopicError};
 use crate::events;
+use crate::net;
 use crate::state;
 use crate::transport::{Transport, TransportError};
 
@@ -169,8 +170,8 @@ pub const MIN_BUFFER_SIZE: usize = 16;
 const WAIT_SLICE: Duration = Duration::from_millis(250);
 /// Read timeout once the socket reported data (a TLS record may still be arriving).
 const READ_AFTER_READY: Duration = Duration::from_millis(50);
-/// Shortest wait for data: what `yield_for(Duration::ZERO)` spends on the
-/// socket when nothing is there (socket timeouts cannot be zero).
+/// Shortest wait for data on transports without a readiness handle (socket
+/// timeouts cannot be zero).
 const MIN_WAIT: Duration = Duration::from_millis(1);
 /// Read slice for transports without a readiness handle; the transport lock
 /// is held meanwhile, so it stays short.
@@ -1183,9 +1184,7 @@ impl Client {
             .is_some_and(|t| t.buffered() > 0);
         let read_timeout = match &reader.readiness {
             Some(socket) if !buffered => {
-                let wait = until
-                    .saturating_duration_since(Instant::now())
-                    .max(MIN_WAIT);
+                let wait = until.saturating_duration_since(Instant::now());
                 if !wait_readable(socket, wait) {
                     return Ok(());
                 }
@@ -1747,6 +1746,10 @@ fn owed_puback(head: &[u8]) -> Option<u16> {
 /// Waits up to `wait` for the socket to have data (or EOF/error, which the
 /// following read reports). False when the time ran out.
 fn wait_readable(socket: &TcpStream, wait: Duration) -> bool {
+    if wait.is_zero() {
+        // `yield_for(Duration::ZERO)`: a poll, not a 1 ms sleep.
+        return net::readable_now(socket);
+    }
     if socket.set_read_timeout(Some(wait)).is_err() {
         return true;
     }
