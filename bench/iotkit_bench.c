@@ -191,6 +191,19 @@ static void bench_qos1(void *client, const bench_config_t *cfg, char *payload)
     free(samples);
 }
 
+/* Cost of IOT_MQTT_Yield(client, 0) on a connection with nothing waiting:
+ * what a thread serving many clients round-robin pays per idle client. */
+static void bench_idle_yield(void *client)
+{
+    const int calls = 10000;
+    IOT_MQTT_Yield(client, 100); /* drain whatever is still in flight */
+    double t0 = bench_now_us();
+    for (int i = 0; i < calls; i++) {
+        IOT_MQTT_Yield(client, 0);
+    }
+    bench_result(CLIENT, "yield0_idle", (bench_now_us() - t0) / calls, "us");
+}
+
 static void bench_idle_heap(const endpoint_t *ep, int count)
 {
     void **clients = calloc((size_t)count, sizeof(void *));
@@ -259,6 +272,7 @@ int main(int argc, char **argv)
     memset(payload, 'x', (size_t)cfg.payload);
     bench_qos0(client, &cfg, payload);
     bench_qos1(client, &cfg, payload);
+    bench_idle_yield(client);
     bench_idle_heap(&ep, cfg.idle_conns);
     IOT_MQTT_Destroy(&client);
     free(payload);
