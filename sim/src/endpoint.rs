@@ -452,6 +452,10 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
     );
     let mut greeting = mqtt::connack(0).to_vec();
     greeting.extend_from_slice(&mqtt::publish_qos0(IDENTITY_TOPIC, payload.as_bytes()));
+    // Recorded before the CONNACK leaves (as refusals are): a client that
+    // has its CONNACK and then asks /api/connections must find itself.
+    record.accepted = true;
+    shared.record(record);
     if let Err(e) = async {
         tls.write_all(&greeting).await?;
         tls.flush().await
@@ -471,8 +475,6 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
         "[sim] identity sent to pk={pk} dn={dn} client={:?} payload={payload}",
         connect.client_id
     );
-    record.accepted = true;
-    shared.record(record);
 
     let reason = relay(tls, broker, &identity).await;
     println!(
