@@ -69,6 +69,24 @@ fn set_text(option: iotx_ioctl_option_t, value: &str) -> c_int {
     IOT_Ioctl(option as c_int, value.as_ptr() as *mut c_void)
 }
 
+/// ProductKey and DeviceName of the device the log tests construct.
+fn set_log_test_identity() {
+    assert_eq!(
+        set_text(
+            iotx_ioctl_option_t::IOTX_IOCTL_SET_PRODUCT_KEY,
+            "a1LogTest01"
+        ),
+        0
+    );
+    assert_eq!(
+        set_text(
+            iotx_ioctl_option_t::IOTX_IOCTL_SET_DEVICE_NAME,
+            "log-device"
+        ),
+        0
+    );
+}
+
 /// The environment of a device pointed at `broker` with the PKI's files.
 fn device_env(pki_dir: &Path, port: u16, kv_dir: &Path, ca: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -133,20 +151,7 @@ fn child_logs_everything() {
     std::env::set_var("IOTX_X509_CA_FILE", dir.join("client_ec.key"));
     assert!(IOT_MQTT_Construct(std::ptr::null_mut()).is_null());
     std::env::set_var("IOTX_X509_CA_FILE", ca);
-    assert_eq!(
-        set_text(
-            iotx_ioctl_option_t::IOTX_IOCTL_SET_PRODUCT_KEY,
-            "a1LogTest01"
-        ),
-        0
-    );
-    assert_eq!(
-        set_text(
-            iotx_ioctl_option_t::IOTX_IOCTL_SET_DEVICE_NAME,
-            "log-device"
-        ),
-        0
-    );
+    set_log_test_identity();
     let mut client = IOT_MQTT_Construct(std::ptr::null_mut());
     assert!(
         !client.is_null(),
@@ -230,20 +235,7 @@ fn child_connects_to_untrusted_server() {
         return;
     }
     iotkit::log::set_level(iotkit::log::Level::Debug);
-    assert_eq!(
-        set_text(
-            iotx_ioctl_option_t::IOTX_IOCTL_SET_PRODUCT_KEY,
-            "a1LogTest01"
-        ),
-        0
-    );
-    assert_eq!(
-        set_text(
-            iotx_ioctl_option_t::IOTX_IOCTL_SET_DEVICE_NAME,
-            "log-device"
-        ),
-        0
-    );
+    set_log_test_identity();
     let client = IOT_MQTT_Construct(std::ptr::null_mut());
     assert!(
         client.is_null(),
