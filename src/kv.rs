@@ -10,7 +10,7 @@
 //! write has its own temporary file (named after the writing process, a
 //! per-process random number and a counter, created exclusively), and only
 //! temporary files that are provably abandoned are ever removed (see
-//! [`is_abandoned`]). Readers see the old or the new value, whole.
+//! `is_abandoned`). Readers see the old or the new value, whole.
 
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
@@ -90,9 +90,9 @@ fn process_exists(pid: u32) -> Option<bool> {
 /// its time is unknown or in the future, as after a clock was set back), can
 /// be removed without harming a write in progress:
 /// - this process's own files never (its writes remove their own leftovers);
-/// - older than [`ABANDONED_AFTER`]: yes;
+/// - older than `ABANDONED_AFTER`: yes;
 /// - written by a process that no longer exists (or by an earlier process
-///   with this process's PID), once older than [`DEAD_WRITER_GRACE`]: yes.
+///   with this process's PID), once older than `DEAD_WRITER_GRACE`: yes.
 fn is_abandoned(name: &str, age: Option<Duration>) -> bool {
     let owner = temp_owner(name);
     let me = (std::process::id(), process_nonce());
@@ -223,7 +223,7 @@ pub struct KvStore {
 impl KvStore {
     /// Opens (creating if needed, mode 0700) the directory and removes
     /// temporary files a crashed writer left behind (only abandoned ones:
-    /// [`is_abandoned`]).
+    /// `is_abandoned`).
     pub fn open(dir: impl Into<PathBuf>) -> Result<KvStore, KvError> {
         let store = KvStore { dir: dir.into() };
         store.create_dir()?;
