@@ -549,15 +549,27 @@ int HAL_Kv_Del(const char *key);
 // $HOME/.iotkit/kv, else ./.iotkit/kv. Returns 0.
 int iotkit_kv_set_dir(const char *dir);
 
-// Allocates `size` bytes (16-byte aligned); NULL when memory is exhausted.
-// HAL_Malloc(0) returns a unique pointer that HAL_Free accepts.
+extern void *malloc(size_t size);
+
+extern void free(void *ptr);
+
+// Allocates `size` bytes with the C library's `malloc` (aligned for any
+// type); NULL when memory is exhausted. The block may be resized with
+// `realloc` and freed with `free` or HAL_Free; HAL_Free also accepts blocks
+// from `malloc`/`calloc`/`realloc`. HAL_Malloc(0) returns a unique pointer.
 void *HAL_Malloc(uint32_t size);
 
-// Frees a block from HAL_Malloc; NULL is ignored.
+// Frees a block from HAL_Malloc or from the C library's malloc, calloc or
+// realloc (it is passed to `free`); NULL is ignored.
 void HAL_Free(void *ptr);
 
 // Reads the HAL_Malloc counters into `*stats`. Returns 0, or
-// STATE_USER_INPUT_NULL_POINTER when `stats` is NULL.
+// STATE_USER_INPUT_NULL_POINTER when `stats` is NULL. They count the bytes
+// requested from HAL_Malloc for blocks HAL_Free has not taken back; blocks
+// from malloc given to HAL_Free count nothing. A HAL_Malloc block that the
+// firmware resizes with realloc or frees with free() stays counted until
+// HAL_Malloc returns that address again, so mixed use may overstate the
+// live figures for a while, never understate them.
 int iotkit_heap_stats(iotkit_heap_stats_t *stats);
 
 // Starts a new measurement window: peak_bytes drops to what is live now and
