@@ -225,6 +225,22 @@ fn unregistered_creds(sim: &Sim) -> Creds {
         .unwrap();
     b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
         .unwrap();
+    // A proper v3 end-entity certificate: only its registration is missing.
+    b.append_extension(extension::BasicConstraints::new().critical().build().unwrap())
+        .unwrap();
+    b.append_extension(
+        extension::KeyUsage::new()
+            .critical()
+            .digital_signature()
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let aki = extension::AuthorityKeyIdentifier::new()
+        .keyid(false)
+        .build(&b.x509v3_context(Some(&ca), None))
+        .unwrap();
+    b.append_extension(aki).unwrap();
     b.sign(&ca_key, MessageDigest::sha256()).unwrap();
     let cert = sim.path().join("stranger.pem");
     let key_path = sim.path().join("stranger.key");

@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_iotkit-sim");
@@ -108,9 +109,12 @@ impl Sim {
     }
 
     pub fn serve_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let log_path = self
-            .path()
-            .join(format!("serve-{}.log", Instant::now().elapsed().as_nanos()));
+        // One log per serve run of this data directory (a test may restart it).
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let log_path = self.path().join(format!(
+            "serve-{}.log",
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        ));
         let log = std::fs::File::create(&log_path).unwrap();
         let mut args = vec!["serve", "--mqtt", "127.0.0.1:0", "--http", "127.0.0.1:0"];
         args.extend_from_slice(extra);
