@@ -6,6 +6,7 @@ mod endpoint;
 mod http;
 mod mqtt;
 mod names;
+mod openapi;
 mod pki;
 mod probe;
 mod rules;
@@ -32,7 +33,6 @@ const SERVER_CERT: &str = "server.pem";
 const SERVER_KEY: &str = "server.key";
 const SERVE_JSON: &str = "serve.json";
 const DEFAULT_HTTP: &str = "127.0.0.1:8642";
-const MAX_BATCH: usize = 10_000;
 
 #[derive(Parser)]
 #[command(
@@ -441,7 +441,7 @@ fn init(data_dir: &Path, args: &InitArgs, as_json: bool) -> Result<()> {
 }
 
 /// The Operation CA, which issues device certificates.
-fn load_ca(data_dir: &Path) -> Result<Ca> {
+pub fn load_ca(data_dir: &Path) -> Result<Ca> {
     if !data_dir.join(CA_CERT).exists() {
         bail!(
             "no platform CA in {}: run `iotkit-sim --data-dir {} init` first",
@@ -624,7 +624,7 @@ pub fn topic_classes_json(
 }
 
 /// The product, refusing anything but an x509 product.
-fn x509_product(store: &Store, product_key: &str) -> Result<Product> {
+pub fn x509_product(store: &Store, product_key: &str) -> Result<Product> {
     let product = store.require_product(product_key)?;
     if product.auth_type != "x509" {
         bail!(
@@ -732,7 +732,7 @@ fn device(data_dir: &Path, command: DeviceCommand, rules: &rules::Rules, as_json
             url_base,
             out,
         } => batch(
-            data_dir, &mut store, &product, count, key_type, url_base, out, &profile, as_json,
+            data_dir, &mut store, &product, count, key_type, url_base, out, rules, as_json,
         )?,
         DeviceCommand::Batches => {
             let batches = store.batches()?;
@@ -849,8 +849,60 @@ fn set_status(store: &mut Store, target: &DeviceRef, status: &str, as_json: bool
     Ok(())
 }
 
+/// Issues certificates for `names` (None: a generated name) in parallel, one
+/// thread per core (RSA key generation dominates); each device gets a CertUrl
+/// token. Registers nothing.
+pub fn issue_devices(
+    ca: &Ca,
+    profile: &pki::DeviceProfile,
+    key_type: KeyType,
+    names: Vec<Option<String>>,
+    progress: &ProgressBar,
+) -> Result<Vec<NewDevice>> {
+    let count = names.len();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(count.max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<(usize, Result<NewDevice>)>> = Mutex::new(Vec::with_capacity(count));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= count || failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let device_name = names[index].clone().unwrap_or_else(names::new_device_name);
+                let made = ca.issue_device(profile, key_type).map(|issued| NewDevice {
+                    device_name,
+                    url_token: Some(names::random_hex(16)),
+                    issued,
+                    key_type: key_type.as_str(),
+                });
+                if made.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((index, made));
+                progress.inc(1);
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    results.sort_by_key(|(index, _)| *index);
+    results
+        .into_iter()
+        .map(|(_, made)| made)
+        .collect::<Result<Vec<_>>>()
+        .context("issuing a certificate failed; nothing was registered")
+}
+
 /// The CertUrl base: explicit, else the running serve's HTTP port, else the default.
-fn default_url_base(data_dir: &Path) -> String {
+pub fn default_url_base(data_dir: &Path) -> String {
     let port = fs::read(data_dir.join(SERVE_JSON))
         .ok()
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
@@ -870,12 +922,14 @@ fn batch(
     key_type: KeyType,
     url_base: Option<String>,
     out: Option<PathBuf>,
-    profile: &pki::DeviceProfile,
+    rules: &rules::Rules,
     as_json: bool,
 ) -> Result<()> {
     x509_product(store, product)?;
-    if !(1..=MAX_BATCH).contains(&count) {
-        bail!("--count {count} is out of range; a batch creates 1 to {MAX_BATCH} devices");
+    let max = rules.batch_count_max;
+    let profile = &pki::DeviceProfile::from_rules(rules);
+    if !(1..=max).contains(&count) {
+        bail!("--count {count} is out of range; a batch creates 1 to {max} devices");
     }
     let url_base = url_base.unwrap_or_else(|| default_url_base(data_dir));
     let url_base = url_base.trim_end_matches('/').to_string();
@@ -895,48 +949,8 @@ fn batch(
     // Keys are generated in parallel (RSA key generation dominates); the
     // registry is written afterwards in one transaction, so an interrupted
     // batch leaves no trace at all.
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(count);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<(usize, Result<NewDevice>)>> = Mutex::new(Vec::with_capacity(count));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= count || failed.load(Ordering::Relaxed) {
-                    break;
-                }
-                let device_name = names::new_device_name();
-                let made = ca
-                    .issue_device(profile, key_type)
-                    .map(|issued| NewDevice {
-                        device_name,
-                        url_token: Some(names::random_hex(16)),
-                        issued,
-                        key_type: key_type.as_str(),
-                    });
-                if made.is_err() {
-                    failed.store(true, Ordering::Relaxed);
-                }
-                results
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((index, made));
-                progress.inc(1);
-            });
-        }
-    });
+    let devices = issue_devices(&ca, profile, key_type, vec![None; count], &progress)?;
     progress.finish_and_clear();
-    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    results.sort_by_key(|(index, _)| *index);
-    let devices = results
-        .into_iter()
-        .map(|(_, made)| made)
-        .collect::<Result<Vec<_>>>()
-        .context("issuing a certificate failed; nothing was registered")?;
     let batch_id = store
         .insert_devices(product, &devices, Some(&url_base), clock::now())?
         .expect("a batch insert returns its id");

@@ -503,6 +503,30 @@ impl Store {
         Ok(())
     }
 
+    /// The outcome of a name check: the valid names and the refused ones.
+    pub fn set_apply_result(
+        &mut self,
+        apply_id: i64,
+        status: &str,
+        valid: &[String],
+        invalid: &[(String, String)],
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE applies SET status = ?2, names = ?3, invalid = ?4 WHERE apply_id = ?1",
+            params![
+                apply_id,
+                status,
+                serde_json::to_string(valid)?,
+                serde_json::to_string(invalid)?
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn apply(&self, apply_id: i64) -> Result<Option<Apply>> {
         let row: Option<(String, String, String, String, String, i64, Option<i64>, Option<String>)> = self
             .conn
