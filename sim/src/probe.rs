@@ -27,7 +27,9 @@ pub struct ProbeArgs {
     /// CA bundle (PEM) that verifies the server
     #[arg(long)]
     ca: PathBuf,
-    /// The device certificate (PEM)
+    /// The device certificate (PEM). Use an RSA one (the platform's default):
+    /// with an EC key, TLS 1.2 ties the client certificate to the offered
+    /// curves and the curve probe reports only the key's own curve
     #[arg(long)]
     cert: PathBuf,
     /// The device private key (PEM)

@@ -417,6 +417,27 @@ impl Client {
         Some((first[0], body))
     }
 
+    /// True when the server closed the connection (end of stream or reset),
+    /// false when nothing came within the read timeout. Packets are skipped.
+    pub fn ended(&mut self) -> bool {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buffer) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return false
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.stream
             .get_ref()
