@@ -45,7 +45,9 @@ pub fn start_embedded() -> Result<SocketAddr> {
                 return Ok(address);
             }
             Err(e) => {
-                println!("[sim] embedded broker could not use {address}: {e:#}; trying another port");
+                println!(
+                    "[sim] embedded broker could not use {address}: {e:#}; trying another port"
+                );
                 last_error = format!("{e:#}");
             }
         }

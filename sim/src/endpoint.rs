@@ -117,7 +117,13 @@ impl Shared {
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key.to_string(), Session { id, control: sender });
+            .insert(
+                key.to_string(),
+                Session {
+                    id,
+                    control: sender,
+                },
+            );
         if let Some(old) = old {
             let _ = old.control.send(Control::Replaced);
         }
@@ -605,7 +611,12 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
                 &identity.device_name,
             )
         }
-        .map_err(|e| refuse(RC_SERVER_UNAVAILABLE, format!("registry lookup failed: {e:#}")))?;
+        .map_err(|e| {
+            refuse(
+                RC_SERVER_UNAVAILABLE,
+                format!("registry lookup failed: {e:#}"),
+            )
+        })?;
         Ok((identity, policy))
     });
     let (identity, policy) = match verdict {
@@ -766,14 +777,15 @@ async fn write_client(writer: &ClientWriter, bytes: &[u8]) -> std::io::Result<()
 /// The platform's NTP answer to `{"deviceSendTime":"…"}`: the device's time
 /// echoed, with the server's receive and send times (ms since epoch, strings).
 pub fn ntp_response(request: &[u8], received_ms: i64, sent_ms: i64) -> Result<Vec<u8>, String> {
-    let value: serde_json::Value = serde_json::from_slice(request)
-        .map_err(|_| "the NTP request is not JSON".to_string())?;
+    let value: serde_json::Value =
+        serde_json::from_slice(request).map_err(|_| "the NTP request is not JSON".to_string())?;
     let device_time = match value.get("deviceSendTime") {
         Some(serde_json::Value::String(text)) if text.parse::<i64>().is_ok() => text.clone(),
         Some(serde_json::Value::Number(number)) if number.is_i64() => number.to_string(),
         _ => {
             return Err(
-                "the NTP request lacks deviceSendTime (milliseconds since 1970, as a string)".into(),
+                "the NTP request lacks deviceSendTime (milliseconds since 1970, as a string)"
+                    .into(),
             )
         }
     };
@@ -881,9 +893,9 @@ async fn relay(
                                 inject = Some(mqtt::publish_qos0(&ntp_reply_topic, &answer));
                                 println!("[sim] NTP request of pk={pk} dn={dn} answered on {ntp_reply_topic}");
                             }
-                            Err(why) => println!(
-                                "[sim] NTP request of pk={pk} dn={dn} not answered: {why}"
-                            ),
+                            Err(why) => {
+                                println!("[sim] NTP request of pk={pk} dn={dn} not answered: {why}")
+                            }
                         }
                         // Answered by the platform's NTP service, not routed.
                         Err(Dropped::Quietly)
@@ -1047,8 +1059,11 @@ async fn relay(
                     "{{\"id\":\"{}\",\"version\":\"1.0\",\"params\":{{}},\"method\":\"thing.disable\"}}",
                     now_ms()
                 );
-                let _ = write_client(&client_write, &mqtt::publish_qos0(&topic, payload.as_bytes()))
-                    .await;
+                let _ = write_client(
+                    &client_write,
+                    &mqtt::publish_qos0(&topic, payload.as_bytes()),
+                )
+                .await;
                 println!("[sim] pushed {topic} to pk={pk} dn={dn}");
                 "the device was disabled (DisableThing)".to_string()
             }
@@ -1219,7 +1234,10 @@ mod tests {
         assert_eq!(check(&connect(good, 29)), Some(3));
         assert_eq!(check(&connect("sn|securemode=3|", 60)), Some(3));
         assert_eq!(check(&connect("sn|signmethod=hmacsha1|", 60)), Some(3));
-        assert_eq!(check(&connect("sn|securemode=2,signmethod=sha1|", 60)), Some(3));
+        assert_eq!(
+            check(&connect("sn|securemode=2,signmethod=sha1|", 60)),
+            Some(3)
+        );
         assert_eq!(check(&connect("sn|securemode=2", 60)), Some(3));
         assert_eq!(check(&connect("|securemode=2|", 60)), Some(3));
         let long = format!("{}|securemode=2|", "x".repeat(65));

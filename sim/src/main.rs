@@ -394,8 +394,16 @@ fn init(data_dir: &Path, args: &InitArgs, as_json: bool) -> Result<()> {
     write_file(&data_dir.join(CA_KEY), ca_key_pem.as_bytes(), 0o600)?;
     write_file(&data_dir.join(SERVER_KEY), server_key.as_bytes(), 0o600)?;
     write_file(&data_dir.join(SERVER_CERT), server_cert.as_bytes(), 0o644)?;
-    write_file(&data_dir.join(OPERATION_CA_KEY), operation_key_pem.as_bytes(), 0o600)?;
-    write_file(&data_dir.join(OPERATION_CA_CERT), &operation.cert.to_pem()?, 0o644)?;
+    write_file(
+        &data_dir.join(OPERATION_CA_KEY),
+        operation_key_pem.as_bytes(),
+        0o600,
+    )?;
+    write_file(
+        &data_dir.join(OPERATION_CA_CERT),
+        &operation.cert.to_pem()?,
+        0o644,
+    )?;
     // The CA certificate goes last: its presence marks a complete init.
     write_file(&ca_path, &roots, 0o644)?;
     if orphaned > 0 {
@@ -461,7 +469,12 @@ pub fn load_ca(data_dir: &Path) -> Result<Ca> {
     Ca::load(&cert, &key)
 }
 
-fn product(data_dir: &Path, command: ProductCommand, rules: &rules::Rules, as_json: bool) -> Result<()> {
+fn product(
+    data_dir: &Path,
+    command: ProductCommand,
+    rules: &rules::Rules,
+    as_json: bool,
+) -> Result<()> {
     let mut store = Store::open(data_dir)?;
     match command {
         ProductCommand::Create {
@@ -649,7 +662,12 @@ pub fn cert_json(record: &store::CertRecord) -> serde_json::Value {
     })
 }
 
-fn device(data_dir: &Path, command: DeviceCommand, rules: &rules::Rules, as_json: bool) -> Result<()> {
+fn device(
+    data_dir: &Path,
+    command: DeviceCommand,
+    rules: &rules::Rules,
+    as_json: bool,
+) -> Result<()> {
     let profile = pki::DeviceProfile::from_rules(rules);
     let mut store = Store::open(data_dir)?;
     match command {

@@ -120,7 +120,10 @@ fn query_device_cert(query: &Query, store: &mut Store, shared: &Shared) -> Resul
     let dn = required(query, "DeviceName")?;
     x509_product(store, pk)?;
     match store.device_cert(pk, dn) {
-        Err(e) => Err(fail("iot.system.SystemException", format!("registry error: {e:#}"))),
+        Err(e) => Err(fail(
+            "iot.system.SystemException",
+            format!("registry error: {e:#}"),
+        )),
         Ok(None) => Err(fail(
             "iot.device.NotExistedDevice",
             format!("no device {dn} in product {pk}"),
@@ -157,7 +160,11 @@ fn device_names(query: &Query) -> Vec<String> {
     indexed.into_iter().map(|(_, name)| name).collect()
 }
 
-fn batch_check_device_names(query: &Query, store: &mut Store, shared: &Shared) -> Result<Value, Value> {
+fn batch_check_device_names(
+    query: &Query,
+    store: &mut Store,
+    shared: &Shared,
+) -> Result<Value, Value> {
     let pk = required(query, "ProductKey")?.to_string();
     x509_region(shared, query)?;
     x509_product(store, &pk)?;
@@ -184,7 +191,12 @@ fn batch_check_device_names(query: &Query, store: &mut Store, shared: &Shared) -
     };
     let apply_id = store
         .insert_apply(&apply, crate::clock::now())
-        .map_err(|e| fail("iot.system.SystemException", format!("registry error: {e:#}")))?;
+        .map_err(|e| {
+            fail(
+                "iot.system.SystemException",
+                format!("registry error: {e:#}"),
+            )
+        })?;
     // The check runs in the background, as on the platform: poll
     // QueryBatchRegisterDeviceStatus until CHECK_SUCCESS or CHECK_FAILED.
     let data_dir = shared.data_dir.clone();
@@ -224,7 +236,11 @@ fn batch_check_device_names(query: &Query, store: &mut Store, shared: &Shared) -
     Ok(ok(json!({ "Data": { "ApplyId": apply_id } })))
 }
 
-fn batch_register_device(query: &Query, store: &mut Store, shared: &Shared) -> Result<Value, Value> {
+fn batch_register_device(
+    query: &Query,
+    store: &mut Store,
+    shared: &Shared,
+) -> Result<Value, Value> {
     let pk = required(query, "ProductKey")?.to_string();
     x509_region(shared, query)?;
     x509_product(store, &pk)?;
@@ -233,7 +249,12 @@ fn batch_register_device(query: &Query, store: &mut Store, shared: &Shared) -> R
         .parse()
         .ok()
         .filter(|c| (1..=max).contains(c))
-        .ok_or_else(|| fail("iot.common.InvalidParameter", format!("Count must be 1 to {max}")))?;
+        .ok_or_else(|| {
+            fail(
+                "iot.common.InvalidParameter",
+                format!("Count must be 1 to {max}"),
+            )
+        })?;
     let apply = Apply {
         apply_id: 0,
         product_key: pk.clone(),
@@ -247,7 +268,12 @@ fn batch_register_device(query: &Query, store: &mut Store, shared: &Shared) -> R
     };
     let apply_id = store
         .insert_apply(&apply, crate::clock::now())
-        .map_err(|e| fail("iot.system.SystemException", format!("registry error: {e:#}")))?;
+        .map_err(|e| {
+            fail(
+                "iot.system.SystemException",
+                format!("registry error: {e:#}"),
+            )
+        })?;
     create_in_background(shared, apply_id, pk, vec![None; count]);
     Ok(ok(json!({ "Data": { "ApplyId": apply_id } })))
 }
@@ -258,8 +284,18 @@ fn load_apply(query: &Query, store: &Store) -> Result<Apply, Value> {
         .map_err(|_| fail("iot.common.InvalidParameter", "ApplyId must be a number"))?;
     let apply = store
         .apply(apply_id)
-        .map_err(|e| fail("iot.system.SystemException", format!("registry error: {e:#}")))?
-        .ok_or_else(|| fail("iot.device.InvalidApplyId", format!("no application {apply_id}")))?;
+        .map_err(|e| {
+            fail(
+                "iot.system.SystemException",
+                format!("registry error: {e:#}"),
+            )
+        })?
+        .ok_or_else(|| {
+            fail(
+                "iot.device.InvalidApplyId",
+                format!("no application {apply_id}"),
+            )
+        })?;
     if let Some(pk) = param(query, "ProductKey") {
         if pk != apply.product_key {
             return Err(fail(
@@ -271,7 +307,11 @@ fn load_apply(query: &Query, store: &Store) -> Result<Apply, Value> {
     Ok(apply)
 }
 
-fn batch_register_with_apply_id(query: &Query, store: &mut Store, shared: &Shared) -> Result<Value, Value> {
+fn batch_register_with_apply_id(
+    query: &Query,
+    store: &mut Store,
+    shared: &Shared,
+) -> Result<Value, Value> {
     required(query, "ProductKey")?;
     x509_region(shared, query)?;
     let apply = load_apply(query, store)?;
@@ -288,7 +328,12 @@ fn batch_register_with_apply_id(query: &Query, store: &mut Store, shared: &Share
     }
     store
         .set_apply_status(apply.apply_id, "CREATE", None, None)
-        .map_err(|e| fail("iot.system.SystemException", format!("registry error: {e:#}")))?;
+        .map_err(|e| {
+            fail(
+                "iot.system.SystemException",
+                format!("registry error: {e:#}"),
+            )
+        })?;
     let names = apply.names.iter().cloned().map(Some).collect();
     create_in_background(shared, apply.apply_id, apply.product_key.clone(), names);
     Ok(ok(json!({ "Data": { "ApplyId": apply.apply_id } })))
@@ -305,13 +350,8 @@ fn create_in_background(shared: &Shared, apply_id: i64, pk: String, names: Vec<O
             let ca = crate::load_ca(&data_dir)?;
             let profile = crate::pki::DeviceProfile::from_rules(&rules);
             let hidden = indicatif::ProgressBar::hidden();
-            let devices = crate::issue_devices(
-                &ca,
-                &profile,
-                crate::pki::KeyType::Rsa2048,
-                names,
-                &hidden,
-            )?;
+            let devices =
+                crate::issue_devices(&ca, &profile, crate::pki::KeyType::Rsa2048, names, &hidden)?;
             let url_base = crate::default_url_base(&data_dir);
             let batch = store
                 .insert_devices(&pk, &devices, Some(&url_base), crate::clock::now())?
@@ -362,7 +402,11 @@ fn query_batch_status(query: &Query, store: &mut Store) -> Result<Value, Value> 
     })))
 }
 
-fn query_page_by_apply_id(query: &Query, store: &mut Store, shared: &Shared) -> Result<Value, Value> {
+fn query_page_by_apply_id(
+    query: &Query,
+    store: &mut Store,
+    shared: &Shared,
+) -> Result<Value, Value> {
     let apply = load_apply(query, store)?;
     let max = shared.rules.page_size_max;
     let page_size: usize = match param(query, "PageSize") {
@@ -381,16 +425,27 @@ fn query_page_by_apply_id(query: &Query, store: &mut Store, shared: &Shared) -> 
     let page: usize = param(query, "CurrentPage")
         .map(|text| text.parse().ok().filter(|p| *p >= 1))
         .unwrap_or(Some(1))
-        .ok_or_else(|| fail("iot.common.InvalidPageParams", "CurrentPage must be 1 or more"))?;
+        .ok_or_else(|| {
+            fail(
+                "iot.common.InvalidPageParams",
+                "CurrentPage must be 1 or more",
+            )
+        })?;
     let Some(batch) = apply.batch_id.filter(|_| apply.status == "CREATE_SUCCESS") else {
         return Err(fail(
             "iot.device.ApplyNotCreated",
-            format!("application {} is {}; its devices are not created yet", apply.apply_id, apply.status),
+            format!(
+                "application {} is {}; its devices are not created yet",
+                apply.apply_id, apply.status
+            ),
         ));
     };
-    let rows = store
-        .batch_rows(batch)
-        .map_err(|e| fail("iot.system.SystemException", format!("registry error: {e:#}")))?;
+    let rows = store.batch_rows(batch).map_err(|e| {
+        fail(
+            "iot.system.SystemException",
+            format!("registry error: {e:#}"),
+        )
+    })?;
     let total = rows.len();
     let list: Vec<Value> = rows
         .into_iter()
@@ -407,7 +462,12 @@ fn query_page_by_apply_id(query: &Query, store: &mut Store, shared: &Shared) -> 
     })))
 }
 
-fn set_thing(query: &Query, store: &mut Store, shared: &Shared, enable: bool) -> Result<Value, Value> {
+fn set_thing(
+    query: &Query,
+    store: &mut Store,
+    shared: &Shared,
+    enable: bool,
+) -> Result<Value, Value> {
     let pk = required(query, "ProductKey")?;
     let dn = required(query, "DeviceName")?;
     let status = if enable { "enabled" } else { "disabled" };

@@ -342,21 +342,32 @@ mod tests {
     fn device_certificate_is_shaped_like_the_platforms() {
         let (root, _) = Ca::generate("test root").unwrap();
         let (operation, _) = root.intermediate("test Operation CA").unwrap();
-        let issued = operation.issue_device(&profile(), KeyType::Rsa2048).unwrap();
+        let issued = operation
+            .issue_device(&profile(), KeyType::Rsa2048)
+            .unwrap();
         assert!(issued
             .key_pem
             .starts_with("-----BEGIN RSA PRIVATE KEY-----"));
         let cert = X509::from_pem(issued.cert_pem.as_bytes()).unwrap();
         assert!(cert.verify(&operation.cert.public_key().unwrap()).unwrap());
-        assert!(operation.cert.verify(&root.cert.public_key().unwrap()).unwrap());
+        assert!(operation
+            .cert
+            .verify(&root.cert.public_key().unwrap())
+            .unwrap());
         assert_eq!(fingerprint(&cert).unwrap(), issued.fingerprint);
         assert_eq!(cert.version(), 2, "v3");
         // 7-byte serial, generic subject, no EKU, notAfter 2119 as GeneralizedTime.
         assert_eq!(cert.serial_number().to_bn().unwrap().num_bytes(), 7);
         let text = String::from_utf8(cert.to_text().unwrap()).unwrap();
-        assert!(text.contains("Subject: CN=IoT Device Certificate"), "{text}");
+        assert!(
+            text.contains("Subject: CN=IoT Device Certificate"),
+            "{text}"
+        );
         assert!(!text.contains("Extended Key Usage"), "{text}");
-        assert!(text.contains("Not After : Jun  1 00:00:00 2119 GMT"), "{text}");
+        assert!(
+            text.contains("Not After : Jun  1 00:00:00 2119 GMT"),
+            "{text}"
+        );
         let der = cert.to_der().unwrap();
         // GeneralizedTime tag 0x18 with 15 bytes: 21190601000000Z.
         assert!(der.windows(17).any(|w| w == b"\x18\x0f21190601000000Z"));

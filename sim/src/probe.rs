@@ -116,7 +116,8 @@ impl<'a> Prober<'a> {
         let connector = builder.build();
         let mut config = connector.configure()?;
         config.set_use_server_name_indication(!tls.no_sni);
-        let tcp = TcpStream::connect_timeout(&self.target, Duration::from_secs(self.args.timeout_secs))?;
+        let tcp =
+            TcpStream::connect_timeout(&self.target, Duration::from_secs(self.args.timeout_secs))?;
         tcp.set_read_timeout(Some(Duration::from_secs(self.args.timeout_secs)))?;
         tcp.set_nodelay(true)?;
         let stream = config
@@ -157,7 +158,9 @@ impl<'a> Prober<'a> {
         stream.write_all(&connect_packet(connect))?;
         let mut header = [0u8; 4];
         match stream.read_exact(&mut header) {
-            Ok(()) if header[0] == mqtt::CONNACK << 4 && header[1] == 2 => Ok(Answer::Connack(header[3])),
+            Ok(()) if header[0] == mqtt::CONNACK << 4 && header[1] == 2 => {
+                Ok(Answer::Connack(header[3]))
+            }
             Ok(()) => bail!("the endpoint answered {header:02x?} instead of a CONNACK"),
             Err(_) => Ok(Answer::Closed),
         }
@@ -239,7 +242,10 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
         .next()
         .with_context(|| format!("{address} resolves to nothing"))?;
     let prober = Prober { args, target };
-    eprintln!("probing {}:{} ({target}); one connection per rule", args.host, args.port);
+    eprintln!(
+        "probing {}:{} ({target}); one connection per rule",
+        args.host, args.port
+    );
     let base = prober.baseline();
     let first = prober.connect(&base);
     if !first.accepted() {
@@ -267,7 +273,8 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
             },
         );
     };
-    let strings = |list: Vec<&str>| toml::Value::Array(list.into_iter().map(toml::Value::from).collect());
+    let strings =
+        |list: Vec<&str>| toml::Value::Array(list.into_iter().map(toml::Value::from).collect());
 
     // TLS: versions, SNI, suites, curves.
     let versions: Vec<&str> = [("1.2", SslVersion::TLS1_2), ("1.3", SslVersion::TLS1_3)]
@@ -302,7 +309,10 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
     add(
         "tls_sni_required",
         toml::Value::Boolean(!without_sni),
-        format!("a ClientHello without SNI was {}", if without_sni { "accepted" } else { "refused" }),
+        format!(
+            "a ClientHello without SNI was {}",
+            if without_sni { "accepted" } else { "refused" }
+        ),
     );
     let suites: Vec<&str> = TLS12_SUITES
         .into_iter()
@@ -317,7 +327,10 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
     add(
         "tls12_ciphers",
         toml::Value::from(suites.join(":")),
-        format!("TLS 1.2 suites accepted one at a time, of {}", TLS12_SUITES.join(":")),
+        format!(
+            "TLS 1.2 suites accepted one at a time, of {}",
+            TLS12_SUITES.join(":")
+        ),
     );
     let curves: Vec<&str> = CURVES
         .into_iter()
@@ -333,7 +346,10 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
     add(
         "tls_curves",
         strings(curves),
-        format!("ECDHE groups accepted one at a time in TLS 1.2, of {}", CURVES.join(":")),
+        format!(
+            "ECDHE groups accepted one at a time in TLS 1.2, of {}",
+            CURVES.join(":")
+        ),
     );
 
     // CONNECT rules.
@@ -353,13 +369,25 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
     add(
         "protocol_levels",
         toml::Value::Array(levels),
-        format!("MQTT 3.1 (MQIsdp, 3): {}; level 5: {}", level3.describe(), level5.describe()),
+        format!(
+            "MQTT 3.1 (MQIsdp, 3): {}; level 5: {}",
+            level3.describe(),
+            level5.describe()
+        ),
     );
-    let at_max = prober.connect(&with(&|c| c.client_id = format!("{}|securemode=2|", "c".repeat(64))));
-    let over_max = prober.connect(&with(&|c| c.client_id = format!("{}|securemode=2|", "c".repeat(65))));
+    let at_max = prober.connect(&with(&|c| {
+        c.client_id = format!("{}|securemode=2|", "c".repeat(64))
+    }));
+    let over_max = prober.connect(&with(&|c| {
+        c.client_id = format!("{}|securemode=2|", "c".repeat(65))
+    }));
     add(
         "client_id_max",
-        toml::Value::Integer(if at_max.accepted() && !over_max.accepted() { 64 } else { -1 }),
+        toml::Value::Integer(if at_max.accepted() && !over_max.accepted() {
+            64
+        } else {
+            -1
+        }),
         format!(
             "a 64-character clientId: {}; 65: {} (-1: the 64-character limit did not hold)",
             at_max.describe(),
@@ -381,7 +409,9 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
         ),
     );
     let java = prober.connect(&with(&|c| c.client_id = format!("{id}|securemode=2|")));
-    let bogus_sign = prober.connect(&with(&|c| c.client_id = format!("{id}|securemode=2,signmethod=bogus|")));
+    let bogus_sign = prober.connect(&with(&|c| {
+        c.client_id = format!("{id}|securemode=2,signmethod=bogus|")
+    }));
     add(
         "sign_methods",
         strings(vec!["hmacmd5", "hmacsha1", "hmacsha256"]),
@@ -395,8 +425,16 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
     let ka30 = prober.connect(&with(&|c| c.keep_alive = 30));
     add(
         "keepalive_min",
-        toml::Value::Integer(if ka30.accepted() && !ka29.accepted() { 30 } else { -1 }),
-        format!("keepalive 29: {}; 30: {} (-1: 30 was not the limit)", ka29.describe(), ka30.describe()),
+        toml::Value::Integer(if ka30.accepted() && !ka29.accepted() {
+            30
+        } else {
+            -1
+        }),
+        format!(
+            "keepalive 29: {}; 30: {} (-1: 30 was not the limit)",
+            ka29.describe(),
+            ka30.describe()
+        ),
     );
     if let Answer::Connack(code) = ka29 {
         add(
@@ -443,20 +481,33 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
         add(
             "not_authorized_code",
             toml::Value::Integer(i64::from(code)),
-            format!("a user name that is not the certificate's deviceName&productKey: {}", stranger.describe()),
+            format!(
+                "a user name that is not the certificate's deviceName&productKey: {}",
+                stranger.describe()
+            ),
         );
     }
     let will = prober.connect(&with(&|c| c.will = true));
     add(
         "will",
         toml::Value::from(if will.accepted() { "ignore" } else { "refuse" }),
-        format!("a CONNECT with a will message: {} (whether a will is delivered is not probed)", will.describe()),
+        format!(
+            "a CONNECT with a will message: {} (whether a will is delivered is not probed)",
+            will.describe()
+        ),
     );
     if let Answer::Connack(code) = will {
         if code != 0 {
-            add("will_refuse_code", toml::Value::Integer(i64::from(code)), format!("will: {}", will.describe()));
+            add(
+                "will_refuse_code",
+                toml::Value::Integer(i64::from(code)),
+                format!("will: {}", will.describe()),
+            );
         }
     }
-    print!("# measured by iotkit-sim probe; use with `iotkit-sim serve --rules FILE`\n\n{}", Rules::to_toml(&rows));
+    print!(
+        "# measured by iotkit-sim probe; use with `iotkit-sim serve --rules FILE`\n\n{}",
+        Rules::to_toml(&rows)
+    );
     Ok(())
 }

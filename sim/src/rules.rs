@@ -111,7 +111,8 @@ pub struct Rules {
 }
 
 pub fn parse_table(text: &str, origin: &str) -> Result<Table> {
-    let table: Table = toml::from_str(text).with_context(|| format!("parsing the rules in {origin}"))?;
+    let table: Table =
+        toml::from_str(text).with_context(|| format!("parsing the rules in {origin}"))?;
     for (name, row) in &table {
         if !STATUSES.contains(&row.status.as_str()) {
             bail!(
@@ -149,8 +150,10 @@ fn choice<T: Copy>(table: &Table, name: &str, options: &[(&str, T)]) -> Result<T
 impl Rules {
     /// The compiled-in defaults.
     pub fn defaults() -> Rules {
-        Rules::from_table(parse_table(DEFAULT_RULES, "the built-in rules").expect("built-in rules parse"))
-            .expect("built-in rules are complete")
+        Rules::from_table(
+            parse_table(DEFAULT_RULES, "the built-in rules").expect("built-in rules parse"),
+        )
+        .expect("built-in rules are complete")
     }
 
     /// The defaults with the rows of `file` (if any) replacing theirs.
@@ -178,11 +181,12 @@ impl Rules {
         let default_topic_classes = classes
             .iter()
             .map(|entry| {
-                let (topic, access) = entry
-                    .rsplit_once(':')
-                    .with_context(|| format!("default_topic_classes entry {entry:?} is not topic:PUB|SUB|ALL"))?;
-                let access = Access::parse(access)
-                    .with_context(|| format!("default_topic_classes entry {entry:?}: access must be PUB, SUB or ALL"))?;
+                let (topic, access) = entry.rsplit_once(':').with_context(|| {
+                    format!("default_topic_classes entry {entry:?} is not topic:PUB|SUB|ALL")
+                })?;
+                let access = Access::parse(access).with_context(|| {
+                    format!("default_topic_classes entry {entry:?}: access must be PUB, SUB or ALL")
+                })?;
                 validate_class(topic)?;
                 Ok((topic.to_string(), access))
             })
@@ -202,7 +206,11 @@ impl Rules {
             keepalive_max: get(&table, "keepalive_max")?,
             first_connect_usernames: get(&table, "first_connect_usernames")?,
             not_authorized_code: get(&table, "not_authorized_code")?,
-            will: choice(&table, "will", &[("ignore", Will::Ignore), ("refuse", Will::Refuse)])?,
+            will: choice(
+                &table,
+                "will",
+                &[("ignore", Will::Ignore), ("refuse", Will::Refuse)],
+            )?,
             will_refuse_code: get(&table, "will_refuse_code")?,
             session_per_device: get(&table, "session_per_device")?,
             persistent_session: get(&table, "persistent_session")?,
@@ -210,20 +218,31 @@ impl Rules {
             unauthorized_publish: choice(
                 &table,
                 "unauthorized_publish",
-                &[("drop", Violation::Drop), ("disconnect", Violation::Disconnect)],
+                &[
+                    ("drop", Violation::Drop),
+                    ("disconnect", Violation::Disconnect),
+                ],
             )?,
             qos2: choice(
                 &table,
                 "qos2",
-                &[("drop", Violation::Drop), ("disconnect", Violation::Disconnect)],
+                &[
+                    ("drop", Violation::Drop),
+                    ("disconnect", Violation::Disconnect),
+                ],
             )?,
-            retain: choice(&table, "retain", &[("ignore", Retain::Ignore), ("drop", Retain::Drop)])?,
+            retain: choice(
+                &table,
+                "retain",
+                &[("ignore", Retain::Ignore), ("drop", Retain::Drop)],
+            )?,
             max_payload: get(&table, "max_payload")?,
             cert_subject_cn: get(&table, "cert_subject_cn")?,
             cert_serial_bytes: get(&table, "cert_serial_bytes")?,
             cert_not_after: {
                 let text: String = get(&table, "cert_not_after")?;
-                parse_date(&text).with_context(|| format!("rule cert_not_after = {text:?} is not YYYY-MM-DD"))?
+                parse_date(&text)
+                    .with_context(|| format!("rule cert_not_after = {text:?} is not YYYY-MM-DD"))?
             },
             region: get(&table, "region")?,
             page_size_max: get(&table, "page_size_max")?,
@@ -232,7 +251,9 @@ impl Rules {
         };
         for version in &rules.tls_versions {
             if version != "1.2" && version != "1.3" {
-                bail!("rule tls_versions: {version:?} is not supported; use \"1.2\" and/or \"1.3\"");
+                bail!(
+                    "rule tls_versions: {version:?} is not supported; use \"1.2\" and/or \"1.3\""
+                );
             }
         }
         if rules.tls_versions.is_empty() {
@@ -250,8 +271,14 @@ impl Rules {
         for (name, row) in table {
             out.push_str(&format!("[{name}]\n"));
             out.push_str(&format!("value = {}\n", row.value));
-            out.push_str(&format!("status = {}\n", toml::Value::from(row.status.as_str())));
-            out.push_str(&format!("source = {}\n", toml::Value::from(row.source.as_str())));
+            out.push_str(&format!(
+                "status = {}\n",
+                toml::Value::from(row.status.as_str())
+            ));
+            out.push_str(&format!(
+                "source = {}\n",
+                toml::Value::from(row.source.as_str())
+            ));
             if let Some(note) = &row.note {
                 out.push_str(&format!("note = {}\n", toml::Value::from(note.as_str())));
             }
@@ -262,7 +289,9 @@ impl Rules {
 
     /// The table as Markdown (sim/README.md shows it).
     pub fn to_markdown(table: &Table) -> String {
-        let mut out = String::from("| rule | value | status | source | note |\n| --- | --- | --- | --- | --- |\n");
+        let mut out = String::from(
+            "| rule | value | status | source | note |\n| --- | --- | --- | --- | --- |\n",
+        );
         for (name, row) in table {
             let cell = |text: &str| text.replace('|', "\\|");
             out.push_str(&format!(
@@ -341,18 +370,36 @@ mod tests {
         let rules = Rules::load(Some(&file)).unwrap();
         assert_eq!(rules.keepalive_min, 60);
         assert_eq!(rules.keepalive_max, 1200);
-        std::fs::write(&file, "[nope]\nvalue = 1\nstatus = \"measured\"\nsource = \"x\"\n").unwrap();
-        assert!(format!("{:#}", Rules::load(Some(&file)).unwrap_err()).contains("unknown rule nope"));
-        std::fs::write(&file, "[will]\nvalue = \"maybe\"\nstatus = \"measured\"\nsource = \"x\"\n").unwrap();
-        assert!(format!("{:#}", Rules::load(Some(&file)).unwrap_err()).contains("use one of ignore, refuse"));
-        std::fs::write(&file, "[will]\nvalue = \"refuse\"\nstatus = \"guess\"\nsource = \"x\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "[nope]\nvalue = 1\nstatus = \"measured\"\nsource = \"x\"\n",
+        )
+        .unwrap();
+        assert!(
+            format!("{:#}", Rules::load(Some(&file)).unwrap_err()).contains("unknown rule nope")
+        );
+        std::fs::write(
+            &file,
+            "[will]\nvalue = \"maybe\"\nstatus = \"measured\"\nsource = \"x\"\n",
+        )
+        .unwrap();
+        assert!(format!("{:#}", Rules::load(Some(&file)).unwrap_err())
+            .contains("use one of ignore, refuse"));
+        std::fs::write(
+            &file,
+            "[will]\nvalue = \"refuse\"\nstatus = \"guess\"\nsource = \"x\"\n",
+        )
+        .unwrap();
         assert!(Rules::load(Some(&file)).is_err());
     }
 
     #[test]
     fn dates() {
         assert_eq!(parse_date("1970-01-01"), Some(0));
-        assert_eq!(crate::clock::rfc3339(parse_date("2119-06-01").unwrap()), "2119-06-01T00:00:00Z");
+        assert_eq!(
+            crate::clock::rfc3339(parse_date("2119-06-01").unwrap()),
+            "2119-06-01T00:00:00Z"
+        );
         assert_eq!(parse_date("2119-13-01"), None);
         assert_eq!(parse_date("soon"), None);
     }

@@ -450,7 +450,13 @@ impl Store {
     }
 
     /// Adds or replaces a topic class (short name below `/${pk}/${dn}/`).
-    pub fn set_topic_class(&mut self, product_key: &str, topic: &str, access: &str, now: i64) -> Result<()> {
+    pub fn set_topic_class(
+        &mut self,
+        product_key: &str,
+        topic: &str,
+        access: &str,
+        now: i64,
+    ) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -528,7 +534,8 @@ impl Store {
     }
 
     pub fn apply(&self, apply_id: i64) -> Result<Option<Apply>> {
-        let row: Option<(String, String, String, String, String, i64, Option<i64>, Option<String>)> = self
+        // names and invalid are JSON text, decoded after the query.
+        let row = self
             .conn
             .query_row(
                 "SELECT product_key, kind, status, names, invalid, count, batch_id, error
@@ -536,32 +543,29 @@ impl Store {
                 [apply_id],
                 |r| {
                     Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
+                        Apply {
+                            apply_id,
+                            product_key: r.get(0)?,
+                            kind: r.get(1)?,
+                            status: r.get(2)?,
+                            names: Vec::new(),
+                            invalid: Vec::new(),
+                            count: r.get(5)?,
+                            batch_id: r.get(6)?,
+                            error: r.get(7)?,
+                        },
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((product_key, kind, status, names, invalid, count, batch_id, error)) = row else {
+        let Some((mut apply, names, invalid)) = row else {
             return Ok(None);
         };
-        Ok(Some(Apply {
-            apply_id,
-            product_key,
-            kind,
-            status,
-            names: serde_json::from_str(&names)?,
-            invalid: serde_json::from_str(&invalid)?,
-            count,
-            batch_id,
-            error,
-        }))
+        apply.names = serde_json::from_str(&names)?;
+        apply.invalid = serde_json::from_str(&invalid)?;
+        Ok(Some(apply))
     }
 
     pub fn batches(&self) -> Result<Vec<Batch>> {

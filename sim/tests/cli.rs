@@ -63,8 +63,13 @@ fn init_creates_ca_and_server_certificate_and_refuses_overwrite() {
     assert_eq!(mode("server.key"), 0o600);
     assert_eq!(mode("operation-ca.key"), 0o600);
     // The server chain runs leaf -> server intermediate (sent with it) -> root.
-    let chain = X509::stack_from_pem(&std::fs::read(sim.path().join("server.pem")).unwrap()).unwrap();
-    assert_eq!(chain.len(), 2, "server.pem holds the leaf and its intermediate");
+    let chain =
+        X509::stack_from_pem(&std::fs::read(sim.path().join("server.pem")).unwrap()).unwrap();
+    assert_eq!(
+        chain.len(),
+        2,
+        "server.pem holds the leaf and its intermediate"
+    );
     let server = chain[0].clone();
     assert!(verifies(&server, &chain[1..], &sim.ca()));
     let ca = X509::from_pem(&std::fs::read(sim.ca()).unwrap()).unwrap();
@@ -248,20 +253,35 @@ fn device_create_issues_rsa_pkcs1_by_default_and_ec_on_request() {
     // Issued by the Operation CA, which the root signed.
     let operation =
         X509::from_pem(&std::fs::read(sim.path().join("operation-ca.pem")).unwrap()).unwrap();
-    assert!(verifies(&cert, &[operation.clone()], &sim.ca()));
-    assert!(!verifies(&cert, &[], &sim.ca()), "not signed by the root itself");
+    assert!(verifies(&cert, std::slice::from_ref(&operation), &sim.ca()));
+    assert!(
+        !verifies(&cert, &[], &sim.ca()),
+        "not signed by the root itself"
+    );
     // Shaped like the platform's: .cer download, generic subject, 7-byte
     // serial, no EKU, notAfter 2119 as a GeneralizedTime.
     assert_eq!(
         std::fs::read(v["cerFile"].as_str().unwrap()).unwrap(),
         std::fs::read(v["certFile"].as_str().unwrap()).unwrap()
     );
-    assert!(v["cerFile"].as_str().unwrap().ends_with("demo-device-1.cer"));
+    assert!(v["cerFile"]
+        .as_str()
+        .unwrap()
+        .ends_with("demo-device-1.cer"));
     let text = String::from_utf8(cert.to_text().unwrap()).unwrap();
-    assert!(text.contains("Subject: CN=IoT Device Certificate\n"), "{text}");
-    assert!(!text.contains("demo-device-1") && !text.contains(pk.as_str()), "{text}");
+    assert!(
+        text.contains("Subject: CN=IoT Device Certificate\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("demo-device-1") && !text.contains(pk.as_str()),
+        "{text}"
+    );
     assert!(!text.contains("Extended Key Usage"), "{text}");
-    assert!(text.contains("Not After : Jun  1 00:00:00 2119 GMT"), "{text}");
+    assert!(
+        text.contains("Not After : Jun  1 00:00:00 2119 GMT"),
+        "{text}"
+    );
     assert_eq!(cert.serial_number().to_bn().unwrap().num_bytes(), 7);
     assert_eq!(cert.version(), 2);
     assert!(cert
@@ -505,7 +525,8 @@ fn second_root_puts_the_servers_root_second_in_the_bundle() {
     assert_eq!(v["roots"], 2);
     let roots = X509::stack_from_pem(&std::fs::read(sim.ca()).unwrap()).unwrap();
     assert_eq!(roots.len(), 2);
-    let chain = X509::stack_from_pem(&std::fs::read(sim.path().join("server.pem")).unwrap()).unwrap();
+    let chain =
+        X509::stack_from_pem(&std::fs::read(sim.path().join("server.pem")).unwrap()).unwrap();
     // The server's intermediate is signed by the second root, not the first.
     assert!(chain[1].verify(&roots[1].public_key().unwrap()).unwrap());
     assert!(!chain[1].verify(&roots[0].public_key().unwrap()).unwrap());
@@ -524,20 +545,34 @@ fn second_root_puts_the_servers_root_second_in_the_bundle() {
 fn rules_command_prints_the_table_and_readme_shows_it() {
     let sim = Sim::empty();
     let toml_text = sim.ok(&["rules"]);
-    assert!(toml_text.contains("[keepalive_min]\nvalue = 30\nstatus = \"documented\""), "{toml_text}");
+    assert!(
+        toml_text.contains("[keepalive_min]\nvalue = 30\nstatus = \"documented\""),
+        "{toml_text}"
+    );
     let markdown = sim.ok(&["rules", "--markdown"]);
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     assert!(
         readme.contains(&markdown),
         "sim/README.md must show the rule table exactly as `iotkit-sim rules --markdown` prints it:\n{markdown}"
     );
     // An override file replaces one row; an unknown row is refused with its name.
     let file = sim.path().join("measured.toml");
-    std::fs::write(&file, "[max_payload]\nvalue = 1024\nstatus = \"measured\"\nsource = \"probe\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "[max_payload]\nvalue = 1024\nstatus = \"measured\"\nsource = \"probe\"\n",
+    )
+    .unwrap();
     let replaced = sim.ok(&["--rules", file.to_str().unwrap(), "rules"]);
-    assert!(replaced.contains("[max_payload]\nvalue = 1024\nstatus = \"measured\""), "{replaced}");
-    std::fs::write(&file, "[max_payloads]\nvalue = 1\nstatus = \"measured\"\nsource = \"probe\"\n").unwrap();
+    assert!(
+        replaced.contains("[max_payload]\nvalue = 1024\nstatus = \"measured\""),
+        "{replaced}"
+    );
+    std::fs::write(
+        &file,
+        "[max_payloads]\nvalue = 1\nstatus = \"measured\"\nsource = \"probe\"\n",
+    )
+    .unwrap();
     let err = sim.fails(&["--rules", file.to_str().unwrap(), "rules"]);
     assert!(err.contains("unknown rule max_payloads"), "{err}");
 }
-

@@ -99,11 +99,7 @@ fn connect_rule_table() {
             3,
             "keepalive 29 s is below the platform's minimum of 30 s",
         ),
-        (
-            opts(&|o| o.keep_alive = 0),
-            3,
-            "keepalive 0 s is below",
-        ),
+        (opts(&|o| o.keep_alive = 0), 3, "keepalive 0 s is below"),
         (
             opts(&|o| {
                 o.client_id = format!("{}|securemode=2,signmethod=hmacsha1|", "c".repeat(65))
@@ -142,7 +138,11 @@ fn connect_rule_table() {
             "is not key=value",
         ),
         (opts(&|o| o.protocol_level = 3), 1, "use MQTT 3.1.1"),
-        (opts(&|o| o.protocol_level = 5), 1, "level 5 is not supported"),
+        (
+            opts(&|o| o.protocol_level = 5),
+            1,
+            "level 5 is not supported",
+        ),
         (
             opts(&|o| o.username = Some(format!("other-dev&{pk}"))),
             5,
@@ -240,8 +240,13 @@ fn unregistered_creds(sim: &Sim) -> Creds {
     b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
         .unwrap();
     // A proper v3 end-entity certificate: only its registration is missing.
-    b.append_extension(extension::BasicConstraints::new().critical().build().unwrap())
-        .unwrap();
+    b.append_extension(
+        extension::BasicConstraints::new()
+            .critical()
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     b.append_extension(
         extension::KeyUsage::new()
             .critical()
@@ -377,7 +382,17 @@ fn topic_permissions_and_cloud_to_device_publish() {
     // A device publishing on its own topic is routed through the broker
     // (user/get is subscribe-only by default: give it both rights first, as
     // the vendor's echo example asks users to do in the console).
-    sim.ok(&["product", "topic", "add", "--product", &pk, "--topic", "user/get", "--access", "ALL"]);
+    sim.ok(&[
+        "product",
+        "topic",
+        "add",
+        "--product",
+        &pk,
+        "--topic",
+        "user/get",
+        "--access",
+        "ALL",
+    ]);
     client_a.disconnect();
     let mut client_a =
         expect_code(&sim, server.mqtt_port, &a, &ConnectOptions::new("a"), 0).unwrap();

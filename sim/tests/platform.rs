@@ -27,7 +27,10 @@ fn broker_port_taken_by_another_process_is_not_used() {
     assert!(client.next_publish().is_some(), "identity response");
     // The stranger never saw a connection.
     squatter.set_nonblocking(true).unwrap();
-    assert!(squatter.accept().is_err(), "the sim connected to the squatter");
+    assert!(
+        squatter.accept().is_err(),
+        "the sim connected to the squatter"
+    );
 }
 
 use serde_json::Value;
@@ -123,7 +126,9 @@ fn second_connection_of_the_same_device_closes_the_first() {
     let mut first = online(&sim, server.mqtt_port, &dev, &ConnectOptions::new("first"));
     let mut second = online(&sim, server.mqtt_port, &dev, &ConnectOptions::new("second"));
     assert!(closed(&mut first), "the older connection must be closed");
-    server.wait_log("another connection of the same device (ProductKey/DeviceName) replaced this one");
+    server.wait_log(
+        "another connection of the same device (ProductKey/DeviceName) replaced this one",
+    );
     assert!(alive(&mut second));
 }
 
@@ -181,12 +186,19 @@ fn will_messages_are_ignored_and_never_delivered() {
     let (status, _) = server.http("POST", &format!("/api/pub?topic={target}&qos=0"), b"marker");
     assert_eq!(status, 200);
     let (topic, payload) = listener.next_publish().expect("the marker");
-    assert_eq!((topic.as_str(), payload.as_slice()), (target.as_str(), &b"marker"[..]));
+    assert_eq!(
+        (topic.as_str(), payload.as_slice()),
+        (target.as_str(), &b"marker"[..])
+    );
 
     // With the rule will = "refuse", such a CONNECT gets will_refuse_code.
     drop(server);
     let rules = sim.path().join("refuse-wills.toml");
-    std::fs::write(&rules, "[will]\nvalue = \"refuse\"\nstatus = \"measured\"\nsource = \"test\"\n").unwrap();
+    std::fs::write(
+        &rules,
+        "[will]\nvalue = \"refuse\"\nstatus = \"measured\"\nsource = \"test\"\n",
+    )
+    .unwrap();
     let server = sim.serve(&["--rules", rules.to_str().unwrap()]);
     let (_, code) = Client::connect(server.mqtt_port, &sim.ca(), &a, &options);
     assert_eq!(code, 5);
@@ -209,7 +221,15 @@ fn topic_classes_rights_and_system_topics() {
 
     // Defaults: user/get SUB; user/update and user/update/error PUB only.
     assert_eq!(
-        client.subscribe(1, &[&own("user/get"), &own("user/update"), &own("user/cmd"), &own("user/#")]),
+        client.subscribe(
+            1,
+            &[
+                &own("user/get"),
+                &own("user/update"),
+                &own("user/cmd"),
+                &own("user/#")
+            ]
+        ),
         vec![1, 0x80, 0x80, 0x80]
     );
     server.wait_log("allows PUB only, not subscribe");
@@ -246,11 +266,26 @@ fn topic_classes_rights_and_system_topics() {
     let b_sys = format!("/sys/{pk}/class-b/thing/event/property/post");
     assert_eq!(other.subscribe(1, &[&b_sys]), vec![1]);
     client.publish(&b_sys, b"intrusion", 0, 0);
-    server.wait_log(&format!("to \"{b_sys}\": No authorization (not one of the device's topics)"));
+    server.wait_log(&format!(
+        "to \"{b_sys}\": No authorization (not one of the device's topics)"
+    ));
 
     // Add classes: CLI (user/cmd SUB) and HTTP (CreateProductTopic user/up2 ALL).
-    let added = sim.json(&["product", "topic", "add", "--product", &pk, "--topic", "user/cmd", "--access", "sub"]);
-    assert_eq!(added["topic"], format!("/{pk}/${{deviceName}}/user/cmd").as_str());
+    let added = sim.json(&[
+        "product",
+        "topic",
+        "add",
+        "--product",
+        &pk,
+        "--topic",
+        "user/cmd",
+        "--access",
+        "sub",
+    ]);
+    assert_eq!(
+        added["topic"],
+        format!("/{pk}/${{deviceName}}/user/cmd").as_str()
+    );
     let (status, body) = server.http(
         "GET",
         &format!("/?Action=CreateProductTopic&ProductKey={pk}&TopicShortName=up2&Operation=ALL"),
@@ -259,32 +294,64 @@ fn topic_classes_rights_and_system_topics() {
     assert_eq!(status, 200);
     let created: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(created["Success"], true, "{body}");
-    let (_, body) = server.http("GET", &format!("/?Action=QueryProductTopic&ProductKey={pk}"), b"");
+    let (_, body) = server.http(
+        "GET",
+        &format!("/?Action=QueryProductTopic&ProductKey={pk}"),
+        b"",
+    );
     let listed: Value = serde_json::from_str(&body).unwrap();
     let names: Vec<String> = listed["Data"]["ProductTopicInfo"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| format!("{}:{}", c["TopicShortName"].as_str().unwrap(), c["Operation"].as_str().unwrap()))
+        .map(|c| {
+            format!(
+                "{}:{}",
+                c["TopicShortName"].as_str().unwrap(),
+                c["Operation"].as_str().unwrap()
+            )
+        })
         .collect();
     let prefix = format!("/{pk}/${{deviceName}}/");
     assert_eq!(
         names,
-        ["user/update:PUB", "user/update/error:PUB", "user/get:SUB", "user/cmd:SUB", "user/up2:ALL"]
-            .map(|n| format!("{prefix}{n}"))
+        [
+            "user/update:PUB",
+            "user/update/error:PUB",
+            "user/get:SUB",
+            "user/cmd:SUB",
+            "user/up2:ALL"
+        ]
+        .map(|n| format!("{prefix}{n}"))
     );
     let list = sim.json(&["product", "topic", "list", "--product", &pk]);
     assert_eq!(list.as_array().unwrap().len(), 5);
     // A bad class is refused with the reason.
-    let err = sim.fails(&["product", "topic", "add", "--product", &pk, "--topic", "user/a#b", "--access", "PUB"]);
+    let err = sim.fails(&[
+        "product",
+        "topic",
+        "add",
+        "--product",
+        &pk,
+        "--topic",
+        "user/a#b",
+        "--access",
+        "PUB",
+    ]);
     assert!(err.contains("segment \"a#b\""), "{err}");
 
     // New classes apply from the next connection.
     let mut client = online(&sim, server.mqtt_port, &a, &ConnectOptions::new("a"));
-    assert_eq!(client.subscribe(4, &[&own("user/cmd"), &own("user/up2")]), vec![1, 1]);
+    assert_eq!(
+        client.subscribe(4, &[&own("user/cmd"), &own("user/up2")]),
+        vec![1, 1]
+    );
     client.publish(&own("user/up2"), b"echo", 0, 0);
     let (topic, payload) = client.next_publish().expect("own publish");
-    assert_eq!((topic.as_str(), payload.as_slice()), (own("user/up2").as_str(), &b"echo"[..]));
+    assert_eq!(
+        (topic.as_str(), payload.as_slice()),
+        (own("user/up2").as_str(), &b"echo"[..])
+    );
     drop(other);
 }
 
@@ -296,7 +363,17 @@ fn qos2_retain_and_payload_limit() {
     let sim = Sim::new();
     let pk = sim.product("x509");
     let dev = sim.device(&pk, "limits-dev");
-    sim.ok(&["product", "topic", "add", "--product", &pk, "--topic", "user/echo", "--access", "ALL"]);
+    sim.ok(&[
+        "product",
+        "topic",
+        "add",
+        "--product",
+        &pk,
+        "--topic",
+        "user/echo",
+        "--access",
+        "ALL",
+    ]);
     let server = sim.serve(&[]);
     let topic = format!("/{pk}/limits-dev/user/echo");
     let mut client = online(&sim, server.mqtt_port, &dev, &ConnectOptions::new("limits"));
@@ -335,7 +412,10 @@ fn qos2_retain_and_payload_limit() {
     let limit = 256 * 1024;
     client.publish(&topic, &vec![b'x'; limit + 1], 1, 12);
     assert_eq!(client.read_packet().unwrap(), (0x40, vec![0, 12]));
-    server.wait_log(&format!("payload of {} bytes exceeds the {limit}-byte limit", limit + 1));
+    server.wait_log(&format!(
+        "payload of {} bytes exceeds the {limit}-byte limit",
+        limit + 1
+    ));
     client.publish(&topic, &vec![b'y'; limit], 0, 0);
     let (got, payload) = client.next_publish().expect("a payload at the limit");
     assert_eq!((got.as_str(), payload.len()), (topic.as_str(), limit));
@@ -352,7 +432,11 @@ fn qos2_retain_and_payload_limit() {
     // The limit is a rule: a measured value replaces it in one place.
     drop(server);
     let rules = sim.path().join("small.toml");
-    std::fs::write(&rules, "[max_payload]\nvalue = 1000\nstatus = \"measured\"\nsource = \"test\"\n").unwrap();
+    std::fs::write(
+        &rules,
+        "[max_payload]\nvalue = 1000\nstatus = \"measured\"\nsource = \"test\"\n",
+    )
+    .unwrap();
     let server = sim.serve(&["--rules", rules.to_str().unwrap()]);
     let mut client = online(&sim, server.mqtt_port, &dev, &ConnectOptions::new("small"));
     client.publish(&topic, &[b'z'; 1001], 1, 13);
@@ -416,7 +500,12 @@ fn disable_thing_pushes_disable_and_closes() {
     let v: Value = serde_json::from_slice(&payload).unwrap();
     assert_eq!(v["method"], "thing.disable");
     assert!(closed(&mut client), "closed after the push");
-    let (_, code) = Client::connect(server.mqtt_port, &sim.ca(), &dev, &ConnectOptions::new("off"));
+    let (_, code) = Client::connect(
+        server.mqtt_port,
+        &sim.ca(),
+        &dev,
+        &ConnectOptions::new("off"),
+    );
     assert_eq!(code, 5);
     let (_, body) = server.http(
         "GET",
@@ -425,8 +514,15 @@ fn disable_thing_pushes_disable_and_closes() {
     );
     assert!(body.contains("\"Success\":true"), "{body}");
     online(&sim, server.mqtt_port, &dev, &ConnectOptions::new("off"));
-    let (_, body) = server.http("GET", "/?Action=DisableThing&ProductKey=x&DeviceName=y", b"");
-    assert!(body.contains("\"Success\":false") && body.contains("iot.device.NotExistedDevice"), "{body}");
+    let (_, body) = server.http(
+        "GET",
+        "/?Action=DisableThing&ProductKey=x&DeviceName=y",
+        b"",
+    );
+    assert!(
+        body.contains("\"Success\":false") && body.contains("iot.device.NotExistedDevice"),
+        "{body}"
+    );
 }
 
 fn api(server: &common::Server, query: &str) -> Value {
@@ -439,12 +535,18 @@ fn api(server: &common::Server, query: &str) -> Value {
 fn wait_status(server: &common::Server, pk: &str, apply: i64, pending: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let v = api(server, &format!("Action=QueryBatchRegisterDeviceStatus&ProductKey={pk}&ApplyId={apply}"));
+        let v = api(
+            server,
+            &format!("Action=QueryBatchRegisterDeviceStatus&ProductKey={pk}&ApplyId={apply}"),
+        );
         assert_eq!(v["Success"], true, "{v}");
         if v["Data"]["Status"] != pending {
             return v;
         }
-        assert!(Instant::now() < deadline, "application {apply} stayed {pending}");
+        assert!(
+            Instant::now() < deadline,
+            "application {apply} stayed {pending}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -459,19 +561,49 @@ fn management_api_shapes() {
     let server = sim.serve(&[]);
 
     // QueryDeviceCert.
-    let v = api(&server, &format!("Action=QueryDeviceCert&ProductKey={pk}&DeviceName=taken-name"));
+    let v = api(
+        &server,
+        &format!("Action=QueryDeviceCert&ProductKey={pk}&DeviceName=taken-name"),
+    );
     assert_eq!(v["Success"], true, "{v}");
     let info = &v["DeviceCertInfo"];
     assert_eq!(info["Status"], 2);
-    assert_eq!(info["CertSN"].as_str().unwrap().len(), 14, "7-byte serial in hex");
-    assert!(info["Certificate"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
-    assert!(info["PrivateKey"].as_str().unwrap().starts_with("-----BEGIN EC PRIVATE KEY-----"));
-    let v = api(&server, &format!("Action=QueryDeviceCert&ProductKey={pk}&DeviceName=taken-name&RegionId=cn-hangzhou"));
-    assert_eq!((v["Success"].clone(), v["Code"].clone()), (Value::from(false), Value::from("iot.device.RegionNotSupportX509")));
+    assert_eq!(
+        info["CertSN"].as_str().unwrap().len(),
+        14,
+        "7-byte serial in hex"
+    );
+    assert!(info["Certificate"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(info["PrivateKey"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN EC PRIVATE KEY-----"));
+    let v = api(
+        &server,
+        &format!(
+            "Action=QueryDeviceCert&ProductKey={pk}&DeviceName=taken-name&RegionId=cn-hangzhou"
+        ),
+    );
+    assert_eq!(
+        (v["Success"].clone(), v["Code"].clone()),
+        (
+            Value::from(false),
+            Value::from("iot.device.RegionNotSupportX509")
+        )
+    );
     assert!(v["ErrorMessage"].as_str().unwrap().contains("cn-shanghai"));
-    let v = api(&server, &format!("Action=QueryDeviceCert&ProductKey={pk}&DeviceName=nobody"));
+    let v = api(
+        &server,
+        &format!("Action=QueryDeviceCert&ProductKey={pk}&DeviceName=nobody"),
+    );
     assert_eq!(v["Code"], "iot.device.NotExistedDevice");
-    let v = api(&server, &format!("Action=QueryDeviceCert&ProductKey={secret_pk}&DeviceName=x"));
+    let v = api(
+        &server,
+        &format!("Action=QueryDeviceCert&ProductKey={secret_pk}&DeviceName=x"),
+    );
     assert_eq!(v["Success"], false);
 
     // Own names: check (asynchronous), failed list, then a clean check and registration.
@@ -483,46 +615,110 @@ fn management_api_shapes() {
     let data = &v["Data"];
     assert_eq!(data["Status"], "CHECK_FAILED");
     assert_eq!(data["ValidList"]["Name"], serde_json::json!(["good-one"]));
-    assert_eq!(data["InvalidList"]["Name"], serde_json::json!(["taken-name", "x", "good-one"]));
-    assert_eq!(data["InvalidDetailList"]["invalidDetailList"].as_array().unwrap().len(), 3);
-    let v = api(&server, &format!("Action=BatchRegisterDeviceWithApplyId&ProductKey={pk}&ApplyId={apply}"));
+    assert_eq!(
+        data["InvalidList"]["Name"],
+        serde_json::json!(["taken-name", "x", "good-one"])
+    );
+    assert_eq!(
+        data["InvalidDetailList"]["invalidDetailList"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let v = api(
+        &server,
+        &format!("Action=BatchRegisterDeviceWithApplyId&ProductKey={pk}&ApplyId={apply}"),
+    );
     assert_eq!(v["Code"], "iot.device.ApplyIdNotChecked");
 
     let v = api(&server, &format!(
         "Action=BatchCheckDeviceNames&ProductKey={pk}&DeviceNameList.1.DeviceName=own-1&DeviceNameList.2.DeviceName=own-2&DeviceNameList.3.DeviceName=own-3"
     ));
     let apply = v["Data"]["ApplyId"].as_i64().unwrap();
-    assert_eq!(wait_status(&server, &pk, apply, "CHECK")["Data"]["Status"], "CHECK_SUCCESS");
-    let v = api(&server, &format!("Action=BatchRegisterDeviceWithApplyId&ProductKey={pk}&ApplyId={apply}"));
+    assert_eq!(
+        wait_status(&server, &pk, apply, "CHECK")["Data"]["Status"],
+        "CHECK_SUCCESS"
+    );
+    let v = api(
+        &server,
+        &format!("Action=BatchRegisterDeviceWithApplyId&ProductKey={pk}&ApplyId={apply}"),
+    );
     assert_eq!(v["Success"], true, "{v}");
     let v = wait_status(&server, &pk, apply, "CREATE");
     assert_eq!(v["Data"]["Status"], "CREATE_SUCCESS", "{v}");
-    let v = api(&server, &format!("Action=QueryPageByApplyId&ApplyId={apply}&PageSize=2&CurrentPage=2"));
-    assert_eq!((v["Total"].clone(), v["PageCount"].clone()), (Value::from(3), Value::from(2)));
-    assert_eq!(v["ApplyDeviceList"]["ApplyDeviceInfo"][0]["DeviceName"], "own-3");
-    let v = api(&server, &format!("Action=QueryPageByApplyId&ApplyId={apply}&PageSize=51"));
+    let v = api(
+        &server,
+        &format!("Action=QueryPageByApplyId&ApplyId={apply}&PageSize=2&CurrentPage=2"),
+    );
+    assert_eq!(
+        (v["Total"].clone(), v["PageCount"].clone()),
+        (Value::from(3), Value::from(2))
+    );
+    assert_eq!(
+        v["ApplyDeviceList"]["ApplyDeviceInfo"][0]["DeviceName"],
+        "own-3"
+    );
+    let v = api(
+        &server,
+        &format!("Action=QueryPageByApplyId&ApplyId={apply}&PageSize=51"),
+    );
     assert_eq!(v["Code"], "iot.common.InvalidPageParams");
     // The new devices connect.
-    let cert = api(&server, &format!("Action=QueryDeviceCert&ProductKey={pk}&DeviceName=own-2"));
+    let cert = api(
+        &server,
+        &format!("Action=QueryDeviceCert&ProductKey={pk}&DeviceName=own-2"),
+    );
     let dir = sim.path().join("own-2");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("own-2.cer"), cert["DeviceCertInfo"]["Certificate"].as_str().unwrap()).unwrap();
-    std::fs::write(dir.join("own-2.key"), cert["DeviceCertInfo"]["PrivateKey"].as_str().unwrap()).unwrap();
+    std::fs::write(
+        dir.join("own-2.cer"),
+        cert["DeviceCertInfo"]["Certificate"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("own-2.key"),
+        cert["DeviceCertInfo"]["PrivateKey"].as_str().unwrap(),
+    )
+    .unwrap();
     let creds = common::Creds {
         pk: pk.clone(),
         dn: "own-2".into(),
         cert: dir.join("own-2.cer"),
         key: dir.join("own-2.key"),
     };
-    online(&sim, server.mqtt_port, &creds, &ConnectOptions::new("own-2"));
+    online(
+        &sim,
+        server.mqtt_port,
+        &creds,
+        &ConnectOptions::new("own-2"),
+    );
 
     // Random names.
-    let v = api(&server, &format!("Action=BatchRegisterDevice&ProductKey={pk}&Count=2"));
+    let v = api(
+        &server,
+        &format!("Action=BatchRegisterDevice&ProductKey={pk}&Count=2"),
+    );
     let apply = v["Data"]["ApplyId"].as_i64().unwrap();
-    assert_eq!(wait_status(&server, &pk, apply, "CREATE")["Data"]["Status"], "CREATE_SUCCESS");
-    let v = api(&server, &format!("Action=QueryPageByApplyId&ApplyId={apply}&PageSize=50"));
-    assert_eq!(v["ApplyDeviceList"]["ApplyDeviceInfo"].as_array().unwrap().len(), 2);
-    let v = api(&server, &format!("Action=BatchRegisterDevice&ProductKey={pk}&Count=10001"));
+    assert_eq!(
+        wait_status(&server, &pk, apply, "CREATE")["Data"]["Status"],
+        "CREATE_SUCCESS"
+    );
+    let v = api(
+        &server,
+        &format!("Action=QueryPageByApplyId&ApplyId={apply}&PageSize=50"),
+    );
+    assert_eq!(
+        v["ApplyDeviceList"]["ApplyDeviceInfo"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let v = api(
+        &server,
+        &format!("Action=BatchRegisterDevice&ProductKey={pk}&Count=10001"),
+    );
     assert_eq!(v["Code"], "iot.common.InvalidParameter");
     let v = api(&server, "Action=NoSuchThing");
     assert_eq!(v["Code"], "InvalidAction.NotFound");
@@ -530,7 +726,10 @@ fn management_api_shapes() {
     // Outside Shanghai, x509 calls fail with RegionNotSupportX509.
     drop(server);
     let server = sim.serve(&["--region", "cn-hangzhou"]);
-    let v = api(&server, &format!("Action=BatchRegisterDevice&ProductKey={pk}&Count=1"));
+    let v = api(
+        &server,
+        &format!("Action=BatchRegisterDevice&ProductKey={pk}&Count=1"),
+    );
     assert_eq!(v["Code"], "iot.device.RegionNotSupportX509");
 }
 
@@ -544,14 +743,23 @@ fn tls_rules_and_sni_record() {
     let server = sim.serve(&[]);
     let mut builder = SslConnector::builder(SslMethod::tls_client()).unwrap();
     builder.set_ca_file(sim.ca()).unwrap();
-    builder.set_certificate_file(&dev.cert, openssl::ssl::SslFiletype::PEM).unwrap();
-    builder.set_private_key_file(&dev.key, openssl::ssl::SslFiletype::PEM).unwrap();
-    builder.set_min_proto_version(Some(SslVersion::TLS1_3)).unwrap();
+    builder
+        .set_certificate_file(&dev.cert, openssl::ssl::SslFiletype::PEM)
+        .unwrap();
+    builder
+        .set_private_key_file(&dev.key, openssl::ssl::SslFiletype::PEM)
+        .unwrap();
+    builder
+        .set_min_proto_version(Some(SslVersion::TLS1_3))
+        .unwrap();
     let tcp = std::net::TcpStream::connect(("127.0.0.1", server.mqtt_port)).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    assert!(builder.build().connect("localhost", tcp).is_err(), "TLS 1.3 is not offered by default");
+    assert!(
+        builder.build().connect("localhost", tcp).is_err(),
+        "TLS 1.3 is not offered by default"
+    );
     online(&sim, server.mqtt_port, &dev, &ConnectOptions::new("sni"));
-    let (_, body) = server.http("GET", &format!("/api/connections?deviceName=tls-dev"), b"");
+    let (_, body) = server.http("GET", "/api/connections?deviceName=tls-dev", b"");
     let list: Vec<Value> = serde_json::from_str(&body).unwrap();
     assert_eq!(list.last().unwrap()["sni"], "localhost");
 }
@@ -564,7 +772,14 @@ fn probe_records_the_rules_of_the_endpoint() {
     let pk = sim.product("x509");
     // RSA (the platform's key type): with an EC key, TLS 1.2 ties the
     // client certificate to the offered curves and the curve probe would fail.
-    let dev = common::Creds::from_json(&sim.json(&["device", "create", "--product", &pk, "--name", "probe-dev"]));
+    let dev = common::Creds::from_json(&sim.json(&[
+        "device",
+        "create",
+        "--product",
+        &pk,
+        "--name",
+        "probe-dev",
+    ]));
     let server = sim.serve(&[]);
     let port = server.mqtt_port.to_string();
     let out = sim.ok(&[
@@ -588,14 +803,28 @@ fn probe_records_the_rules_of_the_endpoint() {
     ]);
     let table: toml::Table = toml::from_str(&out).expect("probe output is TOML");
     let value = |name: &str| table[name]["value"].clone();
-    let strings = |list: &[&str]| toml::Value::Array(list.iter().map(|s| toml::Value::from(*s)).collect());
+    let strings =
+        |list: &[&str]| toml::Value::Array(list.iter().map(|s| toml::Value::from(*s)).collect());
     assert_eq!(value("tls_versions"), strings(&["1.2"]), "{out}");
     assert_eq!(value("tls_sni_required"), toml::Value::Boolean(false));
-    assert_eq!(value("tls_curves"), strings(&["X25519", "P-256", "P-384"]), "{out}");
+    assert_eq!(
+        value("tls_curves"),
+        strings(&["X25519", "P-256", "P-384"]),
+        "{out}"
+    );
     let suites = value("tls12_ciphers").as_str().unwrap().to_string();
-    assert!(suites.contains("ECDHE-RSA-AES128-GCM-SHA256") && suites.contains("AES128-GCM-SHA256"), "{suites}");
-    assert!(!suites.contains("ECDHE-ECDSA") && !suites.contains("AES128-SHA256"), "{suites}");
-    assert_eq!(value("protocol_levels"), toml::Value::Array(vec![3.into(), 4.into()]));
+    assert!(
+        suites.contains("ECDHE-RSA-AES128-GCM-SHA256") && suites.contains("AES128-GCM-SHA256"),
+        "{suites}"
+    );
+    assert!(
+        !suites.contains("ECDHE-ECDSA") && !suites.contains("AES128-SHA256"),
+        "{suites}"
+    );
+    assert_eq!(
+        value("protocol_levels"),
+        toml::Value::Array(vec![3.into(), 4.into()])
+    );
     assert_eq!(value("client_id_max"), toml::Value::Integer(64));
     assert_eq!(value("bad_client_id_code"), toml::Value::Integer(3));
     assert_eq!(value("keepalive_min"), toml::Value::Integer(30));
