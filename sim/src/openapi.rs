@@ -89,7 +89,7 @@ fn x509_product(store: &Store, product_key: &str) -> Result<(), Value> {
     }
 }
 
-/// Answers `?Action=...`; None when the action is unknown.
+/// Answers `?Action=...` (an unknown action gets InvalidAction.NotFound).
 pub fn dispatch(action: &str, query: &Query, store: &mut Store, shared: &Shared) -> Value {
     let result = match action {
         "QueryDeviceCert" => query_device_cert(query, store, shared),

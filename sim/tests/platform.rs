@@ -842,3 +842,20 @@ fn probe_records_the_rules_of_the_endpoint() {
     let rules = sim.ok(&["--rules", file.to_str().unwrap(), "rules"]);
     assert!(rules.contains("status = \"measured\""));
 }
+
+/// `init --second-root`: devices verify the server with the two-root bundle
+/// (the server's root second) and still connect.
+#[test]
+fn devices_connect_with_a_two_root_bundle() {
+    let sim = Sim::empty();
+    sim.ok(&["init", "--second-root"]);
+    let pk = sim.product("x509");
+    let dev = sim.device(&pk, "bundle-dev");
+    let server = sim.serve(&[]);
+    online(&sim, server.mqtt_port, &dev, &ConnectOptions::new("bundle"));
+    // Only the first root is not enough: the server chains to the second.
+    let first_only = sim.path().join("first-root.pem");
+    let roots = openssl::x509::X509::stack_from_pem(&std::fs::read(sim.ca()).unwrap()).unwrap();
+    std::fs::write(&first_only, roots[0].to_pem().unwrap()).unwrap();
+    assert!(common::tls_connect(server.mqtt_port, &first_only, &dev.cert, &dev.key).is_err());
+}
