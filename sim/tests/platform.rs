@@ -859,3 +859,111 @@ fn devices_connect_with_a_two_root_bundle() {
     std::fs::write(&first_only, roots[0].to_pem().unwrap()).unwrap();
     assert!(common::tls_connect(server.mqtt_port, &first_only, &dev.cert, &dev.key).is_err());
 }
+
+/// The "unknown" rows are settings: the other choice of each, through one
+/// rule file, changes the behaviour accordingly.
+#[test]
+fn settings_change_behaviour_through_the_rule_file() {
+    use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVersion};
+    let sim = Sim::new();
+    let pk = sim.product("x509");
+    let dev = sim.device(&pk, "setting-dev");
+    sim.ok(&[
+        "product",
+        "topic",
+        "add",
+        "--product",
+        &pk,
+        "--topic",
+        "user/echo",
+        "--access",
+        "ALL",
+    ]);
+    let rules = sim.path().join("settings.toml");
+    let row = |name: &str, value: &str| {
+        format!("[{name}]\nvalue = {value}\nstatus = \"measured\"\nsource = \"test\"\n\n")
+    };
+    std::fs::write(
+        &rules,
+        [
+            row("qos2", "\"disconnect\""),
+            row("unauthorized_publish", "\"disconnect\""),
+            row("retain", "\"drop\""),
+            row("tls_versions", "[\"1.2\", \"1.3\"]"),
+            row("tls_sni_required", "true"),
+            row("persistent_session", "false"),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let server = sim.serve(&["--rules", rules.to_str().unwrap()]);
+    let port = server.mqtt_port;
+    let topic = format!("/{pk}/setting-dev/user/echo");
+
+    // TLS 1.3 is now offered; a ClientHello without SNI is refused.
+    let connector = |no_sni: bool, tls13: bool| {
+        let mut builder = SslConnector::builder(SslMethod::tls_client()).unwrap();
+        builder.set_ca_file(sim.ca()).unwrap();
+        builder
+            .set_certificate_file(&dev.cert, SslFiletype::PEM)
+            .unwrap();
+        builder
+            .set_private_key_file(&dev.key, SslFiletype::PEM)
+            .unwrap();
+        if tls13 {
+            builder
+                .set_min_proto_version(Some(SslVersion::TLS1_3))
+                .unwrap();
+        }
+        let mut config = builder.build().configure().unwrap();
+        config.set_use_server_name_indication(!no_sni);
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        config.connect("localhost", tcp)
+    };
+    let mut tls13 = connector(false, true).expect("TLS 1.3 handshake");
+    assert_eq!(tls13.ssl().version_str(), "TLSv1.3");
+    let _ = tls13.write_all(&[0xe0, 0]);
+    if let Ok(mut stream) = connector(true, false) {
+        use std::io::Read;
+        let _ = stream.write_all(&[0x10, 0]);
+        let mut buffer = [0u8; 4];
+        assert!(
+            matches!(stream.read(&mut buffer), Ok(0) | Err(_)),
+            "closed without SNI"
+        );
+    }
+    server.wait_log("no SNI in the ClientHello (rule tls_sni_required)");
+
+    // retain = drop: a retained publish is dropped (QoS 1 acknowledged).
+    let mut client = online(&sim, port, &dev, &ConnectOptions::new("settings"));
+    assert_eq!(client.subscribe(1, &[&topic]), vec![1]);
+    let mut body = (topic.len() as u16).to_be_bytes().to_vec();
+    body.extend_from_slice(topic.as_bytes());
+    body.extend_from_slice(&[0, 21]);
+    body.extend_from_slice(b"kept?");
+    let mut packet = vec![0x33, body.len() as u8];
+    packet.extend_from_slice(&body);
+    client.stream.write_all(&packet).unwrap();
+    assert_eq!(client.read_packet().unwrap(), (0x40, vec![0, 21]));
+    server.wait_log("retain is not supported by the platform");
+    // qos2 = disconnect.
+    client.publish(&topic, b"qos2", 2, 22);
+    assert!(closed(&mut client), "closed on QoS 2");
+    server.wait_log("device published at QoS 2 (rule qos2 = disconnect)");
+    // unauthorized_publish = disconnect.
+    let mut client = online(&sim, port, &dev, &ConnectOptions::new("settings"));
+    client.publish(&format!("/{pk}/setting-dev/user/get"), b"x", 0, 0);
+    assert!(closed(&mut client), "closed on a publish without rights");
+    server.wait_log("(rule unauthorized_publish = disconnect)");
+
+    // persistent_session = false: clean session 0 is treated as 1.
+    let mut options = ConnectOptions::new("settings");
+    options.clean_session = false;
+    let mut client = online(&sim, port, &dev, &options);
+    assert_eq!(client.subscribe(1, &[&topic]), vec![1]);
+    client.disconnect();
+    server.wait_log("device sent DISCONNECT");
+    let (_, ack) = Client::connect_ack(port, &sim.ca(), &dev, &options);
+    assert_eq!(ack, [0, 0], "no session kept");
+}
