@@ -167,7 +167,7 @@ impl fmt::Display for CredentialError {
             }
             CredentialError::BadKey { what, detail } => write!(
                 f,
-                "{what} is not a readable RSA or EC private key ({detail}). It must be PEM (\"RSA PRIVATE KEY\", \"EC PRIVATE KEY\", \"PRIVATE KEY\" or \"ENCRYPTED PRIVATE KEY\") or DER, complete and unmodified."
+                "{what} is not a readable RSA or EC private key: {detail}. It must be PEM (\"RSA PRIVATE KEY\", \"EC PRIVATE KEY\", \"PRIVATE KEY\" or \"ENCRYPTED PRIVATE KEY\") or DER, complete and unmodified."
             ),
             CredentialError::UnusableKey { what, detail } => {
                 write!(f, "{what} cannot be used for TLS: {detail}.")
@@ -264,25 +264,13 @@ enum Encoded<'a> {
 /// a C length, or a newline a tool appended, may follow).
 fn classify(input: &[u8]) -> Result<Encoded<'_>, String> {
     if input.first() == Some(&DER_SEQUENCE) {
-        let mut elements = Vec::new();
-        let mut rest = input;
-        while rest.first() == Some(&DER_SEQUENCE) {
-            let Some(len) = der_element_len(rest) else {
-                return Err(
-                    "it looks like DER but is truncated: its length field promises more bytes than were given; pass the whole file, with its length".to_owned()
-                );
-            };
-            elements.push(&rest[..len]);
-            rest = &rest[len..];
+        match split_der(input) {
+            Ok(elements) => return Ok(Encoded::Der(elements)),
+            // Text that happens to start with '0' (0x30), e.g. a saved
+            // `openssl s_client -showcerts` listing, is still PEM.
+            Err(_) if is_pem(input) => {}
+            Err(e) => return Err(e),
         }
-        if let Some(offset) = rest.iter().position(|&b| !is_c_padding(b)) {
-            return Err(format!(
-                "it is DER followed by data that is not part of it (from byte {} of {}); pass only the DER data and its exact length",
-                input.len() - rest.len() + offset,
-                input.len()
-            ));
-        }
-        return Ok(Encoded::Der(elements));
     }
     let text = trim_c_text(input);
     if text.is_empty() {
@@ -293,6 +281,29 @@ fn classify(input: &[u8]) -> Result<Encoded<'_>, String> {
     } else {
         Err("it is neither PEM (no \"-----BEGIN\" line) nor DER (binary DER starts with the byte 0x30)".to_owned())
     }
+}
+
+/// DER elements back to back, then nothing but C padding.
+fn split_der(input: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut elements = Vec::new();
+    let mut rest = input;
+    while rest.first() == Some(&DER_SEQUENCE) {
+        let Some(len) = der_element_len(rest) else {
+            return Err(
+                "it looks like DER but is truncated: its length field promises more bytes than were given; pass the whole file, with its length".to_owned()
+            );
+        };
+        elements.push(&rest[..len]);
+        rest = &rest[len..];
+    }
+    if let Some(offset) = rest.iter().position(|&b| !is_c_padding(b)) {
+        return Err(format!(
+            "it is DER followed by data that is not part of it (from byte {} of {}); pass only the DER data and its exact length",
+            input.len() - rest.len() + offset,
+            input.len()
+        ));
+    }
+    Ok(elements)
 }
 
 fn is_pem(input: &[u8]) -> bool {
@@ -354,7 +365,7 @@ fn certificate_failure(index: usize, count: usize, err: &mbedtls::Error) -> Stri
         )
     } else {
         format!(
-            "is not readable ({}); it must be PEM (\"-----BEGIN CERTIFICATE-----\") or DER, complete and unmodified",
+            "is not readable: {}; it must be PEM (\"-----BEGIN CERTIFICATE-----\") or DER, complete and unmodified",
             describe(err)
         )
     };
@@ -616,11 +627,9 @@ impl ClientCredentials {
                 return Err(CredentialError::TooLarge { what, len });
             }
         }
-        let chain = parse_certificates(cert).map_err(|detail| {
-            CredentialError::BadCertificate {
-                what: origin.cert_name(),
-                detail,
-            }
+        let chain = parse_certificates(cert).map_err(|detail| CredentialError::BadCertificate {
+            what: origin.cert_name(),
+            detail,
         })?;
         let key = parse_key(key, password, &origin)?;
         let leaf: &MbedtlsBox<Certificate> =
@@ -762,9 +771,15 @@ mod tests {
         assert!(err.contains("truncated"), "{err}");
         let err = classify(&[0x30, 0x01, 0x05, b'x']).err().unwrap();
         assert!(err.contains("from byte 3 of 4"), "{err}");
-        assert!(classify(&[0x30, 0x80, 0x00, 0x00]).is_err(), "BER indefinite length");
+        assert!(
+            classify(&[0x30, 0x80, 0x00, 0x00]).is_err(),
+            "BER indefinite length"
+        );
         let err = classify(b"\x01\x02").err().unwrap();
         assert!(err.contains("neither PEM"), "{err}");
+        // Text that starts with '0' is still PEM.
+        let listing = b"0 s:CN=x\n-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n";
+        assert!(matches!(classify(listing), Ok(Encoded::Pem(_))));
     }
 
     #[test]

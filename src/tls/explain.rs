@@ -123,7 +123,10 @@ mod tests {
     fn descriptions_are_words_with_the_numeric_code_and_no_rust_paths() {
         let err: Error = codes::PkUnknownPkAlg.into();
         let text = describe(&err);
-        assert!(text.starts_with("the key algorithm is not supported"), "{text}");
+        assert!(
+            text.starts_with("the key algorithm is not supported"),
+            "{text}"
+        );
         assert!(text.ends_with("(mbedTLS error -0x3C80)"), "{text}");
         for err in [
             Error::from(codes::X509InvalidFormat | codes::Asn1OutOfData),

@@ -180,6 +180,17 @@ impl Pki {
         self.sign(name, ca, "extendedKeyUsage=clientAuth\n");
     }
 
+    /// A client certificate, CN = `name`, for a key that `openssl
+    /// <key_args> -out <name>.key` generates (any curve or algorithm).
+    pub fn issue_client_with_key(&self, name: &str, ca: &str, key_args: &[&str]) {
+        let key = format!("{name}.key");
+        let mut args = key_args.to_vec();
+        args.extend(["-out", &key]);
+        self.run(&args);
+        self.request(name, name);
+        self.sign(name, ca, "extendedKeyUsage=clientAuth\n");
+    }
+
     /// A client certificate valid only in 2020 (long expired).
     pub fn issue_expired_client(&self, name: &str, ca: &str) {
         self.new_key(name, KeyKind::EcP256);
