@@ -19,10 +19,11 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use iotkit::events::{self, Handler, Registration};
-use iotkit::ffi::mqtt::{iotkit_mqtt_construct_x509, iotkit_x509_client_params_t, IOT_MQTT_Destroy};
+use iotkit::ffi::mqtt::{
+    iotkit_mqtt_construct_x509, iotkit_x509_client_params_t, IOT_MQTT_Destroy,
+};
 use iotkit::ffi::tls::{
-    iotkit_x509_clear_credentials, iotkit_x509_set_credentials, HAL_SSL_Destroy,
-    HAL_SSL_Establish,
+    iotkit_x509_clear_credentials, iotkit_x509_set_credentials, HAL_SSL_Destroy, HAL_SSL_Establish,
 };
 use iotkit::ffi::types::iotx_mqtt_event_handle_t;
 use iotkit::tls::ClientCredentials;
@@ -219,8 +220,18 @@ fn next_client_cn(server: &Peer, before: usize) -> Option<String> {
 fn establish_with_ca(server: &Peer, ca: &[u8]) -> Option<String> {
     let before = server.output().matches("depth=0 CN = ").count();
     let host = CString::new("localhost").unwrap();
-    let handle = HAL_SSL_Establish(host.as_ptr(), server.port, ca.as_ptr().cast(), ca.len() as u32);
-    assert_ne!(handle, 0, "HAL_SSL_Establish failed; events:\n{}", events_text());
+    let handle = HAL_SSL_Establish(
+        host.as_ptr(),
+        server.port,
+        ca.as_ptr().cast(),
+        ca.len() as u32,
+    );
+    assert_ne!(
+        handle,
+        0,
+        "HAL_SSL_Establish failed; events:\n{}",
+        events_text()
+    );
     let cn = next_client_cn(server, before);
     assert_eq!(HAL_SSL_Destroy(handle), 0);
     cn
@@ -256,7 +267,10 @@ fn der_certificates_and_keys_parse_whatever_their_last_byte() {
             let cert = [&pair.cert[..], trailer].concat();
             let key = [&pair.key[..], trailer].concat();
             let creds = ClientCredentials::from_pem_or_der(&cert, &key, None).unwrap_or_else(|e| {
-                panic!("DER ending in {:#04x} (trailer {trailer:?}): {e}", pair.last)
+                panic!(
+                    "DER ending in {:#04x} (trailer {trailer:?}): {e}",
+                    pair.last
+                )
             });
             assert_eq!(creds.fingerprint_sha256(), sha256(&pair.cert));
             assert_eq!(creds.subject(), format!("CN={}", pair.cn));
