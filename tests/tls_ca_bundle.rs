@@ -15,8 +15,7 @@ use std::time::Duration;
 use iotkit::events::{self, Handler, Registration};
 use iotkit::ffi::compat::IOT_Ioctl;
 use iotkit::ffi::mqtt::{
-    iotkit_mqtt_construct_x509, iotkit_x509_client_params_t, IOT_MQTT_Construct,
-    IOT_MQTT_Destroy,
+    iotkit_mqtt_construct_x509, iotkit_x509_client_params_t, IOT_MQTT_Construct, IOT_MQTT_Destroy,
 };
 use iotkit::ffi::tls::{iotkit_x509_clear_credentials, HAL_SSL_Destroy, HAL_SSL_Establish};
 use iotkit::ffi::types::{iotx_ioctl_option_t, iotx_mqtt_event_handle_t, iotx_mqtt_param_t};
@@ -213,11 +212,17 @@ fn iot_mqtt_construct_takes_a_bundle_in_pub_key_and_in_iotx_ca_crt() {
     // A known identity: Construct does not wait for an identity response
     // (mosquitto sends none).
     assert_eq!(
-        set_text(iotx_ioctl_option_t::IOTX_IOCTL_SET_PRODUCT_KEY, "a1Bundle001"),
+        set_text(
+            iotx_ioctl_option_t::IOTX_IOCTL_SET_PRODUCT_KEY,
+            "a1Bundle001"
+        ),
         0
     );
     assert_eq!(
-        set_text(iotx_ioctl_option_t::IOTX_IOCTL_SET_DEVICE_NAME, "bundle-device"),
+        set_text(
+            iotx_ioctl_option_t::IOTX_IOCTL_SET_DEVICE_NAME,
+            "bundle-device"
+        ),
         0
     );
     for (case, bundle) in bundles(pki) {
@@ -250,7 +255,11 @@ fn iot_mqtt_construct_takes_a_bundle_in_pub_key_and_in_iotx_ca_crt() {
         let mut client = IOT_MQTT_Construct(ptr::null_mut());
         // SAFETY: as above.
         unsafe { iotkit::ffi::mqtt::iotx_ca_crt = ptr::null() };
-        assert!(!client.is_null(), "{case} in iotx_ca_crt: {}", events_text());
+        assert!(
+            !client.is_null(),
+            "{case} in iotx_ca_crt: {}",
+            events_text()
+        );
         assert_eq!(IOT_MQTT_Destroy(&mut client), 0);
     }
     for var in [

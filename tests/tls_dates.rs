@@ -49,7 +49,7 @@ fn child_with_an_unset_clock() {
     eprintln!("CHILD: connected with the clock unset");
     // Everything but the dates is still checked: another CA is refused.
     let other = std::fs::read(dir.join("other_ca.crt")).unwrap();
-    let err = connect(port, &other).err().expect("untrusted CA refused");
+    let err = connect(port, &other).expect_err("untrusted CA refused");
     assert!(
         matches!(err, TlsError::UntrustedServerCertificate { .. }),
         "{err}"
@@ -57,7 +57,7 @@ fn child_with_an_unset_clock() {
     // Once the clock is declared right, the dates count.
     assert_eq!(iotkit_tls_set_clock_trusted(1), 0);
     assert_eq!(tls::date_check(), DateCheck::Enforced);
-    let err = connect(port, &ca).err().expect("dates enforced");
+    let err = connect(port, &ca).expect_err("dates enforced");
     assert!(
         matches!(err, TlsError::ServerCertificateDates { .. }),
         "{err}"
@@ -80,9 +80,7 @@ fn an_unset_clock_skips_dates_until_it_is_trusted() {
         },
     );
     // With the real clock, the expired certificate is refused.
-    let err = connect(server.port, &pki.read("ca.crt"))
-        .err()
-        .expect("expired");
+    let err = connect(server.port, &pki.read("ca.crt")).expect_err("expired");
     assert!(
         matches!(err, TlsError::ServerCertificateDates { .. }),
         "{err}"
@@ -139,7 +137,7 @@ fn trusting_the_clock_keeps_an_expired_server_refused() {
     tls::set_clock_trusted(true);
     let result = connect(server.port, &pki.read("ca.crt"));
     tls::set_clock_trusted(false);
-    let err = result.err().expect("expired");
+    let err = result.expect_err("expired");
     assert!(
         matches!(err, TlsError::ServerCertificateDates { .. }),
         "{err}"

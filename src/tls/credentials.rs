@@ -402,7 +402,7 @@ pub(crate) const SUPPORTED_KEYS: &str =
     "supported are RSA keys of 2048 bits or more and ECDSA keys on P-256 (prime256v1) or P-384 (secp384r1)";
 
 /// Smallest RSA key accepted (the TLS profile refuses shorter server keys too).
-pub const MIN_RSA_BITS: usize = 2048;
+pub(crate) const MIN_RSA_BITS: usize = 2048;
 
 /// Curves a device's ECDSA key may use: those the TLS configuration offers
 /// for signatures (Curve25519 is offered for key exchange only).

@@ -129,7 +129,7 @@ mod tests {
         );
         assert!(text.ends_with("(mbedTLS error -0x3C80)"), "{text}");
         for err in [
-            Error::from(codes::X509InvalidFormat | codes::Asn1OutOfData),
+            codes::X509InvalidFormat | codes::Asn1OutOfData,
             Error::from(codes::Asn1UnexpectedTag),
             Error::from(-0x7fff),
         ] {

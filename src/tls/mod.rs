@@ -12,7 +12,7 @@ mod san;
 
 pub use credentials::{
     format_utc, ClientCredentials, CredentialError, CredentialOrigin, CredentialSource,
-    MAX_CREDENTIAL_LEN, MIN_RSA_BITS,
+    MAX_CREDENTIAL_LEN,
 };
 
 use explain::describe;
@@ -78,7 +78,7 @@ const CLOSE_NOTIFY_TIMEOUT: Duration = Duration::from_millis(200);
 /// a date before this library's release. Until the time is known to be
 /// right ([`set_clock_trusted`]), a clock reading earlier makes the validity
 /// dates of the server's certificates unjudgeable, so they are not checked.
-pub const CLOCK_PLAUSIBLE_AFTER_UNIX: u64 = 1_735_689_600; // 2025-01-01 00:00:00 UTC
+pub(crate) const CLOCK_PLAUSIBLE_AFTER_UNIX: u64 = 1_735_689_600; // 2025-01-01 00:00:00 UTC
 
 /// Set once the firmware (or a time service) vouches for the device clock.
 static CLOCK_TRUSTED: AtomicBool = AtomicBool::new(false);
