@@ -160,6 +160,42 @@ fn servers_offering_only_cbc_or_sha1_suites_or_other_versions_are_refused_with_t
     }
 }
 
+#[test]
+fn server_certificates_signed_with_sha1_or_with_short_rsa_keys_are_refused() {
+    let pki = pki::shared();
+    let ec = ["ecparam", "-name", "prime256v1", "-genkey", "-noout"];
+    let rsa1024 = [
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:1024",
+    ];
+    pki.issue_server_signed("server_sha1", "ca", &ec, "-sha1");
+    pki.issue_server_signed("server_rsa1024", "ca", &rsa1024, "-sha256");
+    let conf = config(pki);
+    for (cert, expected) in [
+        ("server_sha1", "unacceptable hash"),
+        ("server_rsa1024", "unacceptable key"),
+    ] {
+        // OpenSSL 3 itself refuses to serve these at its default level.
+        let server = peers::s_server(
+            pki,
+            &SServer {
+                cert,
+                extra: vec!["-tls1_2", "-cipher", "DEFAULT@SECLEVEL=0"],
+                ..SServer::default()
+            },
+        );
+        let err = tls::connect("localhost", server.port, &conf, TIMEOUT).unwrap_err();
+        assert!(
+            matches!(err, TlsError::ServerCertificateRejected { .. }),
+            "{cert}: {err}"
+        );
+        assert!(err.to_string().contains(expected), "{cert}: {err}");
+    }
+}
+
 /// What the relay saw of the ClientHello.
 #[derive(Debug)]
 struct ClientHello {

@@ -184,9 +184,10 @@ impl fmt::Display for TlsError {
                 f,
                 "the certificate of {host} is outside its validity period ({detail}); check the device clock"
             ),
-            TlsError::ServerCertificateRejected { host, detail } => {
-                write!(f, "the certificate of {host} was rejected: {detail}")
-            }
+            TlsError::ServerCertificateRejected { host, detail } => write!(
+                f,
+                "the certificate of {host} was rejected: {detail} The server must present a certificate signed with SHA-256 or stronger, with an RSA key of 2048 bits or more or an ECDSA key"
+            ),
             TlsError::ClientCertificateRequired { host } => write!(
                 f,
                 "{host} requires a client certificate and none is configured; assign g_cli_crt/g_cli_key, call iotkit_x509_set_credentials(), or set IOTX_X509_CERT_FILE/IOTX_X509_KEY_FILE"

@@ -122,6 +122,10 @@ impl Pki {
     }
 
     fn sign(&self, name: &str, ca: &str, extensions: &str) {
+        self.sign_with_digest(name, ca, extensions, "-sha256");
+    }
+
+    fn sign_with_digest(&self, name: &str, ca: &str, extensions: &str, digest: &str) {
         let ext_file = format!("{name}.ext");
         std::fs::write(self.path(&ext_file), extensions).expect("write extensions file");
         self.run(&[
@@ -138,7 +142,7 @@ impl Pki {
             &format!("{name}.crt"),
             "-days",
             "30",
-            "-sha256",
+            digest,
             "-extfile",
             &ext_file,
         ]);
@@ -170,6 +174,22 @@ impl Pki {
             name,
             ca,
             &format!("subjectAltName={san}\nextendedKeyUsage=serverAuth\n"),
+        );
+    }
+
+    /// A server certificate for localhost / 127.0.0.1 whose key `openssl
+    /// <key_args> -out <name>.key` makes, signed with `digest` ("-sha1", ...).
+    pub fn issue_server_signed(&self, name: &str, ca: &str, key_args: &[&str], digest: &str) {
+        let key = format!("{name}.key");
+        let mut args = key_args.to_vec();
+        args.extend(["-out", &key]);
+        self.run(&args);
+        self.request(name, "iotkit test server");
+        self.sign_with_digest(
+            name,
+            ca,
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            digest,
         );
     }
 
