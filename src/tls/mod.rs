@@ -86,8 +86,8 @@ static CLOCK_TRUSTED: AtomicBool = AtomicBool::new(false);
 /// Declares whether the device clock shows the real time. Once `true`, the
 /// validity dates of server certificates are always checked, whatever the
 /// clock reads; `false` returns to the default: dates are checked when the
-/// clock reads after [`CLOCK_PLAUSIBLE_AFTER_UNIX`] and skipped (with a
-/// warning) before it. Applies to handshakes started afterwards.
+/// clock reads 2025-01-01 or later and skipped (with a warning) before.
+/// Applies to handshakes started afterwards.
 pub fn set_clock_trusted(trusted: bool) {
     CLOCK_TRUSTED.store(trusted, Ordering::Relaxed);
 }
@@ -102,7 +102,7 @@ pub fn clock_trusted() -> bool {
 pub enum DateCheck {
     /// Expired or not-yet-valid server certificates are refused.
     Enforced,
-    /// The clock reads before [`CLOCK_PLAUSIBLE_AFTER_UNIX`] and nobody
+    /// The clock reads before 2025-01-01 and nobody
     /// vouched for it: dates are not checked (everything else is).
     SkippedClockUnset,
 }
@@ -381,7 +381,7 @@ fn mbedtls_config(
             let date_flags = VerifyError::CERT_EXPIRED | VerifyError::CERT_FUTURE;
             if dates == DateCheck::SkippedClockUnset && flags.intersects(date_flags) {
                 crate::log_warn!(
-                    "the device clock reads {}, before {}: it was never set, so the validity dates of the server's certificate {} are not checked (everything else is); call iotkit_tls_set_clock_trusted(1) once the clock is right",
+                    "the device clock reads {}, before {}: it was never set, so the validity dates of the server's certificate \"{}\" are not checked (everything else is); call iotkit_tls_set_clock_trusted(1) once the clock is right",
                     format_utc(SystemTime::now()),
                     format_utc(SystemTime::UNIX_EPOCH + Duration::from_secs(CLOCK_PLAUSIBLE_AFTER_UNIX)),
                     cert.subject().unwrap_or_default()
