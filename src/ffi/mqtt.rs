@@ -332,7 +332,10 @@ impl Connector for DeviceConnector {
                     &format!("connecting to {}:{}: {e}", s.host, s.port),
                 );
                 events::notify(ite::CONNECT_FAIL);
-                Err(TransportError::Failed(e.to_string()))
+                Err(TransportError::OpenFailed {
+                    state_code: e.state_code(),
+                    message: e.to_string(),
+                })
             }
         }
     }
