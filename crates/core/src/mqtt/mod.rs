@@ -1,0 +1,4 @@
+//! MQTT 3.1.1: the packet codec, topic matching and the sans-I/O session.
+
+pub mod codec;
+pub mod topic;

@@ -1,0 +1,43 @@
+//! Links iotkit-core into a `#![no_std]` static library with its own panic
+//! handler and allocator, the way RTOS firmware would.
+
+#![no_std]
+
+#[cfg(feature = "leak-std")]
+extern crate std;
+
+use core::alloc::{GlobalAlloc, Layout};
+
+use iotkit_core::mqtt::{codec, topic};
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+/// An allocator that has no memory: every request fails. Enough to link;
+/// this library is only built, never run.
+struct NoMemory;
+
+// SAFETY: `alloc` never hands out memory (a null pointer is the documented
+// way to report failure) and `dealloc` is only ever given pointers `alloc`
+// returned, of which there are none.
+unsafe impl GlobalAlloc for NoMemory {
+    unsafe fn alloc(&self, _layout: Layout) -> *mut u8 {
+        core::ptr::null_mut()
+    }
+    unsafe fn dealloc(&self, _ptr: *mut u8, _layout: Layout) {}
+}
+
+#[global_allocator]
+static ALLOCATOR: NoMemory = NoMemory;
+
+/// Uses the codec and the topic rules, so that
+/// their code is part of the link.
+#[no_mangle]
+pub extern "C" fn iotkit_core_no_std_check(now_ms: u64, random: u32) -> u64 {
+    let mut out = [0u8; 64];
+    let ping = codec::encode(&codec::Packet::PingReq, &mut out).map_or(0, |n| n as u64);
+    let matched = u64::from(topic::matches("/a/+", "/a/b"));
+    ping + matched + now_ms + u64::from(random)
+}
