@@ -8,6 +8,7 @@ extern crate std;
 
 use core::alloc::{GlobalAlloc, Layout};
 
+use iotkit_core::mqtt::session::{Config, QoS, Session};
 use iotkit_core::mqtt::{codec, topic};
 
 #[panic_handler]
@@ -32,12 +33,23 @@ unsafe impl GlobalAlloc for NoMemory {
 #[global_allocator]
 static ALLOCATOR: NoMemory = NoMemory;
 
-/// Uses the codec and the topic rules, so that
+/// Uses the codec, the topic rules and the session, so that
 /// their code is part of the link.
 #[no_mangle]
 pub extern "C" fn iotkit_core_no_std_check(now_ms: u64, random: u32) -> u64 {
     let mut out = [0u8; 64];
     let ping = codec::encode(&codec::Packet::PingReq, &mut out).map_or(0, |n| n as u64);
     let matched = u64::from(topic::matches("/a/+", "/a/b"));
-    ping + matched + now_ms + u64::from(random)
+    let mut sent = 0;
+    if let Ok(mut session) = Session::new(Config::new("device-1")) {
+        let _ = session.connect(now_ms);
+        let _ = session.publish("/a/b", &out[..4], QoS::AtLeastOnce, false);
+        session.receive(&out[..2]);
+        while session.poll_event().is_some() {}
+        while let Some(bytes) = session.poll_transmit(now_ms) {
+            sent += bytes.len() as u64;
+        }
+        session.handle_timeout(now_ms + u64::from(random));
+    }
+    ping + matched + sent
 }
