@@ -20,4 +20,5 @@
 
 extern crate alloc;
 
+pub mod agent;
 pub mod mqtt;

@@ -8,7 +8,9 @@ extern crate std;
 
 use core::alloc::{GlobalAlloc, Layout};
 
-use iotkit_core::mqtt::session::{Config, QoS, Session};
+use iotkit_core::agent::backoff::{Backoff, BackoffConfig};
+use iotkit_core::agent::{endpoint, options};
+use iotkit_core::mqtt::session::{Config, DisconnectReason, QoS, Session};
 use iotkit_core::mqtt::{codec, topic};
 
 #[panic_handler]
@@ -33,7 +35,7 @@ unsafe impl GlobalAlloc for NoMemory {
 #[global_allocator]
 static ALLOCATOR: NoMemory = NoMemory;
 
-/// Uses the codec, the topic rules and the session, so that
+/// Uses the codec, the topic rules, the session and the agent's policies, so that
 /// their code is part of the link.
 #[no_mangle]
 pub extern "C" fn iotkit_core_no_std_check(now_ms: u64, random: u32) -> u64 {
@@ -51,5 +53,12 @@ pub extern "C" fn iotkit_core_no_std_check(now_ms: u64, random: u32) -> u64 {
         }
         session.handle_timeout(now_ms + u64::from(random));
     }
-    ping + matched + sent
+    let mut backoff = Backoff::new(BackoffConfig::default());
+    backoff.link_down(now_ms, &DisconnectReason::Refused(5));
+    let delay = backoff.next_delay(random);
+    let port = endpoint::plan(&endpoint::Sources::default()).map_or(0, |p| u64::from(p.port));
+    let ping = ping
+        + options::resolve(options::OptionInput::default())
+            .map_or(0, |o| o.options.ping_interval_ms);
+    ping + matched + sent + delay + port
 }
