@@ -452,23 +452,39 @@ fn unacknowledged_qos1_is_resent_first_after_reconnect_in_order_with_dup() {
         h.session.publish("/r/q0", b"o", QoS::AtMostOnce, false),
         Err(SessionError::NotConnected)
     );
+    // The oldest resend goes alone first ...
     let after = h.connect(true);
-    let resent: Vec<_> = after.iter().map(publish_of).collect();
     assert_eq!(
-        resent,
+        after.iter().map(publish_of).collect::<Vec<_>>(),
+        [(ids[0], true)]
+    );
+    // ... a message published now waits behind the resends ...
+    let later = h
+        .session
+        .publish("/r/later", b"l", QoS::AtLeastOnce, false)
+        .unwrap();
+    assert_eq!(h.sent(), []);
+    // ... and once it is acknowledged the rest follow, in order.
+    assert_eq!(
+        h.deliver(Packet::PubAck { packet_id: ids[0] }),
+        [Ev::Acked(ids[0])]
+    );
+    let rest: Vec<_> = h.sent().iter().map(publish_of).collect();
+    assert_eq!(
+        rest,
         [
-            (ids[0], true),
             (ids[2], true),
             (ids[3], true),
-            (offline, false)
+            (offline, false),
+            (later, false)
         ]
     );
-    for id in [ids[0], ids[2], ids[3], offline] {
+    for id in [ids[2], ids[3], offline, later] {
         assert_eq!(h.deliver(Packet::PubAck { packet_id: id }), [Ev::Acked(id)]);
     }
     assert_eq!(h.session.inflight(), 0);
-    // A resend that was queued but not yet written when the link dropped
-    // again is still a resend (DUP) the time after.
+    // A message queued but never handed out before the link dropped (twice)
+    // is not a resend: no DUP, no attempt counted.
     let id = h
         .session
         .publish("/r/x", b"x", QoS::AtLeastOnce, false)
@@ -480,7 +496,7 @@ fn unacknowledged_qos1_is_resent_first_after_reconnect_in_order_with_dup() {
         session_present: true,
         return_code: 0,
     }));
-    h.drop_link(); // before the resend was handed out
+    h.drop_link(); // before it was handed out
     let again = h.connect(true);
     assert_eq!(
         again.iter().map(publish_of).collect::<Vec<_>>(),
@@ -541,6 +557,41 @@ fn a_message_the_broker_keeps_refusing_is_given_up_after_max_attempts() {
         h.deliver(Packet::PubAck { packet_id: good }),
         [Ev::Acked(good)]
     );
+}
+
+#[test]
+fn messages_behind_a_refused_one_are_not_given_up_with_it() {
+    let mut config = config();
+    config.max_publish_attempts = 2;
+    let mut h = Harness::new(config);
+    h.connect(true);
+    let bad = h
+        .session
+        .publish("/bad", b"b", QoS::AtLeastOnce, false)
+        .unwrap();
+    let good = h
+        .session
+        .publish("/good", b"g", QoS::AtLeastOnce, false)
+        .unwrap();
+    assert_eq!(h.sent().len(), 2); // both written; the broker drops the link on the first
+    h.drop_link();
+    // Only the refused one is resent, and the broker drops the link again.
+    assert_eq!(
+        h.connect(true).iter().map(publish_of).collect::<Vec<_>>(),
+        [(bad, true)]
+    );
+    let events = h.drop_link();
+    assert_eq!(events[1..], [Ev::GaveUp(bad, 2)]);
+    // The good one was sent once only: it is resent, not given up.
+    assert_eq!(
+        h.connect(true).iter().map(publish_of).collect::<Vec<_>>(),
+        [(good, true)]
+    );
+    assert_eq!(
+        h.deliver(Packet::PubAck { packet_id: good }),
+        [Ev::Acked(good)]
+    );
+    assert_eq!(h.session.inflight(), 0);
 }
 
 #[test]

@@ -27,10 +27,13 @@
 //!   (`(id - 1) % window`), so a PUBACK finds its message in constant time.
 //!   While the link is up an unacknowledged message is never dropped and
 //!   never resent (MQTT 3.1.1 §4.4); after a reconnect every unacknowledged
-//!   message is resent first, in its original order, with DUP set.
-//!   Attempts count across reconnects: a message the broker refused
-//!   [`Config::max_publish_attempts`] times (it dropped the link each time
-//!   before acknowledging) is given up with [`Event::PublishGaveUp`].
+//!   message is resent before any new one, in its original order, with DUP
+//!   set: the oldest alone first, the others once a PUBACK arrives, so that
+//!   a message the broker drops the link on does not take the ones behind
+//!   it down with it. Attempts count across reconnects: a message the broker
+//!   refused [`Config::max_publish_attempts`] times (it dropped the link
+//!   each time before acknowledging) is given up with
+//!   [`Event::PublishGaveUp`].
 //! - **QoS 1 in.** Acknowledged with PUBACK as it is handed out.
 //! - **Requests** (SUBSCRIBE, UNSUBSCRIBE) keep their order: they wait in a
 //!   first-in first-out queue, are sent in that order and, when the link
@@ -531,6 +534,8 @@ pub struct Session {
     events: VecDeque<Event<'static>>,
     last_sent: Millis,
     ping_sent: Option<Millis>,
+    /// After a reconnect, only the oldest resend is out until its PUBACK.
+    probing: bool,
 }
 
 impl Session {
@@ -579,6 +584,7 @@ impl Session {
             events: VecDeque::with_capacity(queue),
             last_sent: 0,
             ping_sent: None,
+            probing: false,
             state: State::Down,
             config,
         })
@@ -700,7 +706,7 @@ impl Session {
             Some(index) => {
                 let seq = self.next_seq;
                 self.next_seq += 1;
-                let up = self.state == State::Up;
+                let up = self.state == State::Up && !self.probing;
                 let generations = self.generations;
                 let slot = &mut self.slots[index];
                 slot.bytes.clear();
@@ -1054,6 +1060,7 @@ impl Session {
     /// survive it, give up messages sent too often.
     fn link_lost(&mut self, reason: DisconnectReason) {
         self.state = State::Down;
+        self.probing = false;
         self.ping_sent = None;
         self.skip = 0;
         self.rx.clear();
@@ -1116,6 +1123,21 @@ impl Session {
             request.queued = true;
             self.out.push_back(Out::Request(request.packet_id));
         }
+        // A message that was sent before and never acknowledged may be the
+        // one the broker drops the link on: resend it alone first, and the
+        // rest once a PUBACK shows the link carries messages. Otherwise the
+        // messages behind it would be sent (and counted as attempts) each
+        // time too, and given up with it.
+        let head = self.order.iter().find(|&&(index, seq)| {
+            let slot = &self.slots[usize::from(index)];
+            slot.packet_id != 0 && slot.seq == seq
+        });
+        self.probing = head.is_some_and(|&(index, _)| self.slots[usize::from(index)].attempts > 0);
+        self.queue_publishes(self.probing);
+    }
+
+    /// Queues the unsent publishes in order (only the first when `first_only`).
+    fn queue_publishes(&mut self, first_only: bool) {
         for i in 0..self.order.len() {
             let (index, seq) = self.order[i];
             let slot = &mut self.slots[usize::from(index)];
@@ -1127,6 +1149,9 @@ impl Session {
             }
             slot.queued = true;
             self.out.push_back(Out::Publish { slot: index, seq });
+            if first_only {
+                break;
+            }
         }
     }
 
@@ -1286,6 +1311,10 @@ impl Session {
         slot.queued = false;
         self.inflight -= 1;
         self.events.push_back(Event::PublishAcked { packet_id });
+        if self.probing {
+            self.probing = false;
+            self.queue_publishes(false);
+        }
         while let Some(&(index, seq)) = self.order.front() {
             let slot = &self.slots[usize::from(index)];
             if slot.packet_id != 0 && slot.seq == seq {
