@@ -1028,3 +1028,50 @@ fn clean_session_flag_is_sent() {
     }
     assert!(!format!("{:?}", h.session.config()).contains("secret"));
 }
+
+#[test]
+fn subscriptions_are_bounded_so_resubscribing_always_finds_packet_ids() {
+    use iotkit_core::mqtt::session::MAX_SUBSCRIPTIONS;
+    let mut config = config();
+    config.max_pending_requests = 1024;
+    let mut h = Harness::new(config);
+    h.connect(false);
+    for i in 0..MAX_SUBSCRIPTIONS {
+        let id = h
+            .session
+            .subscribe(&format!("/s/{i}"), QoS::AtMostOnce)
+            .unwrap();
+        h.sent();
+        h.deliver(Packet::SubAck(SubAck {
+            packet_id: id,
+            return_codes: &[0],
+        }));
+    }
+    assert_eq!(h.session.subscriptions().count(), MAX_SUBSCRIPTIONS);
+    assert_eq!(
+        h.session.subscribe("/one/more", QoS::AtMostOnce),
+        Err(SessionError::TooManySubscriptions {
+            limit: MAX_SUBSCRIPTIONS
+        })
+    );
+    // Re-subscribing a known filter (another QoS) is still fine.
+    assert!(h.session.subscribe("/s/0", QoS::AtLeastOnce).is_ok());
+    // With the request queue full as well, a reconnect without session
+    // present re-sends every subscription, each with its own packet id.
+    for i in 0..1023 {
+        h.session.unsubscribe(&format!("/s/{i}")).unwrap();
+    }
+    h.drop_link();
+    let resent = h.connect(false);
+    assert_eq!(resent.len(), MAX_SUBSCRIPTIONS + 1024);
+    let mut ids: Vec<u16> = resent
+        .iter()
+        .map(|s| match s {
+            Sent::Subscribe(id, _) | Sent::Unsubscribe(id, _) => *id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), MAX_SUBSCRIPTIONS + 1024);
+}

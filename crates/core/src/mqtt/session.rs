@@ -95,6 +95,11 @@ pub const DEFAULT_MAX_PENDING_REQUESTS: usize = 64;
 /// The largest request queue [`Session::new`] accepts.
 pub const MAX_PENDING_REQUESTS: usize = 1024;
 
+/// Distinct topic filters a session keeps subscribed. With the request
+/// queue's maximum this stays below the 4095 packet ids requests have, so
+/// the re-subscriptions after a reconnect always find free ids.
+pub const MAX_SUBSCRIPTIONS: usize = 2048;
+
 /// Packet ids 1..=PUBLISH_ID_SPACE (rounded down to a multiple of the
 /// window) name publishes; the ids above name requests.
 const PUBLISH_ID_SPACE: u16 = 0xF000;
@@ -311,6 +316,12 @@ pub enum SessionError {
         /// The queue's size.
         limit: usize,
     },
+    /// [`MAX_SUBSCRIPTIONS`] filters are subscribed (or being subscribed)
+    /// already.
+    TooManySubscriptions {
+        /// The limit.
+        limit: usize,
+    },
     /// The packet would be larger than [`Config::max_packet_size`].
     TooLarge {
         /// Its encoded size.
@@ -335,6 +346,9 @@ impl fmt::Display for SessionError {
             ),
             SessionError::RequestQueueFull { limit } => {
                 write!(f, "{limit} subscribe/unsubscribe requests already wait")
+            }
+            SessionError::TooManySubscriptions { limit } => {
+                write!(f, "{limit} topic filters are subscribed already")
             }
             SessionError::TooLarge { len, max } => write!(
                 f,
@@ -1007,6 +1021,19 @@ impl Session {
         if self.pending_requests() >= limit {
             return Err(SessionError::RequestQueueFull { limit });
         }
+        if kind == RequestKind::Subscribe {
+            let known = self.subscriptions.iter().any(|(f, _)| f == filter);
+            let waiting = self
+                .requests
+                .iter()
+                .filter(|r| r.kind == RequestKind::Subscribe)
+                .count();
+            if !known && self.subscriptions.len() + waiting >= MAX_SUBSCRIPTIONS {
+                return Err(SessionError::TooManySubscriptions {
+                    limit: MAX_SUBSCRIPTIONS,
+                });
+            }
+        }
         let probe = match kind {
             RequestKind::Unsubscribe => {
                 topic::validate_topic_filter(filter).map_err(EncodeError::InvalidTopicFilter)?;
@@ -1431,6 +1458,7 @@ mod tests {
             SessionError::AlreadyConnected,
             SessionError::Full { window: 2 },
             SessionError::RequestQueueFull { limit: 3 },
+            SessionError::TooManySubscriptions { limit: 4 },
             SessionError::TooLarge { len: 10, max: 5 },
             SessionError::Encode(EncodeError::ZeroPacketId),
         ] {
