@@ -595,6 +595,39 @@ fn messages_behind_a_refused_one_are_not_given_up_with_it() {
 }
 
 #[test]
+fn a_stray_puback_during_the_resend_probe_does_not_resend_twice_on_one_link() {
+    let mut h = Harness::new(config());
+    h.connect(true);
+    let a = h
+        .session
+        .publish("/a", b"a", QoS::AtLeastOnce, false)
+        .unwrap();
+    let b = h
+        .session
+        .publish("/b", b"b", QoS::AtLeastOnce, false)
+        .unwrap();
+    let c = h
+        .session
+        .publish("/c", b"c", QoS::AtLeastOnce, false)
+        .unwrap();
+    h.sent();
+    h.drop_link();
+    assert_eq!(
+        h.connect(true).iter().map(publish_of).collect::<Vec<_>>(),
+        [(a, true)]
+    );
+    // The broker acknowledges b (from the old link) before a: the rest are
+    // released, but a, already out on this link, is not sent again.
+    assert_eq!(h.deliver(Packet::PubAck { packet_id: b }), [Ev::Acked(b)]);
+    assert_eq!(
+        h.sent().iter().map(publish_of).collect::<Vec<_>>(),
+        [(c, true)]
+    );
+    assert_eq!(h.deliver(Packet::PubAck { packet_id: a }), [Ev::Acked(a)]);
+    assert_eq!(h.sent(), []);
+}
+
+#[test]
 fn zero_max_attempts_never_gives_up() {
     let mut config = config();
     config.max_publish_attempts = 0;

@@ -470,6 +470,8 @@ struct Slot {
     attempts: u32,
     /// In the outbound queue right now.
     queued: bool,
+    /// The link (see `Session::link`) it was last handed out on.
+    sent_on: u32,
     /// The encoded PUBLISH (capacity reused).
     bytes: Vec<u8>,
 }
@@ -550,6 +552,8 @@ pub struct Session {
     ping_sent: Option<Millis>,
     /// After a reconnect, only the oldest resend is out until its PUBACK.
     probing: bool,
+    /// Counts connects: which link a packet went out on.
+    link: u32,
 }
 
 impl Session {
@@ -575,6 +579,7 @@ impl Session {
                 seq: 0,
                 attempts: 0,
                 queued: false,
+                sent_on: 0,
                 bytes: Vec::new(),
             })
             .collect();
@@ -599,6 +604,7 @@ impl Session {
             last_sent: 0,
             ping_sent: None,
             probing: false,
+            link: 0,
             state: State::Down,
             config,
         })
@@ -653,6 +659,7 @@ impl Session {
         self.skip = 0;
         self.ping_sent = None;
         self.last_sent = now;
+        self.link = self.link.wrapping_add(1);
         self.out.push_back(Out::Connect);
         self.state = State::Connecting {
             deadline: now.saturating_add(self.config.request_timeout_ms),
@@ -798,9 +805,11 @@ impl Session {
                     if !live {
                         continue;
                     }
+                    let link = self.link;
                     let s = &mut self.slots[usize::from(slot)];
                     s.queued = false;
                     s.attempts += 1;
+                    s.sent_on = link;
                     self.last_sent = now;
                     return Some(&self.slots[usize::from(slot)].bytes);
                 }
@@ -1168,7 +1177,8 @@ impl Session {
         for i in 0..self.order.len() {
             let (index, seq) = self.order[i];
             let slot = &mut self.slots[usize::from(index)];
-            if slot.packet_id == 0 || slot.seq != seq || slot.queued {
+            let sent_on_this_link = slot.attempts > 0 && slot.sent_on == self.link;
+            if slot.packet_id == 0 || slot.seq != seq || slot.queued || sent_on_this_link {
                 continue;
             }
             if slot.attempts > 0 {
