@@ -41,12 +41,16 @@ static CONNECT_FAILS: AtomicUsize = AtomicUsize::new(0);
 static IDENTITY_CALLBACKS: AtomicUsize = AtomicUsize::new(0);
 static INJECTOR_ACKS: AtomicUsize = AtomicUsize::new(0);
 
+fn events_lock() -> std::sync::MutexGuard<'static, Vec<(i32, String)>> {
+    EVENTS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 unsafe extern "C" fn on_state(code: c_int, message: *const c_char) -> c_int {
     // SAFETY: the library passes a NUL-terminated message valid for the call.
     let text = unsafe { CStr::from_ptr(message) }
         .to_string_lossy()
         .into_owned();
-    EVENTS.lock().unwrap().push((code, text));
+    events_lock().push((code, text));
     0
 }
 
@@ -142,7 +146,7 @@ impl Fixture {
         iotkit::kv::set_dir(Some(kv.path().to_owned()));
         iotkit::device::reset();
         iotkit_x509_set_identity_persistence(1);
-        EVENTS.lock().unwrap().clear();
+        events_lock().clear();
         CONNECT_FAILS.store(0, Ordering::SeqCst);
         IDENTITY_CALLBACKS.store(0, Ordering::SeqCst);
         iotx_register_for_ITE_STATE_EVERYTHING(Some(on_state));
@@ -173,7 +177,7 @@ impl Fixture {
     fn construct_device(&self) -> *mut c_void {
         let mut params = self.params();
         let client = IOT_MQTT_Construct(&mut params);
-        assert!(!client.is_null(), "construct: {:?}", EVENTS.lock().unwrap());
+        assert!(!client.is_null(), "construct: {:?}", events_lock());
         let filter = CString::new("/ext/#").unwrap();
         assert!(
             IOT_MQTT_Subscribe(client, filter.as_ptr(), iotx_mqtt_qos_t(1), None, std::ptr::null_mut()) >= 0
@@ -197,7 +201,7 @@ impl Fixture {
             pcontext: std::ptr::null_mut(),
         };
         let client = iotkit_mqtt_construct_x509(&p);
-        assert!(!client.is_null(), "injector: {:?}", EVENTS.lock().unwrap());
+        assert!(!client.is_null(), "injector: {:?}", events_lock());
         client
     }
 }
@@ -231,7 +235,7 @@ fn yield_until(client: *mut c_void, what: &str, done: impl Fn() -> bool) {
         assert!(
             Instant::now() < deadline,
             "timed out waiting for {what}; events: {:?}",
-            EVENTS.lock().unwrap()
+            events_lock()
         );
         IOT_MQTT_Yield(client, 50);
     }
@@ -389,7 +393,7 @@ fn a_failed_construct_reports_once_and_changes_nothing() {
     iotkit::identity::save_identity(&store, &fingerprint, "a1Stored", "stored-device").unwrap();
     let mut params = f.params();
     params.port = support::free_port();
-    EVENTS.lock().unwrap().clear();
+    events_lock().clear();
     assert!(IOT_MQTT_Construct(&mut params).is_null());
     assert_eq!(CONNECT_FAILS.load(Ordering::SeqCst), 1, "ITE_CONNECT_FAIL once");
     let failures: Vec<_> = EVENTS
