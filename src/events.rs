@@ -355,7 +355,10 @@ pub fn state_event_for(event: i32, code: i32, message: &str) {
     let suffix = suffix.as_deref().unwrap_or("");
     crate::log::write(
         level,
-        format_args!("state {code} (-0x{:04X}): {message}{suffix}", -i64::from(code)),
+        format_args!(
+            "state {code} (-0x{:04X}): {message}{suffix}",
+            -i64::from(code)
+        ),
     );
     if registered(event) || registered(ite::STATE_EVERYTHING) {
         raise(Pending::State {
@@ -470,7 +473,9 @@ impl RateLimiter {
 static LIMITER: Mutex<RateLimiter> = Mutex::new(RateLimiter::new(REPEAT_WINDOW));
 
 fn lock_limiter() -> std::sync::MutexGuard<'static, RateLimiter> {
-    LIMITER.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    LIMITER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -551,7 +556,10 @@ mod tests {
                 let _inner = ExportScope::enter();
                 state_event(-0x0801, "queued inner");
             }
-            assert!(SEEN.lock().unwrap().is_empty(), "not before the outer export ends");
+            assert!(
+                SEEN.lock().unwrap().is_empty(),
+                "not before the outer export ends"
+            );
             state_event(-0x0801, "queued outer");
         }
         register(ite::STATE_DEV_BIND, None);
@@ -581,7 +589,11 @@ mod tests {
         let dropped_before = dropped_events();
         state_event(-0x0802, "first");
         register(ite::STATE_DEV_BIND, None);
-        assert_eq!(CALLS.load(Ordering::SeqCst), 2, "the event, then its one late follower");
+        assert_eq!(
+            CALLS.load(Ordering::SeqCst),
+            2,
+            "the event, then its one late follower"
+        );
         assert_eq!(dropped_events() - dropped_before, 1);
     }
 
@@ -593,7 +605,10 @@ mod tests {
         let deliver = Verdict::Deliver { repeats: None };
         assert_eq!(limiter.check(at(0), 26, -0x0208, "closed"), deliver);
         for i in 1..=1234 {
-            assert_eq!(limiter.check(at(i), 26, -0x0208, "closed"), Verdict::Suppress);
+            assert_eq!(
+                limiter.check(at(i), 26, -0x0208, "closed"),
+                Verdict::Suppress
+            );
         }
         // A different event is never held back, not even its first time.
         assert_eq!(limiter.check(at(2000), 26, -0x0208, "other text"), deliver);
@@ -609,14 +624,27 @@ mod tests {
                 })
             }
         );
-        assert_eq!(limiter.check(at(10_001), 26, -0x0208, "closed"), Verdict::Suppress);
+        assert_eq!(
+            limiter.check(at(10_001), 26, -0x0208, "closed"),
+            Verdict::Suppress
+        );
         // Nothing held back in a window: no count.
-        assert_eq!(limiter.check(at(30_000), 26, -0x0208, "closed"), Verdict::Deliver {
-            repeats: Some(Repeats { count: 1, over: Duration::from_secs(20) })
-        });
+        assert_eq!(
+            limiter.check(at(30_000), 26, -0x0208, "closed"),
+            Verdict::Deliver {
+                repeats: Some(Repeats {
+                    count: 1,
+                    over: Duration::from_secs(20)
+                })
+            }
+        );
         assert_eq!(limiter.check(at(45_000), 26, -0x0208, "closed"), deliver);
         assert_eq!(
-            Repeats { count: 1234, over: Duration::from_secs(10) }.suffix(),
+            Repeats {
+                count: 1234,
+                over: Duration::from_secs(10)
+            }
+            .suffix(),
             " (repeated 1,234 times in the last 10 s)"
         );
         assert_eq!(group_thousands(1_234_567), "1,234,567");

@@ -71,7 +71,9 @@ unsafe extern "C" fn on_injector_event(
 ) {
     // SAFETY: the library passes a valid event for the call.
     let event_type = unsafe { (*msg).event_type } as c_int;
-    if event_type == iotkit::ffi::types::iotx_mqtt_event_type_t::IOTX_MQTT_EVENT_PUBLISH_SUCCESS as c_int {
+    if event_type
+        == iotkit::ffi::types::iotx_mqtt_event_type_t::IOTX_MQTT_EVENT_PUBLISH_SUCCESS as c_int
+    {
         INJECTOR_ACKS.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -180,7 +182,13 @@ impl Fixture {
         assert!(!client.is_null(), "construct: {:?}", events_lock());
         let filter = CString::new("/ext/#").unwrap();
         assert!(
-            IOT_MQTT_Subscribe(client, filter.as_ptr(), iotx_mqtt_qos_t(1), None, std::ptr::null_mut()) >= 0
+            IOT_MQTT_Subscribe(
+                client,
+                filter.as_ptr(),
+                iotx_mqtt_qos_t(1),
+                None,
+                std::ptr::null_mut()
+            ) >= 0
         );
         client
     }
@@ -310,7 +318,10 @@ fn a_second_response_with_other_values_changes_nothing() {
 #[test]
 fn an_identity_set_with_ioctl_is_kept() {
     let f = Fixture::new();
-    set_text(iotx_ioctl_option_t::IOTX_IOCTL_SET_PRODUCT_KEY, "a1Firmware");
+    set_text(
+        iotx_ioctl_option_t::IOTX_IOCTL_SET_PRODUCT_KEY,
+        "a1Firmware",
+    );
     set_text(iotx_ioctl_option_t::IOTX_IOCTL_SET_DEVICE_NAME, "fw-device");
     let mut injector = f.injector();
     let mut device = f.construct_device();
@@ -331,7 +342,10 @@ fn a_device_secret_device_ignores_identity_responses() {
     let f = Fixture::new();
     use_certificate(f.pki, None);
     set_text(iotx_ioctl_option_t::IOTX_IOCTL_SET_PRODUCT_KEY, "a1Secret");
-    set_text(iotx_ioctl_option_t::IOTX_IOCTL_SET_DEVICE_NAME, "secret-device");
+    set_text(
+        iotx_ioctl_option_t::IOTX_IOCTL_SET_DEVICE_NAME,
+        "secret-device",
+    );
     set_text(iotx_ioctl_option_t::IOTX_IOCTL_SET_DEVICE_SECRET, "s3cr3t");
     let mut injector = f.injector();
     let mut device = f.construct_device();
@@ -395,7 +409,11 @@ fn a_failed_construct_reports_once_and_changes_nothing() {
     params.port = support::free_port();
     events_lock().clear();
     assert!(IOT_MQTT_Construct(&mut params).is_null());
-    assert_eq!(CONNECT_FAILS.load(Ordering::SeqCst), 1, "ITE_CONNECT_FAIL once");
+    assert_eq!(
+        CONNECT_FAILS.load(Ordering::SeqCst),
+        1,
+        "ITE_CONNECT_FAIL once"
+    );
     let failures: Vec<_> = EVENTS
         .lock()
         .unwrap()
@@ -403,7 +421,11 @@ fn a_failed_construct_reports_once_and_changes_nothing() {
         .filter(|(code, _)| *code != iotkit::state::STATE_MQTT_CONN_USER_INFO)
         .cloned()
         .collect();
-    assert_eq!(failures.len(), 1, "one state event for one failure: {failures:?}");
+    assert_eq!(
+        failures.len(),
+        1,
+        "one state event for one failure: {failures:?}"
+    );
     assert!(failures[0].1.contains("refused"), "{failures:?}");
     assert_eq!(
         global_identity(),
@@ -428,7 +450,15 @@ fn an_identity_response_larger_than_the_read_buffer_says_what_it_needs() {
     let mut device = IOT_MQTT_Construct(&mut params);
     assert!(!device.is_null());
     let filter = CString::new("/ext/#").unwrap();
-    assert!(IOT_MQTT_Subscribe(device, filter.as_ptr(), iotx_mqtt_qos_t(0), None, std::ptr::null_mut()) >= 0);
+    assert!(
+        IOT_MQTT_Subscribe(
+            device,
+            filter.as_ptr(),
+            iotx_mqtt_qos_t(0),
+            None,
+            std::ptr::null_mut()
+        ) >= 0
+    );
     let padding = "x".repeat(300);
     let payload = format!(r#"{{"productKey":"a1Big","deviceName":"big","note":"{padding}"}}"#);
     inject(injector, &payload, false);

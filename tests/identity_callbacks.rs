@@ -19,7 +19,9 @@ use iotkit::ffi::compat::{
 };
 use iotkit::ffi::mqtt::{IOT_MQTT_Construct, IOT_MQTT_Publish_Simple};
 use iotkit::ffi::sign::IOT_Sign_MQTT;
-use iotkit::ffi::types::{iotx_dev_meta_info_t, iotx_mqtt_param_t, iotx_mqtt_region_types_t, iotx_sign_mqtt_t};
+use iotkit::ffi::types::{
+    iotx_dev_meta_info_t, iotx_mqtt_param_t, iotx_mqtt_region_types_t, iotx_sign_mqtt_t,
+};
 
 static TURN: Mutex<()> = Mutex::new(());
 static CALLS: AtomicUsize = AtomicUsize::new(0);
@@ -163,7 +165,10 @@ fn a_credential_cache_event_handler_may_use_the_cache() {
         let mut meta: iotx_dev_meta_info_t = unsafe { std::mem::zeroed() };
         let mut out: iotx_sign_mqtt_t = unsafe { std::mem::zeroed() };
         // Parsing the new (expired) certificate raises a state event.
-        assert_eq!(IOT_Sign_MQTT(iotx_mqtt_region_types_t(0), &mut meta, &mut out), 0);
+        assert_eq!(
+            IOT_Sign_MQTT(iotx_mqtt_region_types_t(0), &mut meta, &mut out),
+            0
+        );
     });
     assert!(CALLS.load(Ordering::SeqCst) >= 1, "the expiry was reported");
     reset_handlers();

@@ -693,11 +693,15 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
             true,
         ),
         Mode::X509 { fingerprint } => {
-            let learned_here = config.identity_source == device::IdentitySource::Learned(*fingerprint)
+            let learned_here = config.identity_source
+                == device::IdentitySource::Learned(*fingerprint)
                 && !config.product_key.is_empty()
                 && !config.device_name.is_empty();
             if learned_here {
-                ((config.product_key.clone(), config.device_name.clone()), true)
+                (
+                    (config.product_key.clone(), config.device_name.clone()),
+                    true,
+                )
             } else if persist {
                 match kv::default_store()
                     .map_err(|e| e.to_string())
