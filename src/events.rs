@@ -18,10 +18,11 @@
 //! provokes the event it handles (e.g. publishes while offline from an
 //! ITE_STATE_EVERYTHING handler) runs twice, not until the stack overflows.
 //!
-//! **Repeated identical state events are rate-limited**: within
-//! [`REPEAT_WINDOW`] of the first, the same code with the same message is
-//! neither logged nor delivered; the next one after the window carries
-//! "(repeated N times in the last S s)". A different event is never held back.
+//! **Repeated identical state events are rate-limited in the log**: within
+//! [`REPEAT_WINDOW`] of the first, the same code with the same message is not
+//! logged again; the next line after the window carries "(repeated N times
+//! in the last S s)". A different event is never held back. Handlers still
+//! get every event: each failed call reports its own failure.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -341,37 +342,37 @@ pub fn state_event(code: i32, message: &str) {
 /// Like [`state_event`] but delivered to an explicitly chosen ITE_STATE_* event
 /// (what `iotx_state_event(event, code, fmt, ...)` asks for).
 pub fn state_event_for(event: i32, code: i32, message: &str) {
-    let verdict = lock_limiter().check(Instant::now(), event, code, message);
-    let repeats = match verdict {
-        Verdict::Suppress => return,
-        Verdict::Deliver { repeats } => repeats,
-    };
     let level = if is_informational(code) {
         Level::Info
     } else {
         Level::Warning
     };
-    let suffix = repeats.map(|r| r.suffix());
-    let suffix = suffix.as_deref().unwrap_or("");
-    crate::log::write(
-        level,
-        format_args!(
-            "state {code} (-0x{:04X}): {message}{suffix}",
-            -i64::from(code)
-        ),
-    );
+    if crate::log::enabled(level) {
+        let verdict = lock_limiter().check(Instant::now(), event, code, message);
+        if let Verdict::Deliver { repeats } = verdict {
+            let suffix = repeats.map(|r| r.suffix());
+            crate::log::write(
+                level,
+                format_args!(
+                    "state {code} (-0x{:04X}): {message}{}",
+                    -i64::from(code),
+                    suffix.as_deref().unwrap_or("")
+                ),
+            );
+        }
+    }
     if registered(event) || registered(ite::STATE_EVERYTHING) {
         raise(Pending::State {
             target: event,
             code,
-            message: format!("{message}{suffix}"),
+            message: message.to_owned(),
         });
     }
 }
 
 // ---- rate limit of repeated identical state events -------------------------------
 
-/// How long identical state events are held back after the first.
+/// How long identical state events stay out of the log after the first.
 pub const REPEAT_WINDOW: Duration = Duration::from_secs(10);
 /// Distinct recent events remembered; the oldest is forgotten first.
 const REMEMBERED: usize = 32;
@@ -408,7 +409,7 @@ fn group_thousands(n: u64) -> String {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Log and deliver; `repeats` when earlier identical ones were held back.
+    /// Log it; `repeats` when earlier identical ones were held back.
     Deliver { repeats: Option<Repeats> },
     /// An identical event was delivered less than the window ago.
     Suppress,

@@ -261,8 +261,7 @@ static void trigger(int kind)
     switch (kind) {
     case K_STATE:
         ensure_client();
-        /* A made-up handle is refused with a state event naming it (another
-         * each round: identical state events within 10 s are held back). */
+        /* A made-up handle is refused with a state event naming it. */
         (void)IOT_MQTT_Publish_Simple((void *)(uintptr_t)(0x100000 + 8 * current_action), TOPIC,
                                       IOTX_MQTT_QOS0, "x", 1);
         break;
