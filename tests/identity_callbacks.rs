@@ -178,3 +178,62 @@ fn a_credential_cache_event_handler_may_use_the_cache() {
         iotkit::ffi::tls::g_cli_key = std::ptr::null();
     }
 }
+
+const CHILD_ENV: &str = "IOTKIT_CALLBACKS_CHILD";
+static DELIVERED: AtomicUsize = AtomicUsize::new(0);
+
+unsafe extern "C" fn count_deliveries(_code: c_int, _message: *const c_char) -> c_int {
+    DELIVERED.fetch_add(1, Ordering::SeqCst);
+    0
+}
+
+/// Child: 1,000 identical failures, one different one, 10 more identical.
+#[test]
+#[ignore = "child process of identical_state_events_are_logged_once"]
+fn child_repeats_a_failure() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    iotx_register_for_ITE_STATE_EVERYTHING(Some(count_deliveries));
+    let topic = c"/x/y";
+    let publish = |handle: usize| {
+        IOT_MQTT_Publish_Simple(
+            handle as *mut c_void,
+            topic.as_ptr(),
+            0,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    for _ in 0..1000 {
+        assert!(publish(0x1230) < 0);
+    }
+    assert!(publish(0x4560) < 0);
+    for _ in 0..10 {
+        assert!(publish(0x1230) < 0);
+    }
+    println!("DELIVERED={}", DELIVERED.load(Ordering::SeqCst));
+}
+
+#[test]
+fn identical_state_events_are_logged_once() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_repeats_a_failure",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, "1")
+        .output()
+        .expect("run the child test process");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let lines = |part: &str| stderr.lines().filter(|l| l.contains(part)).count();
+    assert_eq!(lines("0x1230 is not a live MQTT client"), 1, "{stderr}");
+    assert_eq!(lines("0x4560 is not a live MQTT client"), 1, "{stderr}");
+    // Every failed call still reached the handler.
+    assert!(stdout.contains("DELIVERED=1011"), "{stdout}");
+}
