@@ -549,15 +549,27 @@ int HAL_Kv_Del(const char *key);
 // $HOME/.iotkit/kv, else ./.iotkit/kv. Returns 0.
 int iotkit_kv_set_dir(const char *dir);
 
-// Allocates `size` bytes (16-byte aligned); NULL when memory is exhausted.
-// HAL_Malloc(0) returns a unique pointer that HAL_Free accepts.
+extern void *malloc(size_t size);
+
+extern void free(void *ptr);
+
+// Allocates `size` bytes with the C library's `malloc` (aligned for any
+// type); NULL when memory is exhausted. The block may be resized with
+// `realloc` and freed with `free` or HAL_Free; HAL_Free also accepts blocks
+// from `malloc`/`calloc`/`realloc`. HAL_Malloc(0) returns a unique pointer.
 void *HAL_Malloc(uint32_t size);
 
-// Frees a block from HAL_Malloc; NULL is ignored.
+// Frees a block from HAL_Malloc or from the C library's malloc, calloc or
+// realloc (it is passed to `free`); NULL is ignored.
 void HAL_Free(void *ptr);
 
 // Reads the HAL_Malloc counters into `*stats`. Returns 0, or
-// STATE_USER_INPUT_NULL_POINTER when `stats` is NULL.
+// STATE_USER_INPUT_NULL_POINTER when `stats` is NULL. They count the bytes
+// requested from HAL_Malloc for blocks HAL_Free has not taken back; blocks
+// from malloc given to HAL_Free count nothing. A HAL_Malloc block that the
+// firmware resizes with realloc or frees with free() stays counted until
+// HAL_Malloc returns that address again, so mixed use may overstate the
+// live figures for a while, never understate them.
 int iotkit_heap_stats(iotkit_heap_stats_t *stats);
 
 // Starts a new measurement window: peak_bytes drops to what is live now and
@@ -635,7 +647,9 @@ int HAL_GetProductSecret(char *product_secret);
 // Returns a handle, or 0 with a state event saying why.
 size_t HAL_TCP_Establish(const char *host, uint16_t port);
 
-// Closes the connection. 0 on success, -1 for an unknown handle.
+// Closes the connection. 0 on success, and for handle 0 ("no
+// connection", what a failed HAL_TCP_Establish returned: destroying it is
+// normal clean-up, so it is quiet); -1 for an unknown handle.
 int32_t HAL_TCP_Destroy(size_t fd);
 
 // Writes `len` bytes within `timeout_ms`. Returns the count written (short
@@ -664,6 +678,17 @@ int iotkit_x509_set_credentials(const char *cert,
 // once no connection uses it any more).
 void iotkit_x509_clear_credentials(void);
 
+// Declares whether the device clock shows the real time (non-zero: yes,
+// e.g. after NTP or a time service answered; 0: back to the default).
+//
+// By default the validity dates of the server's certificates are checked
+// whenever the clock reads 2025 or later, and not checked (with a warning)
+// while it reads earlier: a device without a real-time clock starts in
+// 1970 and must still be able to connect. Once the clock is declared
+// right, the dates are always checked, whatever it reads. Applies to
+// handshakes started afterwards. Returns 0.
+int iotkit_tls_set_clock_trusted(int trusted);
+
 // Records allocator hooks for TLS memory. Returns 0, or -1 when `hooks` or
 // one of its functions is NULL.
 //
@@ -690,8 +715,10 @@ int HAL_SSL_Read(size_t handle, char *buf, int len, int timeout_ms);
 // when the time ran out), or -1 on error or when nothing went out in time.
 int HAL_SSL_Write(size_t handle, const char *buf, int len, int timeout_ms);
 
-// Sends close-notify and closes the connection. 0 on success, -1 for an
-// unknown (or already destroyed) handle.
+// Sends close-notify and closes the connection. 0 on success, and for
+// handle 0 ("no connection": the vendor's core destroys it after every
+// failed connect, so that is quiet); -1 for an unknown (or already
+// destroyed) handle.
 int32_t HAL_SSL_Destroy(size_t handle);
 
 // Sets or reads one device option. `data` points to what the option names:

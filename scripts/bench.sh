@@ -66,16 +66,13 @@ run_round() {
 # set_tcp_nodelay true: with mosquitto's default (Nagle on) a QoS 1 round
 # trip can wait ~40 ms for a delayed ACK (see docs/PERFORMANCE.md).
 run_nodelay_rounds() {
-  local rounds=$1 conf=$2 port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  sed "s/^listener .*/listener $port 127.0.0.1/" "$conf" >"$conf.nodelay"
-  echo "set_tcp_nodelay true" >>"$conf.nodelay"
-  mosquitto -c "$conf.nodelay" >"$conf.nodelay.log" 2>&1 &
-  local broker=$!
-  for _ in $(seq 1 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-  done
+  local rounds=$1 base=$2
+  cp "$base" "$base.nodelay"
+  echo "set_tcp_nodelay true" >>"$base.nodelay"
+  # shellcheck source=mosquitto_lib.sh
+  . "$root/scripts/mosquitto_lib.sh"
+  start_mosquitto "$base.nodelay" "$base.nodelay.conf" "$base.nodelay.log" || return 1
+  local broker=$mosquitto_pid port=$mosquitto_port
   echo "-- mosquitto with set_tcp_nodelay true on port $port"
   for r in $(seq 1 "$rounds"); do IOTX_MQTT_PORT=$port run_round "$r" "$bench_results/nodelay"; done
   kill "$broker"
@@ -83,14 +80,14 @@ run_nodelay_rounds() {
 }
 export -f run_round run_nodelay_rounds
 bench_results=$work/results
-export bin bench_results bench_args have_paho
+export root bin bench_results bench_args have_paho
 mkdir -p "$work/results"
 
 echo
 echo "== iotkit vs Paho C: $rounds rounds, $bench_args, load $(cut -d' ' -f1 /proc/loadavg)"
 "$root/scripts/with_mosquitto.sh" "$work/mosquitto" bash -c '
   for r in $(seq 1 '"$rounds"'); do run_round "$r"; done
-  if [ "${SKIP_NODELAY:-0}" != 1 ]; then run_nodelay_rounds '"$rounds"' "'"$work"'/mosquitto/mosquitto.conf"; fi'
+  if [ "${SKIP_NODELAY:-0}" != 1 ]; then run_nodelay_rounds '"$rounds"' "'"$work"'/mosquitto/mosquitto.base.conf"; fi'
 
 if [ "${SKIP_LOAD:-0}" != 1 ]; then
   for n in ${LOAD_DEVICES:-100 1000}; do

@@ -29,6 +29,8 @@ trap stop_sim EXIT
 bold "1. iotkit-sim: a platform CA, an x509 product and a device certificate"
 "$sim" --data-dir "$data" init
 pk=$("$sim" --data-dir "$data" product create --name demo --auth-type x509)
+# The example echoes on /user/get, which is subscribe-only by default: give it both rights.
+"$sim" --data-dir "$data" product topic add --product "$pk" --topic user/get --access ALL >/dev/null
 echo "productKey: $pk"
 device_json=$("$sim" --data-dir "$data" device create --product "$pk" --name demo-device-1 --json)
 json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$device_json" "$1"; }

@@ -33,6 +33,8 @@ trap stop_sim EXIT
 
 "$sim" --data-dir "$data" init >/dev/null
 pk=$("$sim" --data-dir "$data" product create --name load --auth-type x509 2>/dev/null)
+# load_gen echoes on /user/get (subscribe-only by default): give it both rights.
+"$sim" --data-dir "$data" product topic add --product "$pk" --topic user/get --access ALL >/dev/null
 "$sim" --data-dir "$data" serve --mqtt 127.0.0.1:0 --http 127.0.0.1:0 >"$work/sim.log" 2>&1 &
 sim_pid=$!
 for _ in $(seq 1 100); do

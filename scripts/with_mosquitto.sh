@@ -7,7 +7,7 @@
 # the command, and stops the broker. The command's exit status is returned.
 #
 # Usage: with_mosquitto.sh WORK_DIR COMMAND [ARGS...]
-# The command also sees MOSQUITTO_PORT and PKI_DIR.
+# The command also sees MOSQUITTO_PORT, MOSQUITTO_CONF and PKI_DIR.
 set -euo pipefail
 work=${1:?usage: with_mosquitto.sh WORK_DIR COMMAND [ARGS...]}
 shift
@@ -17,42 +17,58 @@ pki="$work/pki"
 
 (
   cd "$pki"
+  # Every certificate is X.509 v3 with the extensions strict brokers and
+  # clients check: CA flag and key usage, SAN for the server, key identifiers.
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=iotkit test CA" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
     -keyout ca.key -out ca.pem 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
-  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+  cat >server.ext <<'EXT'
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid,issuer
+EXT
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 \
     -extfile server.ext -out server.pem 2>/dev/null
   openssl genrsa -traditional -out device.key 2048 2>/dev/null || openssl genrsa -out device.key 2048 2>/dev/null
   grep -q "BEGIN RSA PRIVATE KEY" device.key
   openssl req -new -key device.key -subj "/CN=device" -out device.csr 2>/dev/null
-  openssl x509 -req -in device.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out device.pem 2>/dev/null
-  # mosquitto started as root drops to its own user, which must read these.
-  chmod 0644 server.key server.pem ca.pem
+  cat >device.ext <<'EXT'
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid,issuer
+EXT
+  openssl x509 -req -in device.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 \
+    -extfile device.ext -out device.pem 2>/dev/null
 )
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$work/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
+# mosquitto.base.conf is everything but the listener line (bench.sh starts a
+# second broker from it); "user root" keeps a broker started as root able to
+# read the certificates in private directories (see mosquitto_lib.sh).
+cat >"$work/mosquitto.base.conf" <<CONF
 allow_anonymous true
 cafile $pki/ca.pem
 certfile $pki/server.pem
 keyfile $pki/server.key
 require_certificate true
 tls_version tlsv1.2
+user root
 CONF
-mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
-broker=$!
+# shellcheck source=mosquitto_lib.sh
+. "$(dirname "$0")/mosquitto_lib.sh"
+start_mosquitto "$work/mosquitto.base.conf" "$work/mosquitto.conf" "$work/mosquitto.log"
+broker=$mosquitto_pid
+port=$mosquitto_port
 trap 'kill $broker 2>/dev/null || true; wait $broker 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  kill -0 "$broker" 2>/dev/null || { cat "$work/mosquitto.log"; exit 1; }
-  sleep 0.1
-done
 
 export IOTX_X509_CERT_FILE="$pki/device.pem" IOTX_X509_KEY_FILE="$pki/device.key"
 export IOTX_X509_CA_FILE="$pki/ca.pem" IOTX_MQTT_HOST=localhost IOTX_MQTT_PORT=$port
-export IOTX_KV_DIR="$work/kv" MOSQUITTO_PORT=$port PKI_DIR=$pki
+export IOTX_KV_DIR="$work/kv" MOSQUITTO_PORT=$port PKI_DIR=$pki MOSQUITTO_CONF="$work/mosquitto.conf"
 set +e
 "$@"
 status=$?

@@ -23,6 +23,8 @@ sim_pid=""
 trap '[ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null; wait 2>/dev/null || true' EXIT
 "$sim" --data-dir "$data" init >/dev/null
 pk=$("$sim" --data-dir "$data" product create --name flow --auth-type x509 2>/dev/null)
+# The examples echo on /user/get (subscribe-only by default): give it both rights.
+"$sim" --data-dir "$data" product topic add --product "$pk" --topic user/get --access ALL >/dev/null
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 dev1=$("$sim" --data-dir "$data" device create --product "$pk" --name flow-device-1 --json 2>/dev/null)
 dev2=$("$sim" --data-dir "$data" device create --product "$pk" --name flow-device-2 --key-type ec-p256 --json 2>/dev/null)

@@ -5,11 +5,20 @@
 //! power cut leaves either the old or the new value. Each file carries a
 //! header with a checksum, so a corrupted or truncated file is detected and
 //! reported instead of being handed to the firmware.
+//!
+//! Several threads and processes may write one directory at once: every
+//! write has its own temporary file (named after the writing process, a
+//! per-process random number and a counter, created exclusively), and only
+//! temporary files that are provably abandoned are ever removed (see
+//! `is_abandoned`). Readers see the old or the new value, whole.
 
 use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
 /// Longest key accepted.
 pub(crate) const KEY_MAX_LEN: usize = 64;
@@ -20,6 +29,85 @@ const MAGIC: &[u8; 6] = b"IOTKV1";
 const HEADER_LEN: usize = MAGIC.len() + 4 + 4;
 const FILE_SUFFIX: &str = ".kv";
 const TEMP_SUFFIX: &str = ".kv.tmp";
+/// Temporary files start with a dot (no key may), so they never name a key.
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// A temporary file whose writing process is gone is removed once it is this
+/// old. A write (at most 64 KiB and two fsyncs) takes milliseconds; the margin
+/// protects a writer in another PID namespace sharing the directory, whose
+/// PID this process cannot see and would take for dead.
+const DEAD_WRITER_GRACE: Duration = Duration::from_secs(5);
+/// Any temporary file older than this is abandoned, whoever wrote it: it
+/// covers a PID reused after a reboot, files of older versions (named
+/// `KEY.kv.tmp`) and systems without /proc. A writer stopped for longer than
+/// this (SIGSTOP) loses its file, and its Set fails cleanly: the rename finds
+/// nothing, the stored value stays as it was.
+const ABANDONED_AFTER: Duration = Duration::from_secs(10 * 60);
+
+/// A random number chosen once per process: with the PID it tells this
+/// process's temporary files from those of an earlier process that had the
+/// same PID (a device reboots into the same PID every time).
+fn process_nonce() -> u64 {
+    static NONCE: OnceLock<u64> = OnceLock::new();
+    *NONCE.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.finish()
+    })
+}
+
+/// A name no other write, in this or any other process, uses at the same time.
+fn temp_name(key: &str) -> String {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{TEMP_PREFIX}{}-{:016x}-{seq}-{key}{TEMP_SUFFIX}",
+        std::process::id(),
+        process_nonce()
+    )
+}
+
+/// The writer (PID, process nonce) a temporary file name records, if any.
+fn temp_owner(name: &str) -> Option<(u32, u64)> {
+    let rest = name.strip_prefix(TEMP_PREFIX)?;
+    let mut parts = rest.splitn(3, '-');
+    let pid = parts.next()?.parse().ok()?;
+    let nonce = u64::from_str_radix(parts.next()?, 16).ok()?;
+    Some((pid, nonce))
+}
+
+/// Whether process `pid` exists: `None` when this system cannot tell (no
+/// /proc). A zombie counts as existing, which only delays the cleanup.
+fn process_exists(pid: u32) -> Option<bool> {
+    let proc_root = Path::new("/proc");
+    if !proc_root.join("self").exists() {
+        return None;
+    }
+    Some(proc_root.join(pid.to_string()).exists())
+}
+
+/// Whether the temporary file `name`, last modified `age` ago (`None` when
+/// its time is unknown or in the future, as after a clock was set back), can
+/// be removed without harming a write in progress:
+/// - this process's own files never (its writes remove their own leftovers);
+/// - older than `ABANDONED_AFTER`: yes;
+/// - written by a process that no longer exists (or by an earlier process
+///   with this process's PID), once older than `DEAD_WRITER_GRACE`: yes.
+fn is_abandoned(name: &str, age: Option<Duration>) -> bool {
+    let owner = temp_owner(name);
+    let me = (std::process::id(), process_nonce());
+    if owner == Some(me) {
+        return false;
+    }
+    if age.is_some_and(|age| age >= ABANDONED_AFTER) {
+        return true;
+    }
+    let Some((pid, _)) = owner else {
+        return false;
+    };
+    let writer_gone = pid == me.0 || process_exists(pid) == Some(false);
+    writer_gone && age.map_or(true, |age| age >= DEAD_WRITER_GRACE)
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum KvError {
@@ -134,24 +222,46 @@ pub struct KvStore {
 
 impl KvStore {
     /// Opens (creating if needed, mode 0700) the directory and removes
-    /// temporary files a crash may have left behind.
+    /// temporary files a crashed writer left behind (only abandoned ones:
+    /// `is_abandoned`).
     pub fn open(dir: impl Into<PathBuf>) -> Result<KvStore, KvError> {
-        let dir = dir.into();
+        let store = KvStore { dir: dir.into() };
+        store.create_dir()?;
+        store.remove_abandoned_temp_files();
+        Ok(store)
+    }
+
+    fn create_dir(&self) -> Result<(), KvError> {
         let mut builder = fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder
-            .create(&dir)
-            .map_err(|e| io_error("cannot create KV directory", &dir, e))?;
-        if let Ok(entries) = fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().ends_with(TEMP_SUFFIX) {
-                    let _ = fs::remove_file(entry.path());
-                }
+            .create(&self.dir)
+            .map_err(|e| io_error("cannot create KV directory", &self.dir, e))
+    }
+
+    fn remove_abandoned_temp_files(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !name.ends_with(TEMP_SUFFIX) {
+                continue;
+            }
+            let age = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| now.duration_since(modified).ok());
+            if is_abandoned(&name, age) {
+                // Another process may remove it first; that is fine.
+                let _ = fs::remove_file(entry.path());
             }
         }
-        Ok(KvStore { dir })
     }
 
     pub fn dir(&self) -> &Path {
@@ -169,14 +279,7 @@ impl KvStore {
             return Err(KvError::ValueTooLarge(value.len()));
         }
         let final_path = self.path(key);
-        let temp_path = self.dir.join(format!("{key}{TEMP_SUFFIX}"));
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options
-            .open(&temp_path)
-            .map_err(|e| io_error("cannot create", &temp_path, e))?;
+        let (temp_path, mut file) = self.create_temp_file(key)?;
         let written = file
             .write_all(&encode(value))
             .and_then(|()| file.sync_all())
@@ -191,6 +294,34 @@ impl KvStore {
             io_error("cannot replace", &final_path, e)
         })?;
         self.sync_dir()
+    }
+
+    /// Creates a new temporary file for `key`, exclusively (never opening a
+    /// file another writer uses). Recreates the directory once if it was
+    /// removed since the store was opened.
+    fn create_temp_file(&self, key: &str) -> Result<(PathBuf, File), KvError> {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut recreated_dir = false;
+        let mut attempts = 0;
+        loop {
+            let temp_path = self.dir.join(temp_name(key));
+            match options.open(&temp_path) {
+                Ok(file) => return Ok((temp_path, file)),
+                // Left by an earlier process with the same PID and nonce
+                // (practically never): the next name has a new number.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 8 => {
+                    attempts += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !recreated_dir => {
+                    recreated_dir = true;
+                    self.create_dir()?;
+                }
+                Err(e) => return Err(io_error("cannot create", &temp_path, e)),
+            }
+        }
     }
 
     fn sync_dir(&self) -> Result<(), KvError> {
@@ -255,9 +386,19 @@ pub fn current_dir() -> PathBuf {
     }
 }
 
-/// The store at [`current_dir`].
+/// The store at [`current_dir`]. The directory is created and cleaned of
+/// abandoned temporary files the first time this process uses it; after that
+/// this costs no file-system call (HAL_Kv_* call it every time).
 pub fn default_store() -> Result<KvStore, KvError> {
-    KvStore::open(current_dir())
+    static OPENED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let dir = current_dir();
+    let mut opened = OPENED.lock().unwrap_or_else(|p| p.into_inner());
+    if opened.contains(&dir) {
+        return Ok(KvStore { dir });
+    }
+    let store = KvStore::open(dir)?;
+    opened.push(store.dir.clone());
+    Ok(store)
 }
 
 #[cfg(test)]
@@ -324,7 +465,7 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn files_are_private_and_temp_files_are_cleaned() {
+    fn files_are_private_and_writes_leave_no_temp_file() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let store = KvStore::open(dir.path().join("kv")).unwrap();
@@ -339,9 +480,73 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(dir_mode & 0o777, 0o700);
-        fs::write(dir.path().join("kv/leftover.kv.tmp"), b"half").unwrap();
-        KvStore::open(dir.path().join("kv")).unwrap();
-        assert!(!dir.path().join("kv/leftover.kv.tmp").exists());
+        // Writes leave no temporary file behind.
+        assert_eq!(fs::read_dir(dir.path().join("kv")).unwrap().count(), 1);
+    }
+
+    /// Writes `name` in `dir` with a modification time `age` in the past.
+    fn temp_file(dir: &Path, name: &str, age: Duration) -> PathBuf {
+        let path = dir.join(name);
+        let file = File::create(&path).unwrap();
+        file.set_modified(SystemTime::now() - age).unwrap();
+        path
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_abandoned_temp_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = Duration::ZERO;
+        let grace = DEAD_WRITER_GRACE + Duration::from_secs(2);
+        let ancient = ABANDONED_AFTER + Duration::from_secs(60);
+        let dead_pid = {
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            let pid = child.id();
+            child.wait().unwrap();
+            pid
+        };
+        let mine = temp_name("k");
+        let (me, nonce) = temp_owner(&mine).unwrap();
+        assert_eq!((me, nonce), (std::process::id(), process_nonce()));
+        let other = |pid: u32, nonce: u64| format!(".tmp-{pid}-{nonce:016x}-0-k.kv.tmp");
+        let live_pid = std::os::unix::process::parent_id();
+        let kept = [
+            // This process's own write in progress, however long it takes.
+            temp_file(dir.path(), &mine, grace),
+            // A live writer in another process.
+            temp_file(dir.path(), &other(live_pid, 1), grace),
+            // A writer gone, but within the grace (it may be in another PID namespace).
+            temp_file(dir.path(), &other(dead_pid, 2), fresh),
+            // An older version's name, recent.
+            temp_file(dir.path(), "legacy.kv.tmp", fresh),
+        ];
+        let removed = [
+            temp_file(dir.path(), &other(dead_pid, 3), grace),
+            // An earlier process with this PID (a reboot): another nonce.
+            temp_file(dir.path(), &other(me, nonce ^ 1), grace),
+            temp_file(dir.path(), &other(live_pid, 4), ancient),
+            temp_file(dir.path(), "legacy2.kv.tmp", ancient),
+        ];
+        // A stored value is never touched, however old.
+        let value = temp_file(dir.path(), "old.kv", ancient);
+        KvStore::open(dir.path()).unwrap();
+        for path in &kept {
+            assert!(path.exists(), "{} was removed", path.display());
+        }
+        for path in &removed {
+            assert!(!path.exists(), "{} was kept", path.display());
+        }
+        assert!(value.exists());
+    }
+
+    #[test]
+    fn temp_names_are_unique_and_never_keys() {
+        let names: std::collections::HashSet<String> = (0..1000).map(|_| temp_name("k")).collect();
+        assert_eq!(names.len(), 1000);
+        assert!(names
+            .iter()
+            .all(|n| n.ends_with(TEMP_SUFFIX) && n.starts_with('.')));
+        assert!(temp_owner("k.kv.tmp").is_none());
     }
 
     #[test]

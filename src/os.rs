@@ -1,17 +1,31 @@
 //! The safe core of the OS HAL: heap counters, clock, random numbers, mutexes
 //! and semaphores that C locks and unlocks in separate calls, firmware version.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 // ---- heap counters ----------------------------------------------------------
-
-static LIVE_BYTES: AtomicU64 = AtomicU64::new(0);
-static LIVE_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-static PEAK_BYTES: AtomicU64 = AtomicU64::new(0);
-static TOTAL_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+//
+// HAL_Malloc hands out plain C `malloc` blocks, so firmware may resize them
+// with `realloc` and free them with `free`, and may give HAL_Free blocks that
+// came from `malloc` (the vendor's examples hook cJSON that way). No header
+// can mark a block as ours, so the book keeps the address and requested size
+// of every block HAL_Malloc handed out and HAL_Free has not taken back:
+//
+// - HAL_Free of an address the book does not hold (a block from malloc or
+//   realloc) is freed and counts nothing, so the counters never go negative:
+//   every release matches one earlier allocation.
+// - A HAL_Malloc block that the firmware resized with `realloc` (to another
+//   address) or freed with `free` stays counted until HAL_Malloc hands out
+//   that address again (malloc returning it proves the old block is gone, so
+//   the stale entry is dropped then) or HAL_Free receives that address.
+//   Mixed use can therefore overstate `live_*` for a while, never understate.
+//
+// One lock for the table and the numbers keeps them consistent; HAL_Malloc is
+// not on any hot path of the library (it never calls it itself).
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeapStats {
@@ -21,34 +35,64 @@ pub struct HeapStats {
     pub total_allocations: u64,
 }
 
-/// Records a successful HAL_Malloc of `size` bytes.
-pub fn record_allocation(size: u64) {
-    let live = LIVE_BYTES.fetch_add(size, Ordering::Relaxed) + size;
-    LIVE_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    TOTAL_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    PEAK_BYTES.fetch_max(live, Ordering::Relaxed);
+struct HeapBook {
+    /// Address -> requested size of the HAL_Malloc blocks not yet released.
+    blocks: Option<HashMap<usize, u64>>,
+    stats: HeapStats,
 }
 
-/// Records a HAL_Free of a block of `size` bytes.
-pub fn record_release(size: u64) {
-    LIVE_BYTES.fetch_sub(size, Ordering::Relaxed);
-    LIVE_ALLOCATIONS.fetch_sub(1, Ordering::Relaxed);
+static HEAP: Mutex<HeapBook> = Mutex::new(HeapBook {
+    blocks: None,
+    stats: HeapStats {
+        live_bytes: 0,
+        live_allocations: 0,
+        peak_bytes: 0,
+        total_allocations: 0,
+    },
+});
+
+/// Records that HAL_Malloc handed out `size` bytes at `address`.
+pub fn record_allocation(address: usize, size: u64) {
+    let mut book = lock_ignoring_poison(&HEAP);
+    let HeapBook { blocks, stats } = &mut *book;
+    if let Some(stale) = blocks
+        .get_or_insert_with(HashMap::new)
+        .insert(address, size)
+    {
+        // The allocator handed this address out again, so the block recorded
+        // there was released behind our back (free or realloc by the firmware).
+        stats.live_bytes = stats.live_bytes.saturating_sub(stale);
+        stats.live_allocations = stats.live_allocations.saturating_sub(1);
+    }
+    stats.live_bytes = stats.live_bytes.saturating_add(size);
+    stats.live_allocations += 1;
+    stats.total_allocations += 1;
+    stats.peak_bytes = stats.peak_bytes.max(stats.live_bytes);
+}
+
+/// Records that HAL_Free is about to free `address`. Call it before the block
+/// goes back to the allocator, so that no other thread can be handed the same
+/// address and record it first. Addresses HAL_Malloc did not hand out count
+/// nothing.
+pub fn record_release(address: usize) {
+    let mut book = lock_ignoring_poison(&HEAP);
+    let HeapBook { blocks, stats } = &mut *book;
+    if let Some(size) = blocks.as_mut().and_then(|b| b.remove(&address)) {
+        stats.live_bytes = stats.live_bytes.saturating_sub(size);
+        stats.live_allocations = stats.live_allocations.saturating_sub(1);
+    }
 }
 
 pub fn heap_stats() -> HeapStats {
-    HeapStats {
-        live_bytes: LIVE_BYTES.load(Ordering::Relaxed),
-        live_allocations: LIVE_ALLOCATIONS.load(Ordering::Relaxed),
-        peak_bytes: PEAK_BYTES.load(Ordering::Relaxed),
-        total_allocations: TOTAL_ALLOCATIONS.load(Ordering::Relaxed),
-    }
+    lock_ignoring_poison(&HEAP).stats
 }
 
 /// Starts a new measurement window: the peak drops to what is live now and the
 /// allocation total to zero. Live counts are never reset (they are facts).
 pub fn reset_heap_peak() {
-    PEAK_BYTES.store(LIVE_BYTES.load(Ordering::Relaxed), Ordering::Relaxed);
-    TOTAL_ALLOCATIONS.store(0, Ordering::Relaxed);
+    let mut book = lock_ignoring_poison(&HEAP);
+    book.stats.peak_bytes = book.stats.live_bytes;
+    book.stats.total_allocations = 0;
 }
 
 // ---- clock --------------------------------------------------------------------
@@ -293,6 +337,27 @@ mod tests {
         assert!(sem.wait(Some(Duration::ZERO)));
         assert!(sem.wait(None));
         assert!(!sem.wait(Some(Duration::from_millis(1))));
+    }
+
+    #[test]
+    fn heap_book_counts_only_its_own_blocks_and_never_goes_negative() {
+        // Addresses no allocator hands out, so other tests cannot collide.
+        let (a, b, foreign) = (usize::MAX - 15, usize::MAX - 31, usize::MAX - 47);
+        let before = heap_stats();
+        record_allocation(a, 100);
+        record_allocation(b, 0);
+        let during = heap_stats();
+        assert!(during.live_bytes >= before.live_bytes + 100);
+        // A block HAL_Malloc never handed out is not counted.
+        record_release(foreign);
+        // `a` was released behind the book's back and handed out again.
+        record_allocation(a, 40);
+        record_release(a);
+        record_release(a);
+        record_release(b);
+        let after = heap_stats();
+        assert_eq!(after.live_bytes, before.live_bytes);
+        assert_eq!(after.live_allocations, before.live_allocations);
     }
 
     #[test]

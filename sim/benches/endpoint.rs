@@ -20,6 +20,18 @@ fn bench_endpoint(c: &mut Criterion) {
         "--name",
         "bench-rsa",
     ]));
+    // The relay round trip echoes on a class of its own (publish and subscribe).
+    sim.ok(&[
+        "product",
+        "topic",
+        "add",
+        "--product",
+        &pk,
+        "--topic",
+        "user/echo",
+        "--access",
+        "ALL",
+    ]);
     let server = sim.serve(&[]);
     let port = server.mqtt_port;
     let ca = sim.ca();

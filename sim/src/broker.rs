@@ -7,16 +7,55 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+/// Test hook: the first port the embedded broker tries (to test what
+/// happens when another process holds it).
+pub const TEST_BROKER_PORT_ENV: &str = "IOTKIT_SIM_TEST_BROKER_PORT";
+const BROKER_ATTEMPTS: usize = 5;
+
 /// Starts rumqttd on a free loopback port (reachable only from this machine)
 /// and returns its address once it accepts connections.
+///
+/// rumqttd binds the configured address itself and does not report the
+/// port, so a free port is picked first and handed over. Another process can
+/// take that port in between; then rumqttd's bind fails and a probe would
+/// reach the other process instead. So the listening socket on the port must
+/// be one of this process's own sockets; if another process holds it, the
+/// next free port is tried (bounded).
 pub fn start_embedded() -> Result<SocketAddr> {
-    // rumqttd binds the configured address itself and does not report the
-    // port, so reserve a free one first and hand it over.
-    let probe =
-        TcpListener::bind("127.0.0.1:0").context("finding a free loopback port for the broker")?;
-    let address = probe.local_addr()?;
-    drop(probe);
+    let mut forced = std::env::var(TEST_BROKER_PORT_ENV)
+        .ok()
+        .and_then(|p| p.parse::<u16>().ok());
+    let mut last_error = String::new();
+    for _ in 0..BROKER_ATTEMPTS {
+        let address = match forced.take() {
+            Some(port) => SocketAddr::from(([127, 0, 0, 1], port)),
+            None => {
+                let probe = TcpListener::bind("127.0.0.1:0")
+                    .context("finding a free loopback port for the broker")?;
+                let address = probe.local_addr()?;
+                drop(probe);
+                address
+            }
+        };
+        spawn_rumqttd(address)?;
+        match wait_own_listener(address, Duration::from_secs(10)) {
+            Ok(()) => {
+                wait_reachable(&address.to_string(), Duration::from_secs(10))
+                    .context("the embedded rumqttd broker did not answer MQTT")?;
+                return Ok(address);
+            }
+            Err(e) => {
+                println!(
+                    "[sim] embedded broker could not use {address}: {e:#}; trying another port"
+                );
+                last_error = format!("{e:#}");
+            }
+        }
+    }
+    bail!("the embedded rumqttd broker could not bind a loopback port in {BROKER_ATTEMPTS} attempts: {last_error}")
+}
 
+fn spawn_rumqttd(address: SocketAddr) -> Result<()> {
     let connection = rumqttd::ConnectionSettings {
         connection_timeout_ms: 10_000,
         max_payload_size: crate::mqtt::MAX_PACKET,
@@ -53,9 +92,63 @@ pub fn start_embedded() -> Result<SocketAddr> {
             }
         })
         .context("starting the embedded broker thread")?;
-    wait_reachable(&address.to_string(), Duration::from_secs(10))
-        .context("the embedded rumqttd broker did not start listening")?;
-    Ok(address)
+    Ok(())
+}
+
+/// Waits until a socket of this process listens on `address` (Linux:
+/// /proc/net/tcp gives the listening socket's inode, /proc/self/fd ours).
+/// Fails at once when another process listens there.
+fn wait_own_listener(address: SocketAddr, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(inode) = listening_inode(address)? {
+            if own_socket_inodes()?.contains(&inode) {
+                return Ok(());
+            }
+            bail!("another process is listening on {address}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("nothing listened on {address} within {limit:?}")
+}
+
+/// The inode of the socket listening on `address` (IPv4), if any.
+fn listening_inode(address: SocketAddr) -> Result<Option<u64>> {
+    let SocketAddr::V4(v4) = address else {
+        bail!("the embedded broker listens on IPv4 loopback only");
+    };
+    let table = std::fs::read_to_string("/proc/net/tcp").context("reading /proc/net/tcp")?;
+    let wanted = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(v4.ip().octets()),
+        v4.port()
+    );
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+        if fields.len() > 9 && fields[1] == wanted && fields[3] == "0A" {
+            return Ok(fields[9].parse().ok());
+        }
+    }
+    Ok(None)
+}
+
+fn own_socket_inodes() -> Result<Vec<u64>> {
+    let mut inodes = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").context("reading /proc/self/fd")? {
+        let Ok(entry) = entry else { continue };
+        if let Ok(target) = std::fs::read_link(entry.path()) {
+            let target = target.to_string_lossy();
+            if let Some(inode) = target
+                .strip_prefix("socket:[")
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|t| t.parse().ok())
+            {
+                inodes.push(inode);
+            }
+        }
+    }
+    Ok(inodes)
 }
 
 /// Waits until `address` accepts a TCP connection and answers an MQTT CONNECT.

@@ -1,18 +1,22 @@
 //! The x509 MQTT endpoint: terminates mutual TLS, enforces the platform's
-//! CONNECT rules, then relays the MQTT byte stream to a real broker, filtering
-//! SUBSCRIBE and PUBLISH by the device's topic permissions.
+//! CONNECT rules (from the rule file), then relays the MQTT byte stream to a
+//! real broker, filtering SUBSCRIBE and PUBLISH by the product's topic
+//! classes and the device's system topics.
 
 use crate::mqtt;
+use crate::rules::{Access, Retain, Rules, Violation, Will};
 use crate::store::{CertIdentity, Store};
-use openssl::ssl::{Ssl, SslAcceptor};
+use openssl::ssl::{NameType, Ssl, SslAcceptor};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_openssl::SslStream;
 
@@ -22,11 +26,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 const RECENT_CONNECTIONS: usize = 1000;
 
-// CONNACK return codes (MQTT 3.1.1, section 3.2.2.3).
+// CONNACK return codes (MQTT 3.1.1, section 3.2.2.3) the endpoint uses itself.
 pub const RC_BAD_PROTOCOL: u8 = 1;
-pub const RC_IDENTIFIER_REJECTED: u8 = 2;
 pub const RC_SERVER_UNAVAILABLE: u8 = 3;
-pub const RC_NOT_AUTHORIZED: u8 = 5;
 
 /// One CONNECT seen by the endpoint, for `GET /api/connections`.
 #[derive(Debug, Clone, Serialize)]
@@ -34,11 +36,16 @@ pub struct ConnectionRecord {
     pub time: i64,
     pub time_text: String,
     pub peer: String,
+    /// The server name the client sent in its TLS ClientHello, if any.
+    pub sni: Option<String>,
+    pub protocol_level: u8,
     pub client_id: String,
     pub username: Option<String>,
     pub keepalive: u16,
     /// A password is ignored (the certificate authenticates) but noted.
     pub password_present: bool,
+    pub will_present: bool,
+    pub clean_session: bool,
     pub pk: Option<String>,
     pub dn: Option<String>,
     pub accepted: bool,
@@ -46,14 +53,54 @@ pub struct ConnectionRecord {
     pub reason: Option<String>,
 }
 
+/// What the HTTP side can ask of a live connection.
+#[derive(Debug)]
+pub enum Control {
+    /// Another connection of the same device took over.
+    Replaced,
+    /// DisableThing: push `/sys/${pk}/${dn}/thing/disable`, then close.
+    Disable,
+}
+
+struct Session {
+    id: u64,
+    control: mpsc::UnboundedSender<Control>,
+}
+
 pub struct Shared {
     pub store: Mutex<Store>,
     pub broker: String,
     pub lenient_username: bool,
+    pub rules: Rules,
+    pub region: String,
+    pub data_dir: std::path::PathBuf,
     pub connections: Mutex<VecDeque<ConnectionRecord>>,
+    sessions: Mutex<HashMap<String, Session>>,
+    next_session: AtomicU64,
 }
 
 impl Shared {
+    pub fn new(
+        store: Store,
+        broker: String,
+        lenient_username: bool,
+        rules: Rules,
+        region: String,
+        data_dir: std::path::PathBuf,
+    ) -> Shared {
+        Shared {
+            store: Mutex::new(store),
+            broker,
+            lenient_username,
+            rules,
+            region,
+            data_dir,
+            connections: Mutex::new(VecDeque::new()),
+            sessions: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+        }
+    }
+
     fn record(&self, record: ConnectionRecord) {
         let mut recent = self.connections.lock().unwrap_or_else(|p| p.into_inner());
         if recent.len() == RECENT_CONNECTIONS {
@@ -61,6 +108,47 @@ impl Shared {
         }
         recent.push_back(record);
     }
+
+    /// Registers a live connection under `key`; the one it replaces is told to close.
+    fn open_session(&self, key: &str) -> (u64, mpsc::UnboundedReceiver<Control>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let old = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                key.to_string(),
+                Session {
+                    id,
+                    control: sender,
+                },
+            );
+        if let Some(old) = old {
+            let _ = old.control.send(Control::Replaced);
+        }
+        (id, receiver)
+    }
+
+    fn close_session(&self, key: &str, id: u64) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if sessions.get(key).is_some_and(|s| s.id == id) {
+            sessions.remove(key);
+        }
+    }
+
+    /// Sends `control` to the device's live connection; false if it has none.
+    pub fn control(&self, pk: &str, dn: &str, control: Control) -> bool {
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        sessions
+            .get(&device_key(pk, dn))
+            .is_some_and(|s| s.control.send(control).is_ok())
+    }
+}
+
+/// The session key and the client id the broker sees: one per device.
+fn device_key(pk: &str, dn: &str) -> String {
+    format!("{pk}&{dn}")
 }
 
 pub async fn run(listener: TcpListener, acceptor: Arc<SslAcceptor>, shared: Arc<Shared>) {
@@ -80,23 +168,134 @@ pub async fn run(listener: TcpListener, acceptor: Arc<SslAcceptor>, shared: Arc<
     }
 }
 
-/// A device's own topics, plus the shared `/ext/` tree.
-pub fn topic_permitted(topic: &str, identity: &CertIdentity) -> bool {
-    let pk = &identity.product_key;
-    let dn = &identity.device_name;
-    topic.starts_with("/ext/")
-        || topic
-            .strip_prefix('/')
-            .and_then(|t| t.strip_prefix(pk.as_str()))
-            .and_then(|t| t.strip_prefix('/'))
-            .and_then(|t| t.strip_prefix(dn.as_str()))
-            .is_some_and(|t| t.starts_with('/'))
-        || topic
-            .strip_prefix("/sys/")
-            .and_then(|t| t.strip_prefix(pk.as_str()))
-            .and_then(|t| t.strip_prefix('/'))
-            .and_then(|t| t.strip_prefix(dn.as_str()))
-            .is_some_and(|t| t.starts_with('/'))
+/// What a device may do: its product's topic classes and its own system topics.
+pub struct Policy {
+    pk: String,
+    dn: String,
+    /// (class segments below /pk/dn/, rights)
+    classes: Vec<(Vec<String>, Access)>,
+}
+
+/// MQTT topic matching of `filter` segments against `topic` segments.
+fn matches(filter: &[&str], topic: &[&str]) -> bool {
+    match (filter.split_first(), topic.split_first()) {
+        (Some((&"#", _)), _) => true,
+        (Some((f, f_rest)), Some((t, t_rest))) => (*f == "+" || f == t) && matches(f_rest, t_rest),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+impl Policy {
+    pub fn new(pk: &str, dn: &str, classes: &[(String, Access)]) -> Policy {
+        Policy {
+            pk: pk.to_string(),
+            dn: dn.to_string(),
+            classes: classes
+                .iter()
+                .map(|(short, access)| (short.split('/').map(str::to_string).collect(), *access))
+                .collect(),
+        }
+    }
+
+    /// The product's classes: the rule file's defaults, replaced or extended by added ones.
+    pub fn load(store: &Store, rules: &Rules, pk: &str, dn: &str) -> anyhow::Result<Policy> {
+        let mut classes: Vec<(String, Access)> = Vec::new();
+        let added = store.topic_classes(pk)?;
+        for (short, access) in &rules.default_topic_classes {
+            if !added.iter().any(|(t, _)| t == short) {
+                classes.push((short.clone(), *access));
+            }
+        }
+        for (short, access) in added {
+            if let Some(access) = Access::parse(&access) {
+                classes.push((short, access));
+            }
+        }
+        Ok(Policy::new(pk, dn, &classes))
+    }
+
+    /// The device's own system topics (publish and subscribe).
+    fn own_system_topic(&self, segments: &[&str]) -> bool {
+        let (pk, dn) = (self.pk.as_str(), self.dn.as_str());
+        match segments {
+            ["", "sys", p, d, rest @ ..] => *p == pk && *d == dn && !rest.is_empty(),
+            ["", "ota", "device", kind, p, d] => {
+                ["inform", "upgrade", "progress", "request"].contains(kind) && *p == pk && *d == dn
+            }
+            ["", "shadow", kind, p, d] => ["update", "get"].contains(kind) && *p == pk && *d == dn,
+            ["", "ext", "ntp", p, d, kind] => {
+                ["request", "response"].contains(kind) && *p == pk && *d == dn
+            }
+            ["", "ext", "session", p, d, rest @ ..] => *p == pk && *d == dn && !rest.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// The class rights for a custom topic `/pk/dn/...`: Ok(Some(access)) for
+    /// a defined class, Ok(None) for none, Err for someone else's topic.
+    fn class_access(&self, segments: &[&str], filter: bool) -> Result<Option<Access>, String> {
+        let rest = match segments {
+            ["", p, d, rest @ ..] if *p == self.pk && *d == self.dn && !rest.is_empty() => rest,
+            _ => return Err("not one of the device's topics".into()),
+        };
+        let wildcard = rest.iter().any(|s| *s == "+" || *s == "#");
+        let mut found = None;
+        for (class, access) in &self.classes {
+            let class: Vec<&str> = class.iter().map(String::as_str).collect();
+            // A filter must name a class exactly (wildcards included); a
+            // concrete topic may fall under a class with wildcards.
+            let hit = if filter && wildcard {
+                class == rest
+            } else {
+                matches(&class, rest)
+            };
+            if hit {
+                found = Some(match found {
+                    None => *access,
+                    Some(previous) if previous == *access => *access,
+                    Some(_) => Access::All,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    pub fn may_publish(&self, topic: &str) -> Result<(), String> {
+        if topic.contains(['+', '#']) {
+            return Err("a PUBLISH topic must not contain wildcards".into());
+        }
+        let segments: Vec<&str> = topic.split('/').collect();
+        if self.own_system_topic(&segments) {
+            return Ok(());
+        }
+        match self.class_access(&segments, false)? {
+            Some(access) if access.can_publish() => Ok(()),
+            Some(access) => Err(format!(
+                "its topic class allows {} only, not publish",
+                access.as_str()
+            )),
+            None => Err("no topic class of the product covers it".into()),
+        }
+    }
+
+    pub fn may_subscribe(&self, filter: &str) -> Result<(), String> {
+        if filter == IDENTITY_TOPIC {
+            return Ok(());
+        }
+        let segments: Vec<&str> = filter.split('/').collect();
+        if self.own_system_topic(&segments) {
+            return Ok(());
+        }
+        match self.class_access(&segments, true)? {
+            Some(access) if access.can_subscribe() => Ok(()),
+            Some(access) => Err(format!(
+                "its topic class allows {} only, not subscribe",
+                access.as_str()
+            )),
+            None => Err("no topic class of the product defines it".into()),
+        }
+    }
 }
 
 /// A whole MQTT packet read into `raw`; returns (first byte, body offset),
@@ -146,36 +345,35 @@ fn refuse(code: u8, reason: impl Into<String>) -> Refusal {
     }
 }
 
-const SIGN_METHODS: [&str; 3] = ["hmacmd5", "hmacsha1", "hmacsha256"];
-
 /// The platform's CONNECT rules that do not need the registry.
-fn check_connect_format(connect: &mqtt::Connect) -> Result<(), Refusal> {
-    if connect.protocol_name != "MQTT" || connect.protocol_level != 4 {
+fn check_connect_format(rules: &Rules, connect: &mqtt::Connect) -> Result<(), Refusal> {
+    let known = matches!(
+        (connect.protocol_name.as_str(), connect.protocol_level),
+        ("MQIsdp", 3) | ("MQTT", 4)
+    );
+    if !known || !rules.protocol_levels.contains(&connect.protocol_level) {
         return Err(refuse(
             RC_BAD_PROTOCOL,
             format!(
-                "protocol {:?} level {} is not supported; use MQTT 3.1.1 (level 4)",
+                "protocol {:?} level {} is not supported; use MQTT 3.1.1 (MQTT, level 4) or MQTT 3.1 (MQIsdp, level 3)",
                 connect.protocol_name, connect.protocol_level
             ),
         ));
     }
-    let parts = mqtt::split_client_id(&connect.client_id).map_err(|e| {
-        refuse(
-            RC_IDENTIFIER_REJECTED,
-            format!("client id {:?}: {e}", connect.client_id),
-        )
-    })?;
+    let code = rules.bad_client_id_code;
+    let parts = mqtt::split_client_id(&connect.client_id)
+        .map_err(|e| refuse(code, format!("client id {:?}: {e}", connect.client_id)))?;
     let length = parts.client_id.chars().count();
     if length == 0 {
-        return Err(refuse(
-            RC_IDENTIFIER_REJECTED,
-            "clientId (before the first '|') is empty",
-        ));
+        return Err(refuse(code, "clientId (before the first '|') is empty"));
     }
-    if length > 64 {
+    if length > rules.client_id_max {
         return Err(refuse(
-            RC_IDENTIFIER_REJECTED,
-            format!("clientId has {length} characters; the platform allows at most 64"),
+            code,
+            format!(
+                "clientId has {length} characters; the platform allows at most {}",
+                rules.client_id_max
+            ),
         ));
     }
     let param = |key: &str| {
@@ -186,42 +384,50 @@ fn check_connect_format(connect: &mqtt::Connect) -> Result<(), Refusal> {
             .map(|(_, v)| *v)
     };
     match param("securemode") {
-        Some("2") => {}
+        Some(mode) if mode == rules.securemode => {}
         Some(other) => {
             return Err(refuse(
-                RC_IDENTIFIER_REJECTED,
-                format!("securemode={other}; the x509 endpoint requires securemode=2 (TLS direct)"),
+                code,
+                format!(
+                    "securemode={other}; the x509 endpoint requires securemode={} (TLS direct)",
+                    rules.securemode
+                ),
             ))
         }
         None => {
             return Err(refuse(
-                RC_IDENTIFIER_REJECTED,
-                "client id lacks securemode=2; use clientId|securemode=2,signmethod=hmacsha1|",
+                code,
+                format!(
+                    "client id lacks securemode={}; use clientId|securemode={}|",
+                    rules.securemode, rules.securemode
+                ),
             ))
         }
     }
-    match param("signmethod") {
-        Some(method) if SIGN_METHODS.contains(&method) => {}
-        Some(other) => {
+    if let Some(method) = param("signmethod") {
+        if !rules.sign_methods.iter().any(|m| m == method) {
             return Err(refuse(
-                RC_IDENTIFIER_REJECTED,
-                format!("signmethod={other}; use one of hmacmd5, hmacsha1, hmacsha256"),
-            ))
-        }
-        None => {
-            return Err(refuse(
-                RC_IDENTIFIER_REJECTED,
-                "client id lacks signmethod; use one of hmacmd5, hmacsha1, hmacsha256",
-            ))
+                code,
+                format!(
+                    "signmethod={method}; use one of {} (or leave it out)",
+                    rules.sign_methods.join(", ")
+                ),
+            ));
         }
     }
-    if !(30..=1200).contains(&connect.keep_alive) {
+    if connect.keep_alive < rules.keepalive_min {
         return Err(refuse(
-            RC_IDENTIFIER_REJECTED,
+            rules.keepalive_min_code,
             format!(
-                "keepalive {} s is out of range; the platform requires 30 to 1200 s",
-                connect.keep_alive
+                "keepalive {} s is below the platform's minimum of {} s",
+                connect.keep_alive, rules.keepalive_min
             ),
+        ));
+    }
+    if connect.will_topic.is_some() && rules.will == Will::Refuse {
+        return Err(refuse(
+            rules.will_refuse_code,
+            "the CONNECT carries a will message; the platform does not support wills",
         ));
     }
     Ok(())
@@ -232,7 +438,7 @@ fn peer_identity(shared: &Shared, fingerprint: &str) -> Result<CertIdentity, Ref
     match store.identity_by_fingerprint(fingerprint) {
         Ok(Some(identity)) => Ok(identity),
         Ok(None) => Err(refuse(
-            RC_NOT_AUTHORIZED,
+            shared.rules.not_authorized_code,
             format!(
                 "certificate (sha256 {}) belongs to no registered device",
                 &fingerprint[..16]
@@ -251,9 +457,10 @@ fn check_identity(
     identity: &CertIdentity,
 ) -> Result<(), Refusal> {
     let (pk, dn) = (&identity.product_key, &identity.device_name);
+    let code = shared.rules.not_authorized_code;
     if identity.auth_type != "x509" {
         return Err(refuse(
-            RC_NOT_AUTHORIZED,
+            code,
             format!(
                 "product {pk} uses {} authentication, not x509",
                 identity.auth_type
@@ -262,13 +469,18 @@ fn check_identity(
     }
     if identity.device_status != "enabled" {
         return Err(refuse(
-            RC_NOT_AUTHORIZED,
+            code,
             format!("device disabled (pk={pk} dn={dn}); enable it with `iotkit-sim device enable`"),
         ));
     }
-    if let Some(username) = connect.username.as_deref().filter(|u| !u.is_empty()) {
+    if let Some(username) = connect.username.as_deref() {
         let expected = format!("{dn}&{pk}");
-        if username != expected {
+        let first_connect = shared
+            .rules
+            .first_connect_usernames
+            .iter()
+            .any(|u| u == username);
+        if !first_connect && username != expected {
             if shared.lenient_username {
                 println!(
                     "[sim] WARNING username {username:?} does not match the certificate's {expected:?}; \
@@ -276,18 +488,10 @@ fn check_identity(
                 );
             } else {
                 return Err(refuse(
-                    RC_NOT_AUTHORIZED,
+                    code,
                     format!("username {username:?} does not match the certificate's {expected:?}"),
                 ));
             }
-        }
-    }
-    if let Some(topic) = &connect.will_topic {
-        if !topic_permitted(topic, identity) {
-            return Err(refuse(
-                RC_NOT_AUTHORIZED,
-                format!("will topic {topic:?} is not one of the device's topics"),
-            ));
         }
     }
     Ok(())
@@ -317,6 +521,15 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
             println!("[sim] TLS handshake timed out peer={peer}");
             return;
         }
+    }
+    let sni = tls
+        .ssl()
+        .servername(NameType::HOST_NAME)
+        .map(str::to_string);
+    if shared.rules.tls_sni_required && sni.is_none() {
+        println!("[sim] REFUSED peer={peer}: no SNI in the ClientHello (rule tls_sni_required)");
+        let _ = tls.shutdown().await;
+        return;
     }
     let fingerprint = match tls
         .ssl()
@@ -366,10 +579,14 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
         time: crate::clock::now(),
         time_text: crate::clock::rfc3339(crate::clock::now()),
         peer: peer.to_string(),
+        sni,
+        protocol_level: connect.protocol_level,
         client_id: connect.client_id.clone(),
         username: connect.username.clone(),
         keepalive: connect.keep_alive,
         password_present: connect.has_password,
+        will_present: connect.will_topic.is_some(),
+        clean_session: connect.clean_session,
         pk: None,
         dn: None,
         accepted: false,
@@ -382,13 +599,28 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
         record.pk = Some(identity.product_key.clone());
         record.dn = Some(identity.device_name.clone());
     }
-    let verdict = check_connect_format(&connect).and_then(|()| {
+    let verdict = check_connect_format(&shared.rules, &connect).and_then(|()| {
         let identity = identity?;
         check_identity(&shared, &connect, &identity)?;
-        Ok(identity)
+        let policy = {
+            let store = shared.store.lock().unwrap_or_else(|p| p.into_inner());
+            Policy::load(
+                &store,
+                &shared.rules,
+                &identity.product_key,
+                &identity.device_name,
+            )
+        }
+        .map_err(|e| {
+            refuse(
+                RC_SERVER_UNAVAILABLE,
+                format!("registry lookup failed: {e:#}"),
+            )
+        })?;
+        Ok((identity, policy))
     });
-    let identity = match verdict {
-        Ok(identity) => identity,
+    let (identity, policy) = match verdict {
+        Ok(found) => found,
         Err(refusal) => {
             println!(
                 "[sim] REFUSED (code {}): {} pk={} dn={} client={:?} peer={peer}",
@@ -409,8 +641,31 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
     };
     let pk = identity.product_key.clone();
     let dn = identity.device_name.clone();
+    let rules = &shared.rules;
+    if connect.will_topic.is_some() {
+        println!(
+            "[sim] will message of pk={pk} dn={dn} ignored: the platform does not support wills (it is never delivered)"
+        );
+    }
+    let keep_alive = connect.keep_alive.min(rules.keepalive_max);
+    if keep_alive != connect.keep_alive {
+        println!(
+            "[sim] keepalive {} s of pk={pk} dn={dn} treated as {keep_alive} s (the platform's maximum)",
+            connect.keep_alive
+        );
+    }
+    // The broker sees one client id per device, so a session belongs to the
+    // device (ProductKey/DeviceName), not to the raw client-id string.
+    let session_key = if rules.session_per_device {
+        device_key(&pk, &dn)
+    } else {
+        connect.client_id.clone()
+    };
+    let clean_session = connect.clean_session || !rules.persistent_session;
+    let broker_connect = mqtt::connect_packet_with(&session_key, keep_alive, clean_session);
 
-    let broker = match relay_connect(&shared.broker, &raw).await {
+    let (session_id, control) = shared.open_session(&session_key);
+    let broker = match relay_connect(&shared.broker, &broker_connect).await {
         Ok((broker, connack)) => {
             let code = connack[3];
             if code != 0 {
@@ -419,6 +674,7 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
                     "[sim] REFUSED (code {code}): {reason} pk={pk} dn={dn} client={:?}",
                     connect.client_id
                 );
+                shared.close_session(&session_key, session_id);
                 record.return_code = code;
                 record.reason = Some(reason);
                 shared.record(record);
@@ -426,7 +682,7 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
                 let _ = tls.shutdown().await;
                 return;
             }
-            broker
+            (broker, connack[2] & 0x01)
         }
         Err(e) => {
             let reason = format!("broker {} unavailable: {e}", shared.broker);
@@ -434,6 +690,7 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
                 "[sim] REFUSED (code 3): {reason} pk={pk} dn={dn} client={:?}",
                 connect.client_id
             );
+            shared.close_session(&session_key, session_id);
             record.return_code = RC_SERVER_UNAVAILABLE;
             record.reason = Some(reason);
             shared.record(record);
@@ -442,8 +699,9 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
             return;
         }
     };
+    let (broker, session_present) = broker;
 
-    // The broker's CONNACK and the identity response leave in one write.
+    // The CONNACK and the identity response leave in one write.
     // Field order as in the platform's documentation.
     let payload = format!(
         "{{\"productKey\":{},\"deviceName\":{}}}",
@@ -451,6 +709,10 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
         serde_json::Value::from(dn.as_str())
     );
     let mut greeting = mqtt::connack(0).to_vec();
+    // MQTT 3.1 has no session-present flag (the byte is reserved).
+    if connect.protocol_level == 4 {
+        greeting[2] = session_present;
+    }
     greeting.extend_from_slice(&mqtt::publish_qos0(IDENTITY_TOPIC, payload.as_bytes()));
     // Recorded before the CONNACK leaves (as refusals are): a client that
     // has its CONNACK and then asks /api/connections must find itself.
@@ -463,6 +725,7 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
     .await
     {
         println!("[sim] DISCONNECT pk={pk} dn={dn}: writing CONNACK failed: {e}");
+        shared.close_session(&session_key, session_id);
         return;
     }
     println!(
@@ -476,14 +739,15 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
         connect.client_id
     );
 
-    let reason = relay(tls, broker, &identity).await;
+    let reason = relay(tls, broker, &policy, rules, control).await;
+    shared.close_session(&session_key, session_id);
     println!(
         "[sim] DISCONNECT pk={pk} dn={dn} client={:?}: {reason}",
         connect.client_id
     );
 }
 
-/// Opens the broker connection, forwards the CONNECT and returns its CONNACK.
+/// Opens the broker connection, sends the CONNECT and returns its CONNACK.
 async fn relay_connect(broker: &str, connect: &[u8]) -> Result<(TcpStream, [u8; 4]), String> {
     let mut stream = timeout(BROKER_TIMEOUT, TcpStream::connect(broker))
         .await
@@ -510,13 +774,63 @@ async fn write_client(writer: &ClientWriter, bytes: &[u8]) -> std::io::Result<()
     guard.flush().await
 }
 
-/// Relays packets both ways until either side closes; returns why it ended.
-async fn relay(tls: SslStream<TcpStream>, broker: TcpStream, identity: &CertIdentity) -> String {
+/// The platform's NTP answer to `{"deviceSendTime":"…"}`: the device's time
+/// echoed, with the server's receive and send times (ms since epoch, strings).
+pub fn ntp_response(request: &[u8], received_ms: i64, sent_ms: i64) -> Result<Vec<u8>, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(request).map_err(|_| "the NTP request is not JSON".to_string())?;
+    let device_time = match value.get("deviceSendTime") {
+        Some(serde_json::Value::String(text)) if text.parse::<i64>().is_ok() => text.clone(),
+        Some(serde_json::Value::Number(number)) if number.is_i64() => number.to_string(),
+        _ => {
+            return Err(
+                "the NTP request lacks deviceSendTime (milliseconds since 1970, as a string)"
+                    .into(),
+            )
+        }
+    };
+    Ok(serde_json::json!({
+        "deviceSendTime": device_time,
+        "serverRecvTime": received_ms.to_string(),
+        "serverSendTime": sent_ms.to_string(),
+    })
+    .to_string()
+    .into_bytes())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Why a device's PUBLISH does not reach the broker.
+enum Dropped {
+    /// Dropped; QoS 1/2 acknowledged so the device does not resend forever.
+    Quietly,
+    /// The connection closes.
+    Disconnect(String),
+}
+
+/// Relays packets both ways until either side closes or the HTTP side asks
+/// to close; returns why it ended.
+async fn relay(
+    tls: SslStream<TcpStream>,
+    broker: TcpStream,
+    policy: &Policy,
+    rules: &Rules,
+    mut control: mpsc::UnboundedReceiver<Control>,
+) -> String {
+    let (pk, dn) = (policy.pk.as_str(), policy.dn.as_str());
     let (client_read, client_write) = tokio::io::split(tls);
     let client_write: ClientWriter = Arc::new(tokio::sync::Mutex::new(client_write));
-    let (broker_read, mut broker_write) = broker.into_split();
+    let (broker_read, broker_write) = broker.into_split();
+    let broker_write = Arc::new(tokio::sync::Mutex::new(broker_write));
     // SUBSCRIBE packet id -> positions of refused filters, to patch the broker's SUBACK.
     let pending: Mutex<HashMap<u16, Vec<usize>>> = Mutex::new(HashMap::new());
+    let ntp_request = format!("/ext/ntp/{pk}/{dn}/request");
+    let ntp_reply_topic = format!("/ext/ntp/{pk}/{dn}/response");
 
     let upstream = async {
         let mut reader = BufReader::new(client_read);
@@ -528,32 +842,96 @@ async fn relay(tls: SslStream<TcpStream>, broker: TcpStream, identity: &CertIden
                 Ok(None) => return "device closed the connection".to_string(),
                 Err(e) => return format!("device stream error: {e}"),
             };
+            let mut inject: Option<Vec<u8>> = None;
             let forward = match first >> 4 {
-                mqtt::PUBLISH => match mqtt::parse_publish(first, &raw[body..]) {
-                    Err(e) => return format!("device sent a bad PUBLISH: {e}"),
-                    Ok(publish) if topic_permitted(publish.topic, identity) => true,
-                    Ok(publish) => {
+                mqtt::PUBLISH => {
+                    let publish = match mqtt::parse_publish(first, &raw[body..]) {
+                        Err(e) => return format!("device sent a bad PUBLISH: {e}"),
+                        Ok(publish) => publish,
+                    };
+                    let verdict = if publish.qos == 2 {
                         println!(
-                            "[sim] DROPPED publish from pk={} dn={} to {:?}: not one of the device's topics",
-                            identity.product_key, identity.device_name, publish.topic
+                            "[sim] DROPPED publish from pk={pk} dn={dn} to {:?}: QoS 2 is not supported by the platform",
+                            publish.topic
                         );
-                        // Acknowledge so the device does not retransmit forever.
-                        let reply = match (publish.qos, publish.packet_id) {
-                            (1, Some(id)) => Some(mqtt::ack(mqtt::PUBACK, id)),
-                            (2, Some(id)) => {
-                                refused_qos2.insert(id);
-                                Some(mqtt::ack(mqtt::PUBREC, id))
+                        match rules.qos2 {
+                            Violation::Drop => Err(Dropped::Quietly),
+                            Violation::Disconnect => Err(Dropped::Disconnect(
+                                "device published at QoS 2 (rule qos2 = disconnect)".into(),
+                            )),
+                        }
+                    } else if publish.payload.len() > rules.max_payload {
+                        println!(
+                            "[sim] DROPPED publish from pk={pk} dn={dn} to {:?}: payload of {} bytes exceeds the {}-byte limit",
+                            publish.topic,
+                            publish.payload.len(),
+                            rules.max_payload
+                        );
+                        Err(Dropped::Quietly)
+                    } else if let Err(why) = policy.may_publish(publish.topic) {
+                        println!(
+                            "[sim] DROPPED publish from pk={pk} dn={dn} to {:?}: No authorization ({why})",
+                            publish.topic
+                        );
+                        match rules.unauthorized_publish {
+                            Violation::Drop => Err(Dropped::Quietly),
+                            Violation::Disconnect => Err(Dropped::Disconnect(format!(
+                                "No authorization to publish to {:?} (rule unauthorized_publish = disconnect)",
+                                publish.topic
+                            ))),
+                        }
+                    } else if publish.retain && rules.retain == Retain::Drop {
+                        println!(
+                            "[sim] DROPPED publish from pk={pk} dn={dn} to {:?}: retain is not supported by the platform",
+                            publish.topic
+                        );
+                        Err(Dropped::Quietly)
+                    } else if publish.topic == ntp_request {
+                        let received = now_ms();
+                        match ntp_response(publish.payload, received, now_ms()) {
+                            Ok(answer) => {
+                                inject = Some(mqtt::publish_qos0(&ntp_reply_topic, &answer));
+                                println!("[sim] NTP request of pk={pk} dn={dn} answered on {ntp_reply_topic}");
                             }
-                            _ => None,
-                        };
-                        if let Some(reply) = reply {
-                            if let Err(e) = write_client(&client_write, &reply).await {
-                                return format!("device write failed: {e}");
+                            Err(why) => {
+                                println!("[sim] NTP request of pk={pk} dn={dn} not answered: {why}")
                             }
                         }
-                        false
+                        // Answered by the platform's NTP service, not routed.
+                        Err(Dropped::Quietly)
+                    } else {
+                        Ok(publish.retain)
+                    };
+                    let (qos, packet_id) = (publish.qos, publish.packet_id);
+                    match verdict {
+                        Ok(retain) => {
+                            if retain {
+                                println!(
+                                    "[sim] retain flag of a publish from pk={pk} dn={dn} ignored: retain is not supported by the platform"
+                                );
+                                raw[0] &= !0x01;
+                            }
+                            true
+                        }
+                        Err(Dropped::Disconnect(reason)) => return reason,
+                        Err(Dropped::Quietly) => {
+                            let reply = match (qos, packet_id) {
+                                (1, Some(id)) => Some(mqtt::ack(mqtt::PUBACK, id)),
+                                (2, Some(id)) => {
+                                    refused_qos2.insert(id);
+                                    Some(mqtt::ack(mqtt::PUBREC, id))
+                                }
+                                _ => None,
+                            };
+                            if let Some(reply) = reply {
+                                if let Err(e) = write_client(&client_write, &reply).await {
+                                    return format!("device write failed: {e}");
+                                }
+                            }
+                            false
+                        }
                     }
-                },
+                }
                 mqtt::PUBREL => match mqtt::packet_id(&raw[body..]) {
                     Some(id) if refused_qos2.remove(&id) => {
                         if let Err(e) =
@@ -568,20 +946,17 @@ async fn relay(tls: SslStream<TcpStream>, broker: TcpStream, identity: &CertIden
                 mqtt::SUBSCRIBE => match mqtt::parse_subscribe(&raw[body..]) {
                     Err(e) => return format!("device sent a bad SUBSCRIBE: {e}"),
                     Ok(subscribe) => {
-                        let refused: Vec<usize> = subscribe
-                            .filters
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, (filter, _))| !topic_permitted(filter, identity))
-                            .map(|(index, _)| index)
-                            .collect();
-                        for &index in &refused {
-                            println!(
-                                "[sim] REFUSED subscribe pk={} dn={} filter={:?}: not one of the device's topics",
-                                identity.product_key, identity.device_name, subscribe.filters[index].0
-                            );
+                        let mut refused = Vec::new();
+                        for (index, (filter, _)) in subscribe.filters.iter().enumerate() {
+                            if let Err(why) = policy.may_subscribe(filter) {
+                                println!(
+                                    "[sim] REFUSED subscribe pk={pk} dn={dn} filter={filter:?}: {why}"
+                                );
+                                refused.push(index);
+                            }
                         }
-                        if refused.is_empty() {
+                        let downgrade = subscribe.filters.iter().any(|(_, qos)| *qos > 1);
+                        if refused.is_empty() && !downgrade {
                             true
                         } else if refused.len() == subscribe.filters.len() {
                             let codes = vec![0x80; refused.len()];
@@ -591,17 +966,20 @@ async fn relay(tls: SslStream<TcpStream>, broker: TcpStream, identity: &CertIden
                             }
                             false
                         } else {
+                            // QoS 2 is not supported: ask the broker for QoS 1.
                             let allowed: Vec<(String, u8)> = subscribe
                                 .filters
                                 .iter()
                                 .enumerate()
                                 .filter(|(index, _)| !refused.contains(index))
-                                .map(|(_, filter)| filter.clone())
+                                .map(|(_, (filter, qos))| (filter.clone(), (*qos).min(1)))
                                 .collect();
-                            pending
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .insert(subscribe.packet_id, refused);
+                            if !refused.is_empty() {
+                                pending
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .insert(subscribe.packet_id, refused);
+                            }
                             raw = mqtt::subscribe_packet(subscribe.packet_id, &allowed);
                             true
                         }
@@ -612,9 +990,17 @@ async fn relay(tls: SslStream<TcpStream>, broker: TcpStream, identity: &CertIden
                 }
                 _ => true,
             };
-            if forward {
-                if let Err(e) = broker_write.write_all(&raw).await {
-                    return format!("broker write failed: {e}");
+            if forward || inject.is_some() {
+                let mut writer = broker_write.lock().await;
+                if forward {
+                    if let Err(e) = writer.write_all(&raw).await {
+                        return format!("broker write failed: {e}");
+                    }
+                }
+                if let Some(extra) = &inject {
+                    if let Err(e) = writer.write_all(extra).await {
+                        return format!("broker write failed: {e}");
+                    }
                 }
             }
             if first >> 4 == 14 {
@@ -661,9 +1047,34 @@ async fn relay(tls: SslStream<TcpStream>, broker: TcpStream, identity: &CertIden
         }
     };
 
+    let commanded = async {
+        match control.recv().await {
+            Some(Control::Replaced) => {
+                "another connection of the same device (ProductKey/DeviceName) replaced this one"
+                    .to_string()
+            }
+            Some(Control::Disable) => {
+                let topic = format!("/sys/{pk}/{dn}/thing/disable");
+                let payload = format!(
+                    "{{\"id\":\"{}\",\"version\":\"1.0\",\"params\":{{}},\"method\":\"thing.disable\"}}",
+                    now_ms()
+                );
+                let _ = write_client(
+                    &client_write,
+                    &mqtt::publish_qos0(&topic, payload.as_bytes()),
+                )
+                .await;
+                println!("[sim] pushed {topic} to pk={pk} dn={dn}");
+                "the device was disabled (DisableThing)".to_string()
+            }
+            None => std::future::pending().await,
+        }
+    };
+
     let reason = tokio::select! {
         reason = upstream => reason,
         reason = downstream => reason,
+        reason = commanded => reason,
     };
     let _ = client_write.lock().await.shutdown().await;
     reason
@@ -673,36 +1084,69 @@ async fn relay(tls: SslStream<TcpStream>, broker: TcpStream, identity: &CertIden
 mod tests {
     use super::*;
 
-    fn identity() -> CertIdentity {
-        CertIdentity {
-            product_key: "a1PK".into(),
-            device_name: "dev1".into(),
-            device_status: "enabled".into(),
-            auth_type: "x509".into(),
-        }
+    fn policy() -> Policy {
+        Policy::new(
+            "a1PK",
+            "dev1",
+            &[
+                ("user/update".into(), Access::Pub),
+                ("user/update/error".into(), Access::Pub),
+                ("user/get".into(), Access::Sub),
+                ("user/+/cmd".into(), Access::All),
+            ],
+        )
     }
 
     #[test]
-    fn topic_rules() {
-        let id = identity();
+    fn topic_classes_and_system_topics() {
+        let p = policy();
         for ok in [
-            "/a1PK/dev1/user/get",
-            "/sys/a1PK/dev1/thing/event/#",
-            "/ext/auth/identity/response",
-            "/a1PK/dev1/#",
+            "/a1PK/dev1/user/update",
+            "/a1PK/dev1/user/x/cmd",
+            "/sys/a1PK/dev1/thing/event/property/post",
+            "/ota/device/inform/a1PK/dev1",
+            "/shadow/update/a1PK/dev1",
+            "/ext/ntp/a1PK/dev1/request",
+            "/ext/session/a1PK/dev1/combine/login",
         ] {
-            assert!(topic_permitted(ok, &id), "{ok}");
+            assert_eq!(p.may_publish(ok), Ok(()), "{ok}");
         }
         for bad in [
-            "/a1PK/dev2/user/get",
+            "/a1PK/dev1/user/get",
+            "/a1PK/dev1/user/other",
+            "/a1PK/dev2/user/update",
+            "/sys/a1PK/dev2/thing/event/property/post",
+            "/ota/device/inform/a1PK/dev2",
+            "/ota/device/other/a1PK/dev1",
+            "/ext/ntp/a1PK/dev2/request",
+            "/ext/anything",
             "/a1PK/dev1",
-            "/a1PK/+/get",
-            "#",
-            "/sys/a1PK/dev10/x",
-            "$SYS/x",
-            "/a1PK/dev1x/y",
+            "/a1PK/dev1/user/+",
         ] {
-            assert!(!topic_permitted(bad, &id), "{bad}");
+            assert!(p.may_publish(bad).is_err(), "{bad}");
+        }
+        for ok in [
+            "/a1PK/dev1/user/get",
+            "/a1PK/dev1/user/+/cmd",
+            "/a1PK/dev1/user/q/cmd",
+            "/sys/a1PK/dev1/thing/#",
+            "/ext/ntp/a1PK/dev1/response",
+            IDENTITY_TOPIC,
+        ] {
+            assert_eq!(p.may_subscribe(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "/a1PK/dev1/user/update",
+            "/a1PK/dev1/#",
+            "/a1PK/dev1/user/#",
+            "/a1PK/+/user/get",
+            "/sys/a1PK/+/thing/#",
+            "/ext/#",
+            "#",
+            "$SYS/x",
+            "/a1PK/dev10/user/get",
+        ] {
+            assert!(p.may_subscribe(bad).is_err(), "{bad}");
         }
     }
 
@@ -715,19 +1159,31 @@ mod tests {
             will_topic: None,
             username: None,
             has_password: false,
+            clean_session: true,
         }
     }
 
     fn shared(lenient_username: bool) -> (tempfile::TempDir, Shared) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::create(dir.path()).unwrap();
-        let shared = Shared {
-            store: Mutex::new(store),
-            broker: "127.0.0.1:1".into(),
+        let shared = Shared::new(
+            store,
+            "127.0.0.1:1".into(),
             lenient_username,
-            connections: Mutex::new(VecDeque::new()),
-        };
+            Rules::defaults(),
+            "cn-shanghai".into(),
+            dir.path().to_path_buf(),
+        );
         (dir, shared)
+    }
+
+    fn identity() -> CertIdentity {
+        CertIdentity {
+            product_key: "a1PK".into(),
+            device_name: "dev1".into(),
+            device_status: "enabled".into(),
+            auth_type: "x509".into(),
+        }
     }
 
     #[test]
@@ -738,56 +1194,79 @@ mod tests {
             check_identity(shared, c, id).err().map(|r| r.code)
         };
         assert_eq!(code(&strict, &good, &identity()), None);
-
         let mut secret = identity();
         secret.auth_type = "secret".into();
-        assert_eq!(code(&strict, &good, &secret), Some(RC_NOT_AUTHORIZED));
+        assert_eq!(code(&strict, &good, &secret), Some(5));
         let mut disabled = identity();
         disabled.device_status = "disabled".into();
-        assert_eq!(code(&strict, &good, &disabled), Some(RC_NOT_AUTHORIZED));
-
-        let mut named = connect("sn|securemode=2,signmethod=hmacsha1|", 60);
-        named.username = Some("dev1&a1PK".into());
-        assert_eq!(code(&strict, &named, &identity()), None);
+        assert_eq!(code(&strict, &good, &disabled), Some(5));
+        let mut named = good.clone();
+        for accepted in ["", "&", "dev1&a1PK"] {
+            named.username = Some(accepted.into());
+            assert_eq!(code(&strict, &named, &identity()), None, "{accepted:?}");
+        }
         named.username = Some("dev2&a1PK".into());
-        assert_eq!(code(&strict, &named, &identity()), Some(RC_NOT_AUTHORIZED));
+        assert_eq!(code(&strict, &named, &identity()), Some(5));
         let (_dir2, lenient) = shared(true);
         assert_eq!(code(&lenient, &named, &identity()), None);
-
-        let mut will = good.clone();
-        will.will_topic = Some("/a1PK/dev2/lastwill".into());
-        assert_eq!(code(&strict, &will, &identity()), Some(RC_NOT_AUTHORIZED));
-        will.will_topic = Some("/a1PK/dev1/lastwill".into());
-        assert_eq!(code(&strict, &will, &identity()), None);
     }
 
     #[test]
     fn unknown_fingerprint_is_not_authorized() {
         let (_dir, shared) = shared(false);
         let refusal = peer_identity(&shared, &"ab".repeat(32)).err().unwrap();
-        assert_eq!(refusal.code, RC_NOT_AUTHORIZED);
+        assert_eq!(refusal.code, 5);
     }
 
     #[test]
     fn connect_format_rules() {
-        let good = "sn|securemode=2,signmethod=hmacsha1,timestamp=1|";
-        assert!(check_connect_format(&connect(good, 30)).is_ok());
-        assert!(check_connect_format(&connect(good, 1200)).is_ok());
-        let code = |c: mqtt::Connect| check_connect_format(&c).err().map(|r| r.code);
-        assert_eq!(code(connect(good, 29)), Some(RC_IDENTIFIER_REJECTED));
-        assert_eq!(code(connect(good, 1201)), Some(RC_IDENTIFIER_REJECTED));
+        let rules = Rules::defaults();
+        let check = |c: &mqtt::Connect| check_connect_format(&rules, c).err().map(|r| r.code);
+        for ok in [
+            "sn|securemode=2,signmethod=hmacsha1,timestamp=1|",
+            "sn|securemode=2|",
+            ".|timestamp=2524608000000,_v=sdk-c-3.2.0,securemode=2,signmethod=hmacsha256,lan=C,_ss=1,gw=0,ext=0|",
+        ] {
+            assert_eq!(check(&connect(ok, 30)), None, "{ok}");
+            assert_eq!(check(&connect(ok, 65535)), None, "{ok}");
+        }
+        let good = "sn|securemode=2|";
+        assert_eq!(check(&connect(good, 29)), Some(3));
+        assert_eq!(check(&connect("sn|securemode=3|", 60)), Some(3));
+        assert_eq!(check(&connect("sn|signmethod=hmacsha1|", 60)), Some(3));
         assert_eq!(
-            code(connect("sn|securemode=3,signmethod=hmacsha1|", 60)),
-            Some(RC_IDENTIFIER_REJECTED)
+            check(&connect("sn|securemode=2,signmethod=sha1|", 60)),
+            Some(3)
         );
-        assert_eq!(
-            code(connect("sn|securemode=2,signmethod=sha1|", 60)),
-            Some(RC_IDENTIFIER_REJECTED)
-        );
-        let long = format!("{}|securemode=2,signmethod=hmacsha1|", "x".repeat(65));
-        assert_eq!(code(connect(&long, 60)), Some(RC_IDENTIFIER_REJECTED));
+        assert_eq!(check(&connect("sn|securemode=2", 60)), Some(3));
+        assert_eq!(check(&connect("|securemode=2|", 60)), Some(3));
+        let long = format!("{}|securemode=2|", "x".repeat(65));
+        assert_eq!(check(&connect(&long, 60)), Some(3));
+        let longest = format!("{}|securemode=2|", "x".repeat(64));
+        assert_eq!(check(&connect(&longest, 60)), None);
         let mut old = connect(good, 60);
+        old.protocol_name = "MQIsdp".into();
         old.protocol_level = 3;
-        assert_eq!(code(old), Some(RC_BAD_PROTOCOL));
+        assert_eq!(check(&old), None);
+        old.protocol_level = 4;
+        assert_eq!(check(&old), Some(1));
+        let mut five = connect(good, 60);
+        five.protocol_level = 5;
+        assert_eq!(check(&five), Some(1));
+        let mut will = connect(good, 60);
+        will.will_topic = Some("/a1PK/dev1/user/update".into());
+        assert_eq!(check(&will), None, "wills are ignored by default");
+    }
+
+    #[test]
+    fn ntp_answer_shape() {
+        let answer = ntp_response(br#"{"deviceSendTime":"1700000000000"}"#, 5, 6).unwrap();
+        assert_eq!(
+            String::from_utf8(answer).unwrap(),
+            r#"{"deviceSendTime":"1700000000000","serverRecvTime":"5","serverSendTime":"6"}"#
+        );
+        assert!(ntp_response(b"{}", 1, 2).is_err());
+        assert!(ntp_response(b"garbage", 1, 2).is_err());
+        assert!(ntp_response(br#"{"deviceSendTime":"soon"}"#, 1, 2).is_err());
     }
 }

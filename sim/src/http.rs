@@ -21,7 +21,7 @@ pub fn spawn_workers(server: Arc<Server>, shared: Arc<Shared>, data_dir: &Path, 
         let spawned = std::thread::Builder::new()
             .name(format!("http-{index}"))
             .spawn(move || {
-                let store = match Store::open(&data_dir) {
+                let mut store = match Store::open(&data_dir) {
                     Ok(store) => store,
                     Err(e) => {
                         println!("[sim] HTTP worker cannot open the registry: {e:#}");
@@ -29,7 +29,7 @@ pub fn spawn_workers(server: Arc<Server>, shared: Arc<Shared>, data_dir: &Path, 
                     }
                 };
                 for request in server.incoming_requests() {
-                    handle(request, &store, &shared);
+                    handle(request, &mut store, &shared);
                 }
             });
         if let Err(e) = spawned {
@@ -56,11 +56,15 @@ fn error_reply(status: u16, message: impl Into<String>) -> Reply {
     json_reply(status, json!({ "error": message.into() }))
 }
 
-fn handle(mut request: Request, store: &Store, shared: &Shared) {
+fn handle(mut request: Request, store: &mut Store, shared: &Shared) {
     let url = request.url().to_string();
     let (path, query) = split_query(&url);
     let method = request.method().clone();
     let reply = match (&method, path.as_str()) {
+        (Method::Get | Method::Post, "/") if param(&query, "Action").is_some() => {
+            let action = param(&query, "Action").unwrap_or_default().to_string();
+            json_reply(200, crate::openapi::dispatch(&action, &query, store, shared))
+        }
         (Method::Get, "/healthz") => Reply {
             status: 200,
             content_type: "text/plain",
@@ -84,7 +88,7 @@ fn handle(mut request: Request, store: &Store, shared: &Shared) {
         _ => error_reply(
             404,
             format!(
-                "no route {path}; try GET /healthz, GET /certs/<token>, GET /api/device-cert?productKey=&deviceName=, \
+                "no route {path}; try GET /?Action=QueryDeviceCert&ProductKey=&DeviceName= (the platform's API), GET /healthz, GET /certs/<token>, GET /api/device-cert?productKey=&deviceName=, \
                  GET /api/connections, POST /api/pub?topic=&qos="
             ),
         ),

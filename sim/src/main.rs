@@ -6,7 +6,10 @@ mod endpoint;
 mod http;
 mod mqtt;
 mod names;
+mod openapi;
 mod pki;
+mod probe;
+mod rules;
 mod store;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -24,11 +27,12 @@ use store::{NewDevice, Product, Store};
 
 const CA_CERT: &str = "ca.pem";
 const CA_KEY: &str = "ca.key";
+const OPERATION_CA_CERT: &str = "operation-ca.pem";
+const OPERATION_CA_KEY: &str = "operation-ca.key";
 const SERVER_CERT: &str = "server.pem";
 const SERVER_KEY: &str = "server.key";
 const SERVE_JSON: &str = "serve.json";
 const DEFAULT_HTTP: &str = "127.0.0.1:8642";
-const MAX_BATCH: usize = 10_000;
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +53,9 @@ struct Cli {
     /// Print machine-readable JSON instead of text
     #[arg(long, global = true)]
     json: bool,
+    /// A rule file whose rows replace the built-in platform rules (see `iotkit-sim rules`)
+    #[arg(long, global = true, env = "IOTKIT_SIM_RULES", value_name = "FILE")]
+    rules: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -67,6 +74,14 @@ enum Command {
     Check,
     /// Run the x509 MQTT endpoint and the HTTP API until SIGINT/SIGTERM
     Serve(ServeArgs),
+    /// Print the platform rules in effect (built-in, replaced by --rules FILE)
+    Rules {
+        /// As a Markdown table instead of the rule-file format
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Record which platform rules a real endpoint follows; prints rule-file rows
+    Probe(probe::ProbeArgs),
 }
 
 #[derive(Args)]
@@ -78,6 +93,11 @@ struct InitArgs {
     /// localhost, 127.0.0.1 and ::1 are always included
     #[arg(long = "san", value_name = "NAME")]
     sans: Vec<String>,
+    /// Also create a second root CA and chain the server certificate to it;
+    /// ca.pem then holds both roots, the server's being the second (as when
+    /// firmware carries a root's successor beside it)
+    #[arg(long)]
+    second_root: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,6 +162,9 @@ enum ProductCommand {
     },
     /// List products
     List,
+    /// Topic classes of a product (the rule file's defaults plus added ones)
+    #[command(subcommand)]
+    Topic(TopicCommand),
     /// Try to change a product's authentication mode (always refused: the platform forbids it)
     SetAuthType {
         /// productKey
@@ -150,6 +173,28 @@ enum ProductCommand {
         /// Requested authentication mode
         #[arg(long, value_enum)]
         auth_type: AuthType,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicCommand {
+    /// Define a topic class /${productKey}/${deviceName}/<TOPIC> with publish and/or subscribe rights
+    Add {
+        /// productKey
+        #[arg(long)]
+        product: String,
+        /// Short name below /${productKey}/${deviceName}/, e.g. user/cmd (segments: letters, digits, _ - ., or + / a final #)
+        #[arg(long)]
+        topic: String,
+        /// PUB (device publishes), SUB (device subscribes) or ALL
+        #[arg(long)]
+        access: String,
+    },
+    /// List a product's topic classes with their rights
+    List {
+        /// productKey
+        #[arg(long)]
+        product: String,
     },
 }
 
@@ -240,6 +285,9 @@ struct ServeArgs {
     /// Accept a username that does not match the certificate (logged as a warning)
     #[arg(long)]
     lenient_username: bool,
+    /// The region the sim pretends to be (X.509 exists only in cn-shanghai; default: the rule file's)
+    #[arg(long)]
+    region: Option<String>,
 }
 
 fn main() {
@@ -252,12 +300,22 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     let data_dir = cli.data_dir.clone();
+    let rules = rules::Rules::load(cli.rules.as_deref())?;
     match cli.command {
         Command::Init(args) => init(&data_dir, &args, cli.json),
-        Command::Product(command) => product(&data_dir, command, cli.json),
-        Command::Device(command) => device(&data_dir, command, cli.json),
+        Command::Product(command) => product(&data_dir, command, &rules, cli.json),
+        Command::Device(command) => device(&data_dir, command, &rules, cli.json),
         Command::Check => check(&data_dir, cli.json),
-        Command::Serve(args) => serve(&data_dir, &args),
+        Command::Serve(args) => serve(&data_dir, &args, rules),
+        Command::Rules { markdown } => {
+            if markdown {
+                print!("{}", rules::Rules::to_markdown(&rules.table));
+            } else {
+                print!("{}", rules::Rules::to_toml(&rules.table));
+            }
+            Ok(())
+        }
+        Command::Probe(args) => probe::run(&args),
     }
 }
 
@@ -314,16 +372,40 @@ fn init(data_dir: &Path, args: &InitArgs, as_json: bool) -> Result<()> {
     }
     let spinner = ProgressBar::new_spinner().with_message("generating the CA and server keys");
     spinner.enable_steady_tick(std::time::Duration::from_millis(100));
-    let (ca, ca_key_pem) = Ca::generate("iotkit-sim platform root CA")?;
-    let (server_cert, server_key) = ca.issue_server(&names)?;
+    // Like the platform: a root, an intermediate "Operation CA" that issues
+    // device certificates, and a server chain through its own intermediate.
+    let (ca, ca_key_pem) = Ca::generate("iotkit-sim platform root CA R1")?;
+    let (operation, operation_key_pem) = ca.intermediate("iotkit-sim IoT Operation CA1")?;
+    let second_root = if args.second_root {
+        Some(Ca::generate("iotkit-sim platform root CA R2")?.0)
+    } else {
+        None
+    };
+    let server_root = second_root.as_ref().unwrap_or(&ca);
+    let (server_ca, _) = server_root.intermediate("iotkit-sim server CA")?;
+    let (server_cert, server_key) = server_ca.issue_server(&names)?;
     spinner.finish_and_clear();
+    let mut roots = ca.cert.to_pem()?;
+    if let Some(second) = &second_root {
+        roots.extend_from_slice(&second.cert.to_pem()?);
+    }
     let store = Store::create(data_dir)?;
     let orphaned = store.devices(None)?.len();
     write_file(&data_dir.join(CA_KEY), ca_key_pem.as_bytes(), 0o600)?;
     write_file(&data_dir.join(SERVER_KEY), server_key.as_bytes(), 0o600)?;
     write_file(&data_dir.join(SERVER_CERT), server_cert.as_bytes(), 0o644)?;
+    write_file(
+        &data_dir.join(OPERATION_CA_KEY),
+        operation_key_pem.as_bytes(),
+        0o600,
+    )?;
+    write_file(
+        &data_dir.join(OPERATION_CA_CERT),
+        &operation.cert.to_pem()?,
+        0o644,
+    )?;
     // The CA certificate goes last: its presence marks a complete init.
-    write_file(&ca_path, &ca.cert.to_pem()?, 0o644)?;
+    write_file(&ca_path, &roots, 0o644)?;
     if orphaned > 0 {
         eprintln!(
             "warning: the {orphaned} registered device(s) hold certificates from the replaced CA; their TLS \
@@ -334,6 +416,8 @@ fn init(data_dir: &Path, args: &InitArgs, as_json: bool) -> Result<()> {
         print_json(&json!({
             "caFile": ca_path,
             "caKeyFile": data_dir.join(CA_KEY),
+            "operationCaFile": data_dir.join(OPERATION_CA_CERT),
+            "roots": if args.second_root { 2 } else { 1 },
             "serverCertFile": data_dir.join(SERVER_CERT),
             "serverKeyFile": data_dir.join(SERVER_KEY),
             "serverNames": names,
@@ -349,6 +433,13 @@ fn init(data_dir: &Path, args: &InitArgs, as_json: bool) -> Result<()> {
             data_dir.join(CA_KEY).display()
         );
         println!(
+            "  Operation CA:       {}  (issues device certificates)",
+            data_dir.join(OPERATION_CA_CERT).display()
+        );
+        if args.second_root {
+            println!("  ca.pem holds two roots; the server chain ends at the second");
+        }
+        println!(
             "  server certificate: {}  for {}",
             data_dir.join(SERVER_CERT).display(),
             names.join(", ")
@@ -357,20 +448,33 @@ fn init(data_dir: &Path, args: &InitArgs, as_json: bool) -> Result<()> {
     Ok(())
 }
 
-fn load_ca(data_dir: &Path) -> Result<Ca> {
-    let cert = fs::read(data_dir.join(CA_CERT)).map_err(|_| {
-        anyhow!(
+/// The Operation CA, which issues device certificates.
+pub fn load_ca(data_dir: &Path) -> Result<Ca> {
+    if !data_dir.join(CA_CERT).exists() {
+        bail!(
             "no platform CA in {}: run `iotkit-sim --data-dir {} init` first",
+            data_dir.display(),
+            data_dir.display()
+        );
+    }
+    let cert = fs::read(data_dir.join(OPERATION_CA_CERT)).map_err(|_| {
+        anyhow!(
+            "{} has no Operation CA ({OPERATION_CA_CERT}; made by an older iotkit-sim): run              `iotkit-sim --data-dir {} init --force` and create the devices again",
             data_dir.display(),
             data_dir.display()
         )
     })?;
-    let key = fs::read(data_dir.join(CA_KEY))
-        .with_context(|| format!("reading {}", data_dir.join(CA_KEY).display()))?;
+    let key = fs::read(data_dir.join(OPERATION_CA_KEY))
+        .with_context(|| format!("reading {}", data_dir.join(OPERATION_CA_KEY).display()))?;
     Ca::load(&cert, &key)
 }
 
-fn product(data_dir: &Path, command: ProductCommand, as_json: bool) -> Result<()> {
+fn product(
+    data_dir: &Path,
+    command: ProductCommand,
+    rules: &rules::Rules,
+    as_json: bool,
+) -> Result<()> {
     let mut store = Store::open(data_dir)?;
     match command {
         ProductCommand::Create {
@@ -429,6 +533,39 @@ fn product(data_dir: &Path, command: ProductCommand, as_json: bool) -> Result<()
                 }
             }
         }
+        ProductCommand::Topic(TopicCommand::Add {
+            product,
+            topic,
+            access,
+        }) => {
+            let class = add_topic_class(&mut store, &product, &topic, &access)?;
+            if as_json {
+                print_json(&class);
+            } else {
+                println!(
+                    "topic class {} of product {product}: {}",
+                    class["topic"].as_str().unwrap_or_default(),
+                    class["access"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        ProductCommand::Topic(TopicCommand::List { product }) => {
+            store.require_product(&product)?;
+            let classes = topic_classes_json(&store, &product, rules)?;
+            if as_json {
+                print_json(&classes);
+            } else {
+                println!("{:<6} {:<8} TOPIC", "ACCESS", "ORIGIN");
+                for class in classes.as_array().into_iter().flatten() {
+                    println!(
+                        "{:<6} {:<8} {}",
+                        class["access"].as_str().unwrap_or_default(),
+                        class["origin"].as_str().unwrap_or_default(),
+                        class["topic"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+        }
         ProductCommand::SetAuthType { product, auth_type } => {
             let existing = store.require_product(&product)?;
             if existing.auth_type == auth_type.as_str() {
@@ -456,8 +593,51 @@ fn product(data_dir: &Path, command: ProductCommand, as_json: bool) -> Result<()
     Ok(())
 }
 
+/// Validates and stores a topic class; returns it as JSON.
+pub fn add_topic_class(
+    store: &mut Store,
+    product: &str,
+    topic: &str,
+    access: &str,
+) -> Result<serde_json::Value> {
+    store.require_product(product)?;
+    let short = topic
+        .strip_prefix(&format!("/{product}/${{deviceName}}/"))
+        .unwrap_or(topic);
+    rules::validate_class(short)?;
+    let access = rules::Access::parse(access)
+        .ok_or_else(|| anyhow!("access {access:?} must be PUB, SUB or ALL"))?;
+    store.set_topic_class(product, short, access.as_str(), clock::now())?;
+    Ok(json!({
+        "productKey": product,
+        "topic": format!("/{product}/${{deviceName}}/{short}"),
+        "access": access.as_str(),
+    }))
+}
+
+/// A product's topic classes: the rule file's defaults, then added ones
+/// (an added class with a default's name replaces its rights).
+pub fn topic_classes_json(
+    store: &Store,
+    product: &str,
+    rules: &rules::Rules,
+) -> Result<serde_json::Value> {
+    let added = store.topic_classes(product)?;
+    let mut list = Vec::new();
+    for (short, access) in &rules.default_topic_classes {
+        if added.iter().any(|(t, _)| t == short) {
+            continue;
+        }
+        list.push(json!({"topic": format!("/{product}/${{deviceName}}/{short}"), "access": access.as_str(), "origin": "default"}));
+    }
+    for (short, access) in added {
+        list.push(json!({"topic": format!("/{product}/${{deviceName}}/{short}"), "access": access, "origin": "added"}));
+    }
+    Ok(serde_json::Value::Array(list))
+}
+
 /// The product, refusing anything but an x509 product.
-fn x509_product(store: &Store, product_key: &str) -> Result<Product> {
+pub fn x509_product(store: &Store, product_key: &str) -> Result<Product> {
     let product = store.require_product(product_key)?;
     if product.auth_type != "x509" {
         bail!(
@@ -482,7 +662,13 @@ pub fn cert_json(record: &store::CertRecord) -> serde_json::Value {
     })
 }
 
-fn device(data_dir: &Path, command: DeviceCommand, as_json: bool) -> Result<()> {
+fn device(
+    data_dir: &Path,
+    command: DeviceCommand,
+    rules: &rules::Rules,
+    as_json: bool,
+) -> Result<()> {
+    let profile = pki::DeviceProfile::from_rules(rules);
     let mut store = Store::open(data_dir)?;
     match command {
         DeviceCommand::Create {
@@ -506,7 +692,7 @@ fn device(data_dir: &Path, command: DeviceCommand, as_json: bool) -> Result<()> 
                 );
             }
             let ca = load_ca(data_dir)?;
-            let issued = ca.issue_device(&product, &device_name, key_type)?;
+            let issued = ca.issue_device(&profile, key_type)?;
             let (cert_pem, key_pem, serial) = (
                 issued.cert_pem.clone(),
                 issued.key_pem.clone(),
@@ -521,9 +707,12 @@ fn device(data_dir: &Path, command: DeviceCommand, as_json: bool) -> Result<()> 
             store.insert_devices(&product, &[new_device], None, clock::now())?;
             let dir = out_dir.unwrap_or_else(|| data_dir.join("devices").join(&product));
             fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            // The platform's download is DN.cer + DN.key; DN.pem is the same certificate.
             let cert_file = dir.join(format!("{device_name}.pem"));
+            let cer_file = dir.join(format!("{device_name}.cer"));
             let key_file = dir.join(format!("{device_name}.key"));
             let written = write_file(&cert_file, cert_pem.as_bytes(), 0o644)
+                .and_then(|()| write_file(&cer_file, cert_pem.as_bytes(), 0o644))
                 .and_then(|()| write_file(&key_file, key_pem.as_bytes(), 0o600));
             if let Err(e) = written {
                 bail!(
@@ -539,6 +728,7 @@ fn device(data_dir: &Path, command: DeviceCommand, as_json: bool) -> Result<()> 
                     "serialNumber": serial,
                     "keyType": key_type.as_str(),
                     "certFile": absolute(&cert_file),
+                    "cerFile": absolute(&cer_file),
                     "keyFile": absolute(&key_file),
                     "caFile": absolute(&ca_file),
                 }));
@@ -560,7 +750,7 @@ fn device(data_dir: &Path, command: DeviceCommand, as_json: bool) -> Result<()> 
             url_base,
             out,
         } => batch(
-            data_dir, &mut store, &product, count, key_type, url_base, out, as_json,
+            data_dir, &mut store, &product, count, key_type, url_base, out, rules, as_json,
         )?,
         DeviceCommand::Batches => {
             let batches = store.batches()?;
@@ -677,8 +867,60 @@ fn set_status(store: &mut Store, target: &DeviceRef, status: &str, as_json: bool
     Ok(())
 }
 
+/// Issues certificates for `names` (None: a generated name) in parallel, one
+/// thread per core (RSA key generation dominates); each device gets a CertUrl
+/// token. Registers nothing.
+pub fn issue_devices(
+    ca: &Ca,
+    profile: &pki::DeviceProfile,
+    key_type: KeyType,
+    names: Vec<Option<String>>,
+    progress: &ProgressBar,
+) -> Result<Vec<NewDevice>> {
+    let count = names.len();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(count.max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<(usize, Result<NewDevice>)>> = Mutex::new(Vec::with_capacity(count));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= count || failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let device_name = names[index].clone().unwrap_or_else(names::new_device_name);
+                let made = ca.issue_device(profile, key_type).map(|issued| NewDevice {
+                    device_name,
+                    url_token: Some(names::random_hex(16)),
+                    issued,
+                    key_type: key_type.as_str(),
+                });
+                if made.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((index, made));
+                progress.inc(1);
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    results.sort_by_key(|(index, _)| *index);
+    results
+        .into_iter()
+        .map(|(_, made)| made)
+        .collect::<Result<Vec<_>>>()
+        .context("issuing a certificate failed; nothing was registered")
+}
+
 /// The CertUrl base: explicit, else the running serve's HTTP port, else the default.
-fn default_url_base(data_dir: &Path) -> String {
+pub fn default_url_base(data_dir: &Path) -> String {
     let port = fs::read(data_dir.join(SERVE_JSON))
         .ok()
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
@@ -698,11 +940,14 @@ fn batch(
     key_type: KeyType,
     url_base: Option<String>,
     out: Option<PathBuf>,
+    rules: &rules::Rules,
     as_json: bool,
 ) -> Result<()> {
     x509_product(store, product)?;
-    if !(1..=MAX_BATCH).contains(&count) {
-        bail!("--count {count} is out of range; a batch creates 1 to {MAX_BATCH} devices");
+    let max = rules.batch_count_max;
+    let profile = &pki::DeviceProfile::from_rules(rules);
+    if !(1..=max).contains(&count) {
+        bail!("--count {count} is out of range; a batch creates 1 to {max} devices");
     }
     let url_base = url_base.unwrap_or_else(|| default_url_base(data_dir));
     let url_base = url_base.trim_end_matches('/').to_string();
@@ -722,48 +967,8 @@ fn batch(
     // Keys are generated in parallel (RSA key generation dominates); the
     // registry is written afterwards in one transaction, so an interrupted
     // batch leaves no trace at all.
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(count);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<(usize, Result<NewDevice>)>> = Mutex::new(Vec::with_capacity(count));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= count || failed.load(Ordering::Relaxed) {
-                    break;
-                }
-                let device_name = names::new_device_name();
-                let made = ca
-                    .issue_device(product, &device_name, key_type)
-                    .map(|issued| NewDevice {
-                        device_name,
-                        url_token: Some(names::random_hex(16)),
-                        issued,
-                        key_type: key_type.as_str(),
-                    });
-                if made.is_err() {
-                    failed.store(true, Ordering::Relaxed);
-                }
-                results
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((index, made));
-                progress.inc(1);
-            });
-        }
-    });
+    let devices = issue_devices(&ca, profile, key_type, vec![None; count], &progress)?;
     progress.finish_and_clear();
-    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    results.sort_by_key(|(index, _)| *index);
-    let devices = results
-        .into_iter()
-        .map(|(_, made)| made)
-        .collect::<Result<Vec<_>>>()
-        .context("issuing a certificate failed; nothing was registered")?;
     let batch_id = store
         .insert_devices(product, &devices, Some(&url_base), clock::now())?
         .expect("a batch insert returns its id");
@@ -829,10 +1034,10 @@ fn check(data_dir: &Path, as_json: bool) -> Result<()> {
     Ok(())
 }
 
-fn serve(data_dir: &Path, args: &ServeArgs) -> Result<()> {
+fn serve(data_dir: &Path, args: &ServeArgs, rules: rules::Rules) -> Result<()> {
     let store = Store::open(data_dir)?;
     load_ca(data_dir)?;
-    let acceptor = build_acceptor(data_dir)?;
+    let acceptor = build_acceptor(data_dir, &rules)?;
     let (broker, broker_text) = match &args.upstream {
         Some(upstream) => {
             broker::wait_reachable(upstream, std::time::Duration::from_secs(5)).with_context(|| {
@@ -864,12 +1069,15 @@ fn serve(data_dir: &Path, args: &ServeArgs) -> Result<()> {
         .to_ip()
         .ok_or_else(|| anyhow!("the HTTP API is not on an IP address"))?;
 
-    let shared = Arc::new(endpoint::Shared {
-        store: Mutex::new(store),
+    let region = args.region.clone().unwrap_or_else(|| rules.region.clone());
+    let shared = Arc::new(endpoint::Shared::new(
+        store,
         broker,
-        lenient_username: args.lenient_username,
-        connections: Mutex::new(Default::default()),
-    });
+        args.lenient_username,
+        rules,
+        region,
+        data_dir.to_path_buf(),
+    ));
     http::spawn_workers(Arc::new(http_server), shared.clone(), data_dir, 4);
 
     let serve_json = data_dir.join(SERVE_JSON);
@@ -918,10 +1126,27 @@ fn serve(data_dir: &Path, args: &ServeArgs) -> Result<()> {
     std::process::exit(0);
 }
 
-fn build_acceptor(data_dir: &Path) -> Result<openssl::ssl::SslAcceptor> {
+fn build_acceptor(data_dir: &Path, rules: &rules::Rules) -> Result<openssl::ssl::SslAcceptor> {
     use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslVerifyMode, SslVersion};
     let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
-    builder.set_min_proto_version(Some(SslVersion::TLS1_2))?;
+    let version = |v: &str| {
+        if v == "1.3" {
+            SslVersion::TLS1_3
+        } else {
+            SslVersion::TLS1_2
+        }
+    };
+    let lowest = rules.tls_versions.iter().min().map(|v| version(v));
+    let highest = rules.tls_versions.iter().max().map(|v| version(v));
+    builder.set_min_proto_version(lowest)?;
+    builder.set_max_proto_version(highest)?;
+    builder
+        .set_cipher_list(&rules.tls12_ciphers)
+        .context("rule tls12_ciphers is not an OpenSSL cipher list")?;
+    builder
+        .set_groups_list(&rules.tls_curves.join(":"))
+        .context("rule tls_curves names a group OpenSSL does not know")?;
+    // server.pem holds the leaf and its intermediate: the whole chain is sent.
     builder
         .set_certificate_chain_file(data_dir.join(SERVER_CERT))
         .with_context(|| format!("loading {}", data_dir.join(SERVER_CERT).display()))?;
@@ -931,10 +1156,16 @@ fn build_acceptor(data_dir: &Path) -> Result<openssl::ssl::SslAcceptor> {
     builder
         .check_private_key()
         .context("the server key does not match its certificate; run `init --force`")?;
-    builder.set_ca_file(data_dir.join(CA_CERT))?;
-    let ca = openssl::x509::X509::from_pem(&fs::read(data_dir.join(CA_CERT))?)?;
+    // Device certificates chain through the Operation CA to the root(s).
+    let mut trusted = openssl::x509::X509::stack_from_pem(&fs::read(data_dir.join(CA_CERT))?)?;
+    trusted.push(openssl::x509::X509::from_pem(&fs::read(
+        data_dir.join(OPERATION_CA_CERT),
+    )?)?);
     let mut names = openssl::stack::Stack::new()?;
-    names.push(ca.subject_name().to_owned()?)?;
+    for cert in &trusted {
+        builder.cert_store_mut().add_cert(cert.clone())?;
+        names.push(cert.subject_name().to_owned()?)?;
+    }
     builder.set_client_ca_list(names);
     builder.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
     Ok(builder.build())

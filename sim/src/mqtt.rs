@@ -115,6 +115,7 @@ pub struct Connect {
     pub will_topic: Option<String>,
     pub username: Option<String>,
     pub has_password: bool,
+    pub clean_session: bool,
 }
 
 /// Parses a CONNECT packet's body (everything after the fixed header).
@@ -122,11 +123,6 @@ pub fn parse_connect(body: &[u8]) -> Result<Connect, DecodeError> {
     let mut reader = Reader { bytes: body };
     let protocol_name = reader.string()?;
     let protocol_level = reader.u8()?;
-    if protocol_name != "MQTT" && protocol_name != "MQIsdp" {
-        return Err(DecodeError::Malformed(
-            "protocol name is neither MQTT nor MQIsdp",
-        ));
-    }
     let flags = reader.u8()?;
     if flags & 0x01 != 0 {
         return Err(DecodeError::Malformed("reserved CONNECT flag is set"));
@@ -157,6 +153,7 @@ pub fn parse_connect(body: &[u8]) -> Result<Connect, DecodeError> {
         will_topic,
         username,
         has_password,
+        clean_session: flags & 0x02 != 0,
     })
 }
 
@@ -196,10 +193,15 @@ pub fn ack(kind: u8, packet_id: u16) -> [u8; 4] {
 
 /// A CONNECT for the sim's own broker clients (HTTP publisher).
 pub fn connect_packet(client_id: &str, keep_alive: u16) -> Vec<u8> {
+    connect_packet_with(client_id, keep_alive, true)
+}
+
+/// An MQTT 3.1.1 CONNECT without will, user name or password.
+pub fn connect_packet_with(client_id: &str, keep_alive: u16, clean_session: bool) -> Vec<u8> {
     let mut body = Vec::with_capacity(12 + client_id.len());
     put_str(&mut body, b"MQTT");
     body.push(4);
-    body.push(0x02); // clean session
+    body.push(if clean_session { 0x02 } else { 0x00 });
     body.extend_from_slice(&keep_alive.to_be_bytes());
     put_str(&mut body, client_id.as_bytes());
     let mut out = vec![CONNECT << 4];
@@ -211,8 +213,10 @@ pub fn connect_packet(client_id: &str, keep_alive: u16) -> Vec<u8> {
 /// A PUBLISH's routing fields, borrowed from the packet (no allocation per message).
 pub struct PublishInfo<'a> {
     pub qos: u8,
+    pub retain: bool,
     pub topic: &'a str,
     pub packet_id: Option<u16>,
+    pub payload: &'a [u8],
 }
 
 pub fn parse_publish(first_byte: u8, body: &[u8]) -> Result<PublishInfo<'_>, DecodeError> {
@@ -226,8 +230,10 @@ pub fn parse_publish(first_byte: u8, body: &[u8]) -> Result<PublishInfo<'_>, Dec
     let packet_id = if qos > 0 { Some(reader.u16()?) } else { None };
     Ok(PublishInfo {
         qos,
+        retain: first_byte & 0x01 != 0,
         topic,
         packet_id,
+        payload: reader.bytes,
     })
 }
 

@@ -52,7 +52,42 @@ CREATE TABLE IF NOT EXISTS certificates (
     FOREIGN KEY (product_key, device_name) REFERENCES devices(product_key, device_name)
 );
 CREATE INDEX IF NOT EXISTS certificates_by_device ON certificates(product_key, device_name);
+CREATE TABLE IF NOT EXISTS topic_classes (
+    product_key TEXT NOT NULL REFERENCES products(product_key),
+    topic       TEXT NOT NULL,
+    access      TEXT NOT NULL CHECK (access IN ('PUB', 'SUB', 'ALL')),
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (product_key, topic)
+);
+CREATE TABLE IF NOT EXISTS applies (
+    apply_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    product_key TEXT NOT NULL REFERENCES products(product_key),
+    kind        TEXT NOT NULL CHECK (kind IN ('names', 'random')),
+    status      TEXT NOT NULL,
+    names       TEXT NOT NULL,
+    invalid     TEXT NOT NULL,
+    count       INTEGER NOT NULL,
+    batch_id    INTEGER REFERENCES batches(batch_id),
+    error       TEXT,
+    created_at  INTEGER NOT NULL
+);
 ";
+
+/// A batch application (BatchCheckDeviceNames / BatchRegisterDevice).
+#[derive(Debug, Clone)]
+pub struct Apply {
+    pub apply_id: i64,
+    pub product_key: String,
+    pub kind: String,
+    pub status: String,
+    /// Valid device names (kind "names"); empty for random names.
+    pub names: Vec<String>,
+    /// (deviceName, reason) of refused names.
+    pub invalid: Vec<(String, String)>,
+    pub count: i64,
+    pub batch_id: Option<i64>,
+    pub error: Option<String>,
+}
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -403,6 +438,134 @@ impl Store {
                 },
             )
             .optional()?)
+    }
+
+    /// Topic classes defined for a product beyond the rule file's defaults.
+    pub fn topic_classes(&self, product_key: &str) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT topic, access FROM topic_classes WHERE product_key = ?1 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([product_key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Adds or replaces a topic class (short name below `/${pk}/${dn}/`).
+    pub fn set_topic_class(
+        &mut self,
+        product_key: &str,
+        topic: &str,
+        access: &str,
+        now: i64,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO topic_classes (product_key, topic, access, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(product_key, topic) DO UPDATE SET access = excluded.access",
+            params![product_key, topic, access, now],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn insert_apply(&mut self, apply: &Apply, now: i64) -> Result<i64> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO applies (product_key, kind, status, names, invalid, count, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                apply.product_key,
+                apply.kind,
+                apply.status,
+                serde_json::to_string(&apply.names)?,
+                serde_json::to_string(&apply.invalid)?,
+                apply.count,
+                now
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(id)
+    }
+
+    pub fn set_apply_status(
+        &mut self,
+        apply_id: i64,
+        status: &str,
+        batch_id: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE applies SET status = ?2, batch_id = COALESCE(?3, batch_id), error = ?4 WHERE apply_id = ?1",
+            params![apply_id, status, batch_id, error],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The outcome of a name check: the valid names and the refused ones.
+    pub fn set_apply_result(
+        &mut self,
+        apply_id: i64,
+        status: &str,
+        valid: &[String],
+        invalid: &[(String, String)],
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE applies SET status = ?2, names = ?3, invalid = ?4 WHERE apply_id = ?1",
+            params![
+                apply_id,
+                status,
+                serde_json::to_string(valid)?,
+                serde_json::to_string(invalid)?
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn apply(&self, apply_id: i64) -> Result<Option<Apply>> {
+        // names and invalid are JSON text, decoded after the query.
+        let row = self
+            .conn
+            .query_row(
+                "SELECT product_key, kind, status, names, invalid, count, batch_id, error
+                 FROM applies WHERE apply_id = ?1",
+                [apply_id],
+                |r| {
+                    Ok((
+                        Apply {
+                            apply_id,
+                            product_key: r.get(0)?,
+                            kind: r.get(1)?,
+                            status: r.get(2)?,
+                            names: Vec::new(),
+                            invalid: Vec::new(),
+                            count: r.get(5)?,
+                            batch_id: r.get(6)?,
+                            error: r.get(7)?,
+                        },
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((mut apply, names, invalid)) = row else {
+            return Ok(None);
+        };
+        apply.names = serde_json::from_str(&names)?;
+        apply.invalid = serde_json::from_str(&invalid)?;
+        Ok(Some(apply))
     }
 
     pub fn batches(&self) -> Result<Vec<Batch>> {

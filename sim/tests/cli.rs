@@ -61,9 +61,22 @@ fn init_creates_ca_and_server_certificate_and_refuses_overwrite() {
     };
     assert_eq!(mode("ca.key"), 0o600);
     assert_eq!(mode("server.key"), 0o600);
+    assert_eq!(mode("operation-ca.key"), 0o600);
+    // The server chain runs leaf -> server intermediate (sent with it) -> root.
+    let chain =
+        X509::stack_from_pem(&std::fs::read(sim.path().join("server.pem")).unwrap()).unwrap();
+    assert_eq!(
+        chain.len(),
+        2,
+        "server.pem holds the leaf and its intermediate"
+    );
+    let server = chain[0].clone();
+    assert!(verifies(&server, &chain[1..], &sim.ca()));
     let ca = X509::from_pem(&std::fs::read(sim.ca()).unwrap()).unwrap();
-    let server = X509::from_pem(&std::fs::read(sim.path().join("server.pem")).unwrap()).unwrap();
-    assert!(server.verify(&ca.public_key().unwrap()).unwrap());
+    assert!(
+        !server.verify(&ca.public_key().unwrap()).unwrap(),
+        "the root signs the intermediate, not the leaf"
+    );
     let sans: Vec<String> = server
         .subject_alt_names()
         .unwrap()
@@ -237,8 +250,40 @@ fn device_create_issues_rsa_pkcs1_by_default_and_ec_on_request() {
     let rsa = openssl::rsa::Rsa::private_key_from_pem(key.as_bytes()).unwrap();
     assert_eq!(rsa.size() * 8, 2048);
     let cert = X509::from_pem(&std::fs::read(v["certFile"].as_str().unwrap()).unwrap()).unwrap();
-    let ca = X509::from_pem(&std::fs::read(sim.ca()).unwrap()).unwrap();
-    assert!(cert.verify(&ca.public_key().unwrap()).unwrap());
+    // Issued by the Operation CA, which the root signed.
+    let operation =
+        X509::from_pem(&std::fs::read(sim.path().join("operation-ca.pem")).unwrap()).unwrap();
+    assert!(verifies(&cert, std::slice::from_ref(&operation), &sim.ca()));
+    assert!(
+        !verifies(&cert, &[], &sim.ca()),
+        "not signed by the root itself"
+    );
+    // Shaped like the platform's: .cer download, generic subject, 7-byte
+    // serial, no EKU, notAfter 2119 as a GeneralizedTime.
+    assert_eq!(
+        std::fs::read(v["cerFile"].as_str().unwrap()).unwrap(),
+        std::fs::read(v["certFile"].as_str().unwrap()).unwrap()
+    );
+    assert!(v["cerFile"]
+        .as_str()
+        .unwrap()
+        .ends_with("demo-device-1.cer"));
+    let text = String::from_utf8(cert.to_text().unwrap()).unwrap();
+    assert!(
+        text.contains("Subject: CN=IoT Device Certificate\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("demo-device-1") && !text.contains(pk.as_str()),
+        "{text}"
+    );
+    assert!(!text.contains("Extended Key Usage"), "{text}");
+    assert!(
+        text.contains("Not After : Jun  1 00:00:00 2119 GMT"),
+        "{text}"
+    );
+    assert_eq!(cert.serial_number().to_bn().unwrap().num_bytes(), 7);
+    assert_eq!(cert.version(), 2);
     assert!(cert
         .public_key()
         .unwrap()
@@ -451,4 +496,83 @@ fn batch_writes_csv_and_validates_count() {
         "ftp://x",
     ]);
     assert!(sim.ok(&["check"]).contains("registry OK (5 devices)"));
+}
+
+/// Does `leaf` chain to a root in `roots` (a PEM file) through `intermediates`?
+fn verifies(leaf: &X509, intermediates: &[X509], roots: &std::path::Path) -> bool {
+    use openssl::stack::Stack;
+    use openssl::x509::store::X509StoreBuilder;
+    use openssl::x509::X509StoreContext;
+    let mut store = X509StoreBuilder::new().unwrap();
+    for root in X509::stack_from_pem(&std::fs::read(roots).unwrap()).unwrap() {
+        store.add_cert(root).unwrap();
+    }
+    let store = store.build();
+    let mut chain = Stack::new().unwrap();
+    for cert in intermediates {
+        chain.push(cert.clone()).unwrap();
+    }
+    let mut context = X509StoreContext::new().unwrap();
+    context
+        .init(&store, leaf, &chain, |c| c.verify_cert())
+        .unwrap()
+}
+
+#[test]
+fn second_root_puts_the_servers_root_second_in_the_bundle() {
+    let sim = Sim::empty();
+    let v = sim.json(&["init", "--second-root"]);
+    assert_eq!(v["roots"], 2);
+    let roots = X509::stack_from_pem(&std::fs::read(sim.ca()).unwrap()).unwrap();
+    assert_eq!(roots.len(), 2);
+    let chain =
+        X509::stack_from_pem(&std::fs::read(sim.path().join("server.pem")).unwrap()).unwrap();
+    // The server's intermediate is signed by the second root, not the first.
+    assert!(chain[1].verify(&roots[1].public_key().unwrap()).unwrap());
+    assert!(!chain[1].verify(&roots[0].public_key().unwrap()).unwrap());
+    assert!(verifies(&chain[0], &chain[1..], &sim.ca()));
+    // Device certificates still come from the Operation CA under the first root.
+    let pk = sim.product("x509");
+    let dev = sim.json(&["device", "create", "--product", &pk, "--name", "two-roots"]);
+    let cert = X509::from_pem(&std::fs::read(dev["certFile"].as_str().unwrap()).unwrap()).unwrap();
+    let operation =
+        X509::from_pem(&std::fs::read(sim.path().join("operation-ca.pem")).unwrap()).unwrap();
+    assert!(operation.verify(&roots[0].public_key().unwrap()).unwrap());
+    assert!(verifies(&cert, &[operation], &sim.ca()));
+}
+
+#[test]
+fn rules_command_prints_the_table_and_readme_shows_it() {
+    let sim = Sim::empty();
+    let toml_text = sim.ok(&["rules"]);
+    assert!(
+        toml_text.contains("[keepalive_min]\nvalue = 30\nstatus = \"documented\""),
+        "{toml_text}"
+    );
+    let markdown = sim.ok(&["rules", "--markdown"]);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&markdown),
+        "sim/README.md must show the rule table exactly as `iotkit-sim rules --markdown` prints it:\n{markdown}"
+    );
+    // An override file replaces one row; an unknown row is refused with its name.
+    let file = sim.path().join("measured.toml");
+    std::fs::write(
+        &file,
+        "[max_payload]\nvalue = 1024\nstatus = \"measured\"\nsource = \"probe\"\n",
+    )
+    .unwrap();
+    let replaced = sim.ok(&["--rules", file.to_str().unwrap(), "rules"]);
+    assert!(
+        replaced.contains("[max_payload]\nvalue = 1024\nstatus = \"measured\""),
+        "{replaced}"
+    );
+    std::fs::write(
+        &file,
+        "[max_payloads]\nvalue = 1\nstatus = \"measured\"\nsource = \"probe\"\n",
+    )
+    .unwrap();
+    let err = sim.fails(&["--rules", file.to_str().unwrap(), "rules"]);
+    assert!(err.contains("unknown rule max_payloads"), "{err}");
 }

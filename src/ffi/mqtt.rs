@@ -405,7 +405,10 @@ impl Connector for DeviceConnector {
                 // connection) or the client's reconnect (later ones).
                 let sentence = format!("connecting to {}:{}: {e}", s.host, s.port);
                 *lock(&s.open_failure) = Some((e.state_code(), sentence));
-                Err(TransportError::Failed(e.to_string()))
+                Err(TransportError::OpenFailed {
+                    state_code: e.state_code(),
+                    message: e.to_string(),
+                })
             }
         }
     }

@@ -1,7 +1,6 @@
 //! wrappers_os.h: memory, clock, random numbers, mutexes, semaphores, threads,
 //! firmware version, reboot, and the device identity getters.
 
-use std::alloc::{alloc, dealloc, Layout};
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,59 +14,55 @@ use crate::state::STATE_USER_INPUT_NULL_POINTER;
 
 // ---- memory -----------------------------------------------------------------
 
-/// Every HAL_Malloc block starts with this many bytes holding its size, so
-/// HAL_Free can return it to the allocator and keep the counters right.
-const HEADER: usize = 16;
-
-fn block_layout(size: usize) -> Option<Layout> {
-    Layout::from_size_align(size.checked_add(HEADER)?, HEADER).ok()
+// The C library's allocator itself: HAL_Malloc blocks are malloc blocks, so
+// firmware may pass them to realloc/free and pass malloc blocks to HAL_Free.
+extern "C" {
+    fn malloc(size: usize) -> *mut c_void;
+    fn free(ptr: *mut c_void);
 }
 
-/// Allocates `size` bytes (16-byte aligned); NULL when memory is exhausted.
-/// HAL_Malloc(0) returns a unique pointer that HAL_Free accepts.
+/// Allocates `size` bytes with the C library's `malloc` (aligned for any
+/// type); NULL when memory is exhausted. The block may be resized with
+/// `realloc` and freed with `free` or HAL_Free; HAL_Free also accepts blocks
+/// from `malloc`/`calloc`/`realloc`. HAL_Malloc(0) returns a unique pointer.
 #[no_mangle]
 pub extern "C" fn HAL_Malloc(size: u32) -> *mut c_void {
     guard("HAL_Malloc", std::ptr::null_mut(), || {
-        let Some(layout) = block_layout(size as usize) else {
-            return std::ptr::null_mut();
-        };
-        // SAFETY: the layout has a non-zero size (HEADER > 0).
-        let base = unsafe { alloc(layout) };
-        if base.is_null() {
-            return std::ptr::null_mut();
+        // At least one byte, so that 0 still gives a unique, freeable pointer
+        // on every C library.
+        // SAFETY: malloc has no preconditions; NULL is handled below.
+        let block = unsafe { malloc((size as usize).max(1)) };
+        if !block.is_null() {
+            os::record_allocation(block as usize, u64::from(size));
         }
-        // SAFETY: `base` is valid for HEADER + size bytes and 16-aligned, so the
-        // first 8 bytes can hold the usize and `base + HEADER` is in bounds.
-        unsafe {
-            base.cast::<usize>().write(size as usize);
-            os::record_allocation(u64::from(size));
-            base.add(HEADER).cast()
-        }
+        block
     })
 }
 
-/// Frees a block from HAL_Malloc; NULL is ignored.
+/// Frees a block from HAL_Malloc or from the C library's malloc, calloc or
+/// realloc (it is passed to `free`); NULL is ignored.
 #[no_mangle]
 pub extern "C" fn HAL_Free(ptr: *mut c_void) {
     guard("HAL_Free", (), || {
         if ptr.is_null() {
             return;
         }
-        // SAFETY: `ptr` came from HAL_Malloc, so the header with the size sits
-        // HEADER bytes before it and the block was allocated with block_layout(size).
-        unsafe {
-            let base = ptr.cast::<u8>().sub(HEADER);
-            let size = base.cast::<usize>().read();
-            if let Some(layout) = block_layout(size) {
-                os::record_release(size as u64);
-                dealloc(base, layout);
-            }
-        }
+        // Before free: once freed, another thread's HAL_Malloc may get the
+        // same address and must find the book already updated.
+        os::record_release(ptr as usize);
+        // SAFETY: the caller hands over a live block of the C allocator
+        // (HAL_Malloc returns malloc blocks), as with free() itself.
+        unsafe { free(ptr) }
     })
 }
 
 /// Reads the HAL_Malloc counters into `*stats`. Returns 0, or
-/// STATE_USER_INPUT_NULL_POINTER when `stats` is NULL.
+/// STATE_USER_INPUT_NULL_POINTER when `stats` is NULL. They count the bytes
+/// requested from HAL_Malloc for blocks HAL_Free has not taken back; blocks
+/// from malloc given to HAL_Free count nothing. A HAL_Malloc block that the
+/// firmware resizes with realloc or frees with free() stays counted until
+/// HAL_Malloc returns that address again, so mixed use may overstate the
+/// live figures for a while, never understate them.
 #[no_mangle]
 pub extern "C" fn iotkit_heap_stats(stats: *mut iotkit_heap_stats_t) -> c_int {
     guard("iotkit_heap_stats", STATE_USER_INPUT_NULL_POINTER, || {

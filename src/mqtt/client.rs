@@ -240,9 +240,12 @@ impl ClientError {
     pub fn state_code(&self) -> i32 {
         match self {
             ClientError::InvalidOptions(_) => state::STATE_USER_INPUT_OUT_RANGE,
+            ClientError::Open(TransportError::OpenFailed { state_code, .. }) => *state_code,
             ClientError::Open(_) => state::STATE_SYS_DEPEND_NWK_CLOSE,
             ClientError::Io(TransportError::PeerClosed) => state::STATE_SYS_DEPEND_NWK_CLOSE,
-            ClientError::Io(TransportError::Failed(_)) => state::STATE_SYS_DEPEND_NWK_READ_ERROR,
+            ClientError::Io(TransportError::Failed(_) | TransportError::OpenFailed { .. }) => {
+                state::STATE_SYS_DEPEND_NWK_READ_ERROR
+            }
             ClientError::WriteTimeout | ClientError::ConnAckTimeout | ClientError::PingTimeout => {
                 state::STATE_SYS_DEPEND_NWK_TIMEOUT
             }

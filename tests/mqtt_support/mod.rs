@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,12 +13,54 @@ use std::time::{Duration, Instant};
 use iotkit::mqtt::{Client, Connector, Credentials, Event, Handler, Options};
 use iotkit::transport::{Transport, TransportError};
 
+/// A port nothing listens on right now (bound to port 0, then released):
+/// another process may take it at any time, so a server started on it must
+/// detect that and try another ([`Broker::start`] does).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Starts mosquitto with the configuration in `dir` and waits (bounded)
+/// until its log says it is running, or it has exited because the port is
+/// taken. Any other failure panics with the log.
+fn launch_once(dir: &Path) -> Launch {
+    let log_path = dir.join("mosquitto.log");
+    let seen = std::fs::metadata(&log_path).map_or(0, |m| m.len() as usize);
+    let mut child = Command::new("/usr/sbin/mosquitto")
+        .arg("-c")
+        .arg(dir.join("mosquitto.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto runs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read(&log_path).unwrap_or_default();
+        let this_launch = String::from_utf8_lossy(log.get(seen..).unwrap_or_default());
+        if this_launch
+            .lines()
+            .any(|l| l.contains("mosquitto version") && l.ends_with(" running"))
+        {
+            return Launch::Running(child);
+        }
+        if child.try_wait().unwrap().is_some() {
+            assert!(
+                this_launch.contains("Address already in use"),
+                "mosquitto exited:\n{this_launch}"
+            );
+            return Launch::PortTaken;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mosquitto did not start within 10 s:\n{this_launch}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A mosquitto broker in a temporary directory, killed on drop.
@@ -28,44 +70,58 @@ pub struct Broker {
     child: Option<Child>,
 }
 
+/// How one mosquitto launch ended.
+enum Launch {
+    Running(Child),
+    /// Another process holds the port (mosquitto exited saying so).
+    PortTaken,
+}
+
 impl Broker {
+    /// Starts mosquitto on a free port. The port is chosen before mosquitto
+    /// binds it, so another process can take it in between: mosquitto then
+    /// exits with "Address already in use" and another port is tried.
     pub fn start() -> Broker {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let conf = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\n\
-             persistence_location {}/\nmax_queued_messages 100000\nmax_inflight_messages 0\n\
-             log_dest file {}/mosquitto.log\nlog_type all\n",
-            dir.path().display(),
-            dir.path().display()
-        );
-        std::fs::write(dir.path().join("mosquitto.conf"), conf).unwrap();
-        let mut broker = Broker {
-            port,
-            dir,
-            child: None,
-        };
-        broker.launch();
-        broker
+        Broker::start_trying(&[])
     }
 
-    fn launch(&mut self) {
-        let child = Command::new("/usr/sbin/mosquitto")
-            .arg("-c")
-            .arg(self.dir.path().join("mosquitto.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto runs");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(self.addr()).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not start listening"
+    /// Like [`Broker::start`], trying `ports` first (a test holds one to
+    /// check that a taken port is detected and another one tried).
+    pub fn start_trying(ports: &[u16]) -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        for attempt in 0..8 {
+            let port = ports.get(attempt).copied().unwrap_or_else(free_port);
+            let conf = format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\n\
+                 persistence_location {}/\nmax_queued_messages 100000\nmax_inflight_messages 0\n\
+                 log_dest file {}/mosquitto.log\nlog_type all\n",
+                dir.path().display(),
+                dir.path().display()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::fs::write(dir.path().join("mosquitto.conf"), conf).unwrap();
+            if let Launch::Running(child) = launch_once(dir.path()) {
+                return Broker {
+                    port,
+                    dir,
+                    child: Some(child),
+                };
+            }
         }
+        panic!("mosquitto found no free port in 8 attempts");
+    }
+
+    /// Starts mosquitto again on the same port (clients reconnect to it).
+    /// The port was just released by mosquitto itself, so another process
+    /// taking it is unlikely; retried for a few seconds all the same.
+    fn launch(&mut self) {
+        for _ in 0..20 {
+            if let Launch::Running(child) = launch_once(self.dir.path()) {
+                self.child = Some(child);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("mosquitto could not bind port {} again", self.port);
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_iotkit-sim");
@@ -108,9 +109,12 @@ impl Sim {
     }
 
     pub fn serve_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let log_path = self
-            .path()
-            .join(format!("serve-{}.log", Instant::now().elapsed().as_nanos()));
+        // One log per serve run of this data directory (a test may restart it).
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let log_path = self.path().join(format!(
+            "serve-{}.log",
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        ));
         let log = std::fs::File::create(&log_path).unwrap();
         let mut args = vec!["serve", "--mqtt", "127.0.0.1:0", "--http", "127.0.0.1:0"];
         args.extend_from_slice(extra);
@@ -270,7 +274,11 @@ pub struct ConnectOptions {
     pub username: Option<String>,
     pub password: Option<String>,
     pub keep_alive: u16,
+    pub protocol_name: String,
     pub protocol_level: u8,
+    /// (topic, message)
+    pub will: Option<(String, String)>,
+    pub clean_session: bool,
 }
 
 impl ConnectOptions {
@@ -282,7 +290,10 @@ impl ConnectOptions {
             username: None,
             password: None,
             keep_alive: 300,
+            protocol_name: "MQTT".into(),
             protocol_level: 4,
+            will: None,
+            clean_session: true,
         }
     }
 }
@@ -339,12 +350,26 @@ pub fn tls_connect(
 impl Client {
     /// Connects and sends CONNECT; returns the client and the CONNACK return code.
     pub fn connect(port: u16, ca: &Path, creds: &Creds, options: &ConnectOptions) -> (Client, u8) {
+        let (client, ack) = Client::connect_ack(port, ca, creds, options);
+        (client, ack[1])
+    }
+
+    /// As `connect`, returning both CONNACK bytes (flags, return code).
+    pub fn connect_ack(
+        port: u16,
+        ca: &Path,
+        creds: &Creds,
+        options: &ConnectOptions,
+    ) -> (Client, [u8; 2]) {
         let stream = tls_connect(port, ca, &creds.cert, &creds.key).expect("TLS handshake");
         let mut client = Client { stream };
         let mut body = Vec::new();
-        put_str(&mut body, "MQTT");
+        put_str(&mut body, &options.protocol_name);
         body.push(options.protocol_level);
-        let mut flags = 0x02;
+        let mut flags = if options.clean_session { 0x02 } else { 0x00 };
+        if options.will.is_some() {
+            flags |= 0x04;
+        }
         if options.username.is_some() {
             flags |= 0x80;
         }
@@ -354,6 +379,10 @@ impl Client {
         body.push(flags);
         body.extend_from_slice(&options.keep_alive.to_be_bytes());
         put_str(&mut body, &options.client_id);
+        if let Some((topic, message)) = &options.will {
+            put_str(&mut body, topic);
+            put_str(&mut body, message);
+        }
         if let Some(u) = &options.username {
             put_str(&mut body, u);
         }
@@ -367,7 +396,7 @@ impl Client {
         let (first, ack) = client.read_packet().expect("CONNACK");
         assert_eq!(first, 0x20, "expected CONNACK");
         assert_eq!(ack.len(), 2);
-        (client, ack[1])
+        (client, [ack[0], ack[1]])
     }
 
     /// Reads one packet: (first byte, body). None on timeout or close.
@@ -386,6 +415,27 @@ impl Client {
         let mut body = vec![0u8; length];
         self.stream.read_exact(&mut body).ok()?;
         Some((first[0], body))
+    }
+
+    /// True when the server closed the connection (end of stream or reset),
+    /// false when nothing came within the read timeout. Packets are skipped.
+    pub fn ended(&mut self) -> bool {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buffer) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return false
+                }
+                Err(_) => return true,
+            }
+        }
     }
 
     pub fn set_timeout(&mut self, timeout: Duration) {

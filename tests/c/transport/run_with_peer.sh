@@ -22,14 +22,29 @@ ossl() { "$openssl_bin" "$@" >>"$work/openssl.log" 2>&1 || { cat "$work/openssl.
 cd "$work"
 ossl ecparam -name prime256v1 -genkey -noout -out ca.key
 ossl req -x509 -new -key ca.key -out ca.crt -days 2 -subj "/CN=iotkit C test CA" \
-    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
 ossl ecparam -name prime256v1 -genkey -noout -out server.key
 ossl req -new -key server.key -out server.csr -subj "/CN=iotkit C test server"
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
+# v3 certificates with the extensions strict peers check (CA flag, key usage,
+# SAN for the server, key identifiers).
+cat >server.ext <<'EXT'
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid,issuer
+EXT
 ossl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile server.ext
 ossl genrsa -traditional -out client.key 2048
 ossl req -new -key client.key -out client.csr -subj "/CN=iotkit-c-device"
-printf 'extendedKeyUsage=clientAuth\n' >client.ext
+cat >client.ext <<'EXT'
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid,issuer
+EXT
 ossl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2 -extfile client.ext
 
 # A port chosen at random can be taken; try a few.
