@@ -790,6 +790,15 @@ void *iotx_event_callback(int evt);
 // STATE_USER_INPUT_OUT_RANGE when `event` is not an ITE_STATE_* value.
 int iotkit_raise_state_event(int event, int state_code, const char *message);
 
+// How many notices and state events were dropped since start instead of
+// reaching a handler. Handlers never recurse: an event raised while one of
+// the thread's handlers runs (e.g. a failed call made from an
+// ITE_STATE_EVERYTHING handler) is delivered after that handler returns,
+// and events raised in turn by the handlers of such a late event are
+// dropped and counted here (as are events beyond 256 waiting on one thread).
+// The log still shows every event.
+uint64_t iotkit_state_events_dropped(void);
+
 // A sentence describing `code`; never NULL, "unknown state code" for codes
 // the vendor did not define.
 const char *IOT_Extension_StateDesc(int code);
