@@ -88,8 +88,13 @@ set(IOTKIT_CARGO_ENV "")
 set(IOTKIT_CARGO_TARGET_ARGS "")
 set(IOTKIT_CARGO_OUT_SUBDIR "")
 # CMake folds the environment's CFLAGS into CMAKE_C_FLAGS; the define goes
-# after them, so a CFLAGS of the user's can never drop it.
-string(STRIP "${CMAKE_C_FLAGS} ${IOTKIT_MBEDTLS_DEFINE}" _iotkit_cflags)
+# after them, so a CFLAGS of the user's can never drop it. A value the user
+# set explicitly (-DMBEDTLS_SSL_OUT_CONTENT_LEN=<n> in CFLAGS) is kept.
+if(CMAKE_C_FLAGS MATCHES "-DMBEDTLS_SSL_OUT_CONTENT_LEN=")
+  string(STRIP "${CMAKE_C_FLAGS}" _iotkit_cflags)
+else()
+  string(STRIP "${CMAKE_C_FLAGS} ${IOTKIT_MBEDTLS_DEFINE}" _iotkit_cflags)
+endif()
 if(IOTKIT_RUST_TARGET)
   string(REPLACE "-" "_" _t "${IOTKIT_RUST_TARGET}")
   string(TOUPPER "${_t}" _T)

@@ -601,9 +601,13 @@ impl Transport for TlsConnection {
         if !self.flush_pending(deadline)? {
             return Ok(0);
         }
+        // One record's worth per send, as mbedTLS was built and negotiated
+        // (not our constant): a chunk is then always taken whole, also when
+        // the send blocks. 512 is the smallest record TLS allows.
+        let record = crate::ffi::tls::max_out_record_payload(&self.ctx).unwrap_or(512);
         let mut written = 0;
         while written < buf.len() {
-            let chunk = &buf[written..buf.len().min(written + MAX_RECORD_PAYLOAD)];
+            let chunk = &buf[written..buf.len().min(written + record)];
             match Io::send(&mut self.ctx, chunk) {
                 Ok(n) => written += n,
                 Err(e) if is_want(&e) => {
