@@ -58,7 +58,8 @@ const CIPHERSUITES: &[i32] = &[
 /// `MBEDTLS_SSL_OUT_CONTENT_LEN` = this (`.cargo/config.toml`), which saves
 /// 12 KiB per connection over the 16 KiB default; the client chooses the size
 /// of its own records, so any server accepts them. Writes are cut into chunks
-/// of this size so that a chunk is always taken whole (see `write`).
+/// of the record size mbedTLS reports at run time, so that a chunk is always
+/// taken whole whatever the build set (see `write`).
 pub const MAX_RECORD_PAYLOAD: usize = 4 * 1024;
 
 /// How long dropping a connection may spend sending close-notify.
