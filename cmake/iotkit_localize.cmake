@@ -18,9 +18,18 @@ foreach(var IN ITEMS IN OUT LD OBJCOPY READELF AR)
   endif()
 endforeach()
 
-# Nothing to do when OUT is newer than cargo's archive and this script.
-if(EXISTS ${OUT} AND ${OUT} IS_NEWER_THAN ${IN} AND ${OUT} IS_NEWER_THAN ${CMAKE_CURRENT_LIST_FILE})
-  return()
+# Nothing to do when OUT was made from this very archive (path, time, size;
+# cargo relinks an older artifact when a build switches features or
+# profiles) by this script.
+file(TIMESTAMP ${IN} in_time "%s" UTC)
+file(SIZE ${IN} in_size)
+file(TIMESTAMP ${CMAKE_CURRENT_LIST_FILE} script_time "%s" UTC)
+set(stamp "${IN}|${in_time}|${in_size}|${script_time}")
+if(EXISTS ${OUT} AND EXISTS ${OUT}.stamp)
+  file(READ ${OUT}.stamp previous)
+  if(previous STREQUAL stamp)
+    return()
+  endif()
 endif()
 
 # The names we export: everything the vendor's headers and ours declare.
@@ -77,3 +86,4 @@ if(NOT result EQUAL 0)
   message(FATAL_ERROR "${AR} failed: ${err}")
 endif()
 file(REMOVE_RECURSE ${work})
+file(WRITE ${OUT}.stamp "${stamp}")
