@@ -578,3 +578,19 @@ pub extern "C" fn HAL_SSL_Destroy(handle: usize) -> i32 {
 pub fn open_connections() -> usize {
     CONNECTIONS.len()
 }
+
+extern "C" {
+    // mbedTLS (built by mbedtls-sys), which the `mbedtls` crate does not wrap.
+    fn mbedtls_ssl_get_max_out_record_payload(ssl: *const std::ffi::c_void) -> c_int;
+}
+
+/// The largest plaintext mbedTLS puts in one outgoing record of `ctx`: its
+/// build's `MBEDTLS_SSL_OUT_CONTENT_LEN`, lowered by a negotiated maximum
+/// fragment length. `None` when mbedTLS reports an error.
+pub(crate) fn max_out_record_payload<T>(ctx: &mbedtls::ssl::Context<T>) -> Option<usize> {
+    let raw: *const _ = ctx.into();
+    // SAFETY: `raw` points to the live ssl_context inside `ctx`, borrowed for
+    // the whole call; the function only reads its configuration and session.
+    let payload = unsafe { mbedtls_ssl_get_max_out_record_payload(raw.cast()) };
+    usize::try_from(payload).ok().filter(|&n| n > 0)
+}

@@ -68,7 +68,8 @@ const OFFER_SUMMARY: &str = "iotkit offers TLS 1.2 only, with ECDHE-ECDSA, ECDHE
 /// `MBEDTLS_SSL_OUT_CONTENT_LEN` = this (`.cargo/config.toml`), which saves
 /// 12 KiB per connection over the 16 KiB default; the client chooses the size
 /// of its own records, so any server accepts them. Writes are cut into chunks
-/// of this size so that a chunk is always taken whole (see `write`).
+/// of the record size mbedTLS reports at run time, so that a chunk is always
+/// taken whole whatever the build set (see `write`).
 pub const MAX_RECORD_PAYLOAD: usize = 4 * 1024;
 
 /// How long dropping a connection may spend sending close-notify.
@@ -665,9 +666,13 @@ impl Transport for TlsConnection {
         if !self.flush_pending(deadline)? {
             return Ok(0);
         }
+        // One record's worth per send, as mbedTLS was built and negotiated
+        // (not our constant): a chunk is then always taken whole, also when
+        // the send blocks. 512 is the smallest record TLS allows.
+        let record = crate::ffi::tls::max_out_record_payload(&self.ctx).unwrap_or(512);
         let mut written = 0;
         while written < buf.len() {
-            let chunk = &buf[written..buf.len().min(written + MAX_RECORD_PAYLOAD)];
+            let chunk = &buf[written..buf.len().min(written + record)];
             match Io::send(&mut self.ctx, chunk) {
                 Ok(n) => written += n,
                 Err(e) if is_want(&e) => {
