@@ -89,7 +89,7 @@ fn events_containing(part: &str) -> Vec<(i32, String)> {
 }
 
 fn leak(text: &str) -> *const c_char {
-    CString::new(text).unwrap().into_raw()
+    support::lasting_c_text(text)
 }
 
 fn set_text(option: iotx_ioctl_option_t, value: &str) {

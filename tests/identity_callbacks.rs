@@ -101,8 +101,8 @@ fn construct_from_the_connect_fail_handler_does_not_deadlock() {
     reset_handlers();
     RETRIES.store(0, Ordering::SeqCst);
     let pki = support::pki::shared();
-    let cert = CString::new(pki.read("client_rsa.crt")).unwrap().into_raw();
-    let key = CString::new(pki.read("client_rsa.key")).unwrap().into_raw();
+    let cert = support::lasting_c_text(pki.read("client_rsa.crt"));
+    let key = support::lasting_c_text(pki.read("client_rsa.key"));
     // SAFETY: the tests take turns; nothing else reads the globals meanwhile.
     unsafe {
         iotkit::ffi::tls::g_cli_crt = cert;
@@ -152,8 +152,8 @@ fn a_credential_cache_event_handler_may_use_the_cache() {
     reset_handlers();
     let pki = support::pki::shared();
     pki.issue_expired_client("expired", "ca");
-    let cert = CString::new(pki.read("expired.crt")).unwrap().into_raw();
-    let key = CString::new(pki.read("expired.key")).unwrap().into_raw();
+    let cert = support::lasting_c_text(pki.read("expired.crt"));
+    let key = support::lasting_c_text(pki.read("expired.key"));
     // SAFETY: the tests take turns; nothing else reads the globals meanwhile.
     unsafe {
         iotkit::ffi::tls::g_cli_crt = cert;
