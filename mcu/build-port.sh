@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds crates/port (iotkit-port) as a no_std static library for
+# thumbv7em-none-eabihf, with mbedTLS compiled by arm-none-eabi-gcc under
+# mcu/mbedtls-config/mbedtls/target_config.h.
+#
+# Usage: build-port.sh REPO_DIR TARGET_DIR
+# Uses rustup's thumbv7em-none-eabihf target when it is installed, else
+# Debian's rustc-web/cargo-web with rust-web-src (-Zbuild-std=core,alloc).
+set -euo pipefail
+repo=${1:?usage: build-port.sh REPO_DIR TARGET_DIR}
+target_dir=${2:?usage: build-port.sh REPO_DIR TARGET_DIR}
+target=thumbv7em-none-eabihf
+gcc=${ARM_GCC:-arm-none-eabi-gcc}
+
+sysroot=$("$gcc" -print-sysroot)
+newlib_include="$sysroot/include"
+[ -d "$newlib_include" ] || newlib_include=/usr/lib/arm-none-eabi/include
+config_dir="$repo/mcu/mbedtls-config"
+flags="-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os -ffunction-sections -fdata-sections -DTARGET_LIKE_MBED -I$config_dir"
+
+export CC_thumbv7em_none_eabihf="$gcc"
+export AR_thumbv7em_none_eabihf="${ARM_AR:-arm-none-eabi-ar}"
+export CFLAGS_thumbv7em_none_eabihf="$flags"
+export BINDGEN_EXTRA_CLANG_ARGS_thumbv7em_none_eabihf="--target=$target -mfloat-abi=hard -DTARGET_LIKE_MBED -I$config_dir -I$newlib_include"
+export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
+
+profile=(--config 'profile.mcu.inherits="release"' --config 'profile.mcu.panic="abort"'
+  --config 'profile.mcu.opt-level="z"' --config 'profile.mcu.lto=true'
+  --config 'profile.mcu.codegen-units=1' --config 'profile.mcu.debug=false')
+
+cd "$repo"
+if command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+  exec cargo build -p iotkit-port --lib --target "$target" --target-dir "$target_dir" --profile mcu "${profile[@]}"
+elif [ -x /usr/bin/cargo ] && [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust/library ]; then
+  export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1
+  exec /usr/bin/cargo build -p iotkit-port --lib --target "$target" --target-dir "$target_dir" --profile mcu "${profile[@]}" -Zbuild-std=core,alloc
+else
+  echo "build-port.sh: no Rust toolchain for $target: run 'rustup target add $target', or install Debian's rustc-web cargo-web rust-web-src" >&2
+  exit 77
+fi
