@@ -372,7 +372,7 @@ impl TlsClient {
             let info = HandshakeInfo {
                 ciphersuite: ciphersuite_id(ssl),
                 resumed,
-                max_in_record: sys::ssl_get_input_max_frag_len(ssl),
+                max_in_record: inbound_record_limit(ssl),
             };
             info
         };
@@ -446,6 +446,24 @@ fn ciphersuite_id(ssl: *const sys::ssl_context) -> u16 {
         } else {
             (*session).ciphersuite as u16
         }
+    }
+}
+
+/// The largest record the server may send: 16384 unless it granted Max
+/// Fragment Length (the session's `mfl_code`, RFC 6066 codes 1..=4).
+fn inbound_record_limit(ssl: *const sys::ssl_context) -> usize {
+    // SAFETY: as in ciphersuite_id.
+    let code = unsafe {
+        let session = (*ssl).session;
+        if session.is_null() {
+            0
+        } else {
+            (*session).mfl_code
+        }
+    };
+    match code {
+        1..=4 => 256 << code,
+        _ => 16_384,
     }
 }
 
