@@ -16,12 +16,18 @@ sysroot=$("$gcc" -print-sysroot)
 newlib_include="$sysroot/include"
 [ -d "$newlib_include" ] || newlib_include=/usr/lib/arm-none-eabi/include
 config_dir="$repo/mcu/mbedtls-config"
-flags="-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os -ffunction-sections -fdata-sections -DTARGET_LIKE_MBED -I$config_dir"
+defines="-DTARGET_LIKE_MBED"
+# IOTKIT_MCU_MAX_FRAGMENT (512..4096): mbedTLS's inbound record buffer for a
+# Max Fragment Length build; unset or 0: 16 KiB.
+if [ -n "${IOTKIT_MCU_MAX_FRAGMENT:-}" ] && [ "$IOTKIT_MCU_MAX_FRAGMENT" != 0 ]; then
+  defines="$defines -DIOTKIT_MCU_MAX_FRAGMENT=$IOTKIT_MCU_MAX_FRAGMENT"
+fi
+flags="-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os -ffunction-sections -fdata-sections $defines -I$config_dir"
 
 export CC_thumbv7em_none_eabihf="$gcc"
 export AR_thumbv7em_none_eabihf="${ARM_AR:-arm-none-eabi-ar}"
 export CFLAGS_thumbv7em_none_eabihf="$flags"
-export BINDGEN_EXTRA_CLANG_ARGS_thumbv7em_none_eabihf="--target=$target -mfloat-abi=hard -DTARGET_LIKE_MBED -I$config_dir -I$newlib_include"
+export BINDGEN_EXTRA_CLANG_ARGS_thumbv7em_none_eabihf="--target=$target -mfloat-abi=hard $defines -I$config_dir -I$newlib_include"
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
 
 profile=(--config 'profile.mcu.inherits="release"' --config 'profile.mcu.panic="abort"'

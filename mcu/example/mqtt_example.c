@@ -6,7 +6,7 @@
  * and waits for its own message.
  *
  * Host files read over semihosting (from QEMU's working directory):
- * endpoint.txt ("HOST PORT [mfl] [reconnect]"), ca.pem, device.pem,
+ * endpoint.txt ("HOST PORT [reconnect]"), ca.pem, device.pem,
  * device.key, seed.bin (random bytes for HAL_Random; QEMU has no TRNG).
  * Exit code 0 when every step passed.
  */
@@ -17,6 +17,11 @@
 #include "iotkit_mcu.h"
 #include "semihost.h"
 #include "wrappers_min.h"
+
+/* The inbound TLS record size the image is built for (0: 16 KiB). */
+#ifndef IOTKIT_MCU_MAX_FRAGMENT
+#define IOTKIT_MCU_MAX_FRAGMENT 0
+#endif
 
 static int received;
 
@@ -83,7 +88,6 @@ int main(void)
         HAL_Printf("FAIL: endpoint.txt must hold \"HOST PORT\"\n");
         return 2;
     }
-    int mfl = strstr(endpoint, "mfl") != NULL;
     int reconnect = strstr(endpoint, "reconnect") != NULL;
 
     heap("at start");
@@ -96,7 +100,7 @@ int main(void)
         .cert_len = cert_len,
         .key = key,
         .key_len = key_len,
-        .max_fragment_2k = mfl,
+        .max_fragment = IOTKIT_MCU_MAX_FRAGMENT,
     };
     char error[160];
     void *client = iotkit_mcu_new(&params, error, sizeof error);

@@ -37,7 +37,9 @@ typedef struct {
     size_t cert_len;
     const uint8_t *key;   /* device private key, RSA or EC, PEM or DER, unencrypted */
     size_t key_len;
-    int max_fragment_2k;  /* non-zero: ask for Max Fragment Length 2048 */
+    uint16_t max_fragment; /* Max Fragment Length to ask for and require: 512, 1024, 2048
+                            * or 4096, the MBEDTLS_SSL_IN_CONTENT_LEN of the build
+                            * (IOTKIT_MCU_MAX_FRAGMENT); 0: none, 16 KiB records */
 } iotkit_mcu_params_t;
 
 /* A received message (topic and payload are not NUL-terminated). */

@@ -43,8 +43,9 @@ pub struct Params<'a> {
     pub cert: &'a [u8],
     /// Device private key (RSA or EC), PEM or DER, unencrypted.
     pub key: &'a [u8],
-    /// Ask for 2048-byte records (Max Fragment Length).
-    pub max_fragment_2k: bool,
+    /// Max Fragment Length to ask for and require (512, 1024, 2048, 4096;
+    /// 0: none); must match the build's inbound buffer.
+    pub max_fragment: u16,
 }
 
 /// Why a client call failed.
@@ -120,11 +121,14 @@ impl Client {
     /// (`HAL_Kv_Get`); nothing is sent yet.
     pub fn new(params: &Params<'_>) -> Result<Client, ClientError> {
         if params.host.is_empty() || params.port == 0 {
-            return Err(ClientError::BadArgument("the host name is empty or the port is 0"));
+            return Err(ClientError::BadArgument(
+                "the host name is empty or the port is 0",
+            ));
         }
-        let tls = TlsClient::new(params.ca, params.cert, params.key, params.max_fragment_2k)?;
+        let tls = TlsClient::new(params.ca, params.cert, params.key, params.max_fragment)?;
         let mut stored = [0u8; 160];
-        let identity = hal::kv_get(KV_KEY, &mut stored).and_then(|n| Identity::decode(&stored[..n]));
+        let identity =
+            hal::kv_get(KV_KEY, &mut stored).and_then(|n| Identity::decode(&stored[..n]));
         let mut client_id = String::new();
         match &identity {
             Some(id) => {
@@ -145,7 +149,8 @@ impl Client {
             id.username(&mut username);
             config.username = Some(username);
         }
-        let session = Session::new(config).map_err(|_| ClientError::BadArgument("the MQTT session configuration is invalid"))?;
+        let session = Session::new(config)
+            .map_err(|_| ClientError::BadArgument("the MQTT session configuration is invalid"))?;
         Ok(Client {
             tls,
             session,
@@ -176,9 +181,23 @@ impl Client {
 
     /// TLS handshake, CONNECT, CONNACK and (for a device that does not know
     /// its identity) the identity response, all within `timeout_ms`.
-    pub fn connect(&mut self, timeout_ms: u32, on_message: OnMessage<'_>) -> Result<HandshakeInfo, ClientError> {
+    pub fn connect(
+        &mut self,
+        timeout_ms: u32,
+        on_message: OnMessage<'_>,
+    ) -> Result<HandshakeInfo, ClientError> {
         let start = hal::uptime_ms();
-        let info = self.tls.connect(&self.host, self.port, timeout_ms)?;
+        let info = match self.tls.connect(&self.host, self.port, timeout_ms) {
+            // A server that refuses to resume (some answer a resumption
+            // attempt with a fatal alert) gets one full handshake.
+            Err(TlsError::Handshake(_)) if self.tls.has_session() => {
+                hal::log("the server refused to resume the TLS session; trying a full handshake");
+                self.tls.forget_session();
+                self.tls
+                    .connect(&self.host, self.port, remaining(start, timeout_ms))?
+            }
+            other => other?,
+        };
         self.handshake = Some(info);
         self.session.connect(hal::uptime_ms())?;
         let left = remaining(start, timeout_ms);
@@ -192,7 +211,13 @@ impl Client {
 
     /// Subscribes and waits for SUBACK; `Ok(false)` when the server refused
     /// the filter.
-    pub fn subscribe(&mut self, filter: &str, qos: QoS, timeout_ms: u32, on_message: OnMessage<'_>) -> Result<bool, ClientError> {
+    pub fn subscribe(
+        &mut self,
+        filter: &str,
+        qos: QoS,
+        timeout_ms: u32,
+        on_message: OnMessage<'_>,
+    ) -> Result<bool, ClientError> {
         let id = self.session.subscribe(filter, qos)?;
         self.granted = None;
         self.pump(timeout_ms, Until::SubAck(id), on_message)?;
@@ -200,7 +225,14 @@ impl Client {
     }
 
     /// Publishes; at QoS 1 waits for PUBACK within `timeout_ms`.
-    pub fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, timeout_ms: u32, on_message: OnMessage<'_>) -> Result<(), ClientError> {
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        timeout_ms: u32,
+        on_message: OnMessage<'_>,
+    ) -> Result<(), ClientError> {
         let id = self.session.publish(topic, payload, qos, false)?;
         if qos == QoS::AtMostOnce {
             return self.flush();
@@ -209,7 +241,11 @@ impl Client {
     }
 
     /// Runs the connection for `timeout_ms`: keep-alive, received messages.
-    pub fn yield_for(&mut self, timeout_ms: u32, on_message: OnMessage<'_>) -> Result<(), ClientError> {
+    pub fn yield_for(
+        &mut self,
+        timeout_ms: u32,
+        on_message: OnMessage<'_>,
+    ) -> Result<(), ClientError> {
         self.pump(timeout_ms, Until::Nothing, on_message)
     }
 
@@ -240,7 +276,12 @@ impl Client {
 
     /// Moves bytes both ways and handles events until `until` happened
     /// (`Until::Nothing`: until the time is up).
-    fn pump(&mut self, timeout_ms: u32, until: Until, on_message: OnMessage<'_>) -> Result<(), ClientError> {
+    fn pump(
+        &mut self,
+        timeout_ms: u32,
+        until: Until,
+        on_message: OnMessage<'_>,
+    ) -> Result<(), ClientError> {
         let start = hal::uptime_ms();
         loop {
             self.flush()?;
@@ -284,7 +325,11 @@ impl Client {
     }
 
     /// `Some(true)` when `until` happened.
-    fn handle_events(&mut self, until: Until, on_message: OnMessage<'_>) -> Result<Option<bool>, ClientError> {
+    fn handle_events(
+        &mut self,
+        until: Until,
+        on_message: OnMessage<'_>,
+    ) -> Result<Option<bool>, ClientError> {
         let mut done = false;
         let mut learned: Option<Identity> = None;
         while let Some(event) = self.session.poll_event() {
@@ -302,11 +347,11 @@ impl Client {
                     done |= until == Until::Identity;
                 }
                 Event::Message(m) => on_message(m.topic, m.payload),
-                Event::SubscribeAcked { packet_id, granted } => {
-                    if until == Until::SubAck(packet_id) {
-                        self.granted = Some(granted);
-                        done = true;
-                    }
+                Event::SubscribeAcked { packet_id, granted }
+                    if until == Until::SubAck(packet_id) =>
+                {
+                    self.granted = Some(granted);
+                    done = true;
                 }
                 Event::PublishAcked { packet_id } => done |= until == Until::PubAck(packet_id),
                 Event::RequestTimedOut { packet_id } if until == Until::SubAck(packet_id) => {

@@ -48,8 +48,18 @@ void iotkit_port_free(void *ptr);
 #undef MBEDTLS_SSL_ALL_ALERT_MESSAGES
 /* The peer's certificate is verified during the handshake and then freed. */
 #undef MBEDTLS_SSL_KEEP_PEER_CERTIFICATE
-/* Buffers shrink to the negotiated Max Fragment Length after the handshake. */
-#define MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH
+/* Not MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH: in 2.28 a client shrinks its
+ * inbound buffer after the handshake to min(IN, OUT) content length when no
+ * Max Fragment Length was agreed, here 4 KiB, and a server's 16 KiB record
+ * would then break the connection. The inbound buffer is sized at build time
+ * instead (IOTKIT_MCU_MAX_FRAGMENT in mcu/CMakeLists.txt). */
+/* The inbound record buffer: 16 KiB, which any TLS server may fill, unless
+ * the image is built for Max Fragment Length (IOTKIT_MCU_MAX_FRAGMENT = 512,
+ * 1024, 2048 or 4096): then the library asks for it and refuses a server
+ * that does not grant it. */
+#if defined(IOTKIT_MCU_MAX_FRAGMENT)
+#define MBEDTLS_SSL_IN_CONTENT_LEN IOTKIT_MCU_MAX_FRAGMENT
+#endif
 /* The device decides the size of its own records (as on Linux). */
 #define MBEDTLS_SSL_OUT_CONTENT_LEN 4096
 

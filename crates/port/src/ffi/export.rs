@@ -38,12 +38,13 @@ pub struct IotkitMcuParams {
     cert_len: usize,
     key: *const u8,
     key_len: usize,
-    max_fragment_2k: c_int,
+    max_fragment: u16,
 }
 
 /// `void on_message(void *ctx, const char *topic, size_t topic_len,
 /// const uint8_t *payload, size_t payload_len)`.
-pub type OnMessageFn = Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize, *const u8, usize)>;
+pub type OnMessageFn =
+    Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize, *const u8, usize)>;
 
 struct Handle {
     client: Client,
@@ -114,7 +115,15 @@ fn forward(cb: OnMessageFn, ctx: *mut c_void) -> impl FnMut(&str, &[u8]) {
         if let Some(cb) = cb {
             // SAFETY: the pointers are valid for the given lengths during
             // the call; the callback's contract is the firmware's.
-            unsafe { cb(ctx, topic.as_ptr().cast(), topic.len(), payload.as_ptr(), payload.len()) }
+            unsafe {
+                cb(
+                    ctx,
+                    topic.as_ptr().cast(),
+                    topic.len(),
+                    payload.as_ptr(),
+                    payload.len(),
+                )
+            }
         }
     }
 }
@@ -127,24 +136,54 @@ fn forward(cb: OnMessageFn, ctx: *mut c_void) -> impl FnMut(&str, &[u8]) {
 /// `params` points to an `iotkit_mcu_params_t` whose pointers are valid
 /// for their lengths; `error` is NULL or writable for `error_len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn iotkit_mcu_new(params: *const IotkitMcuParams, error: *mut c_char, error_len: usize) -> *mut c_void {
+pub unsafe extern "C" fn iotkit_mcu_new(
+    params: *const IotkitMcuParams,
+    error: *mut c_char,
+    error_len: usize,
+) -> *mut c_void {
     let mut last = String::new();
     // SAFETY: params is null or valid (the caller's contract).
     let Some(p) = (unsafe { params.as_ref() }) else {
-        let _ = fail(&mut last, &ClientError::BadArgument("iotkit_mcu_new: params is NULL"));
+        let _ = fail(
+            &mut last,
+            &ClientError::BadArgument("iotkit_mcu_new: params is NULL"),
+        );
         copy_out(&last, error, error_len);
         return core::ptr::null_mut();
     };
     // SAFETY: the pointers of params are valid (the caller's contract).
-    let (host, ca, cert, key) = unsafe { (text(p.host), bytes(p.ca, p.ca_len), bytes(p.cert, p.cert_len), bytes(p.key, p.key_len)) };
+    let (host, ca, cert, key) = unsafe {
+        (
+            text(p.host),
+            bytes(p.ca, p.ca_len),
+            bytes(p.cert, p.cert_len),
+            bytes(p.key, p.key_len),
+        )
+    };
     let (Some(host), Some(ca), Some(cert), Some(key)) = (host, ca, cert, key) else {
-        let _ = fail(&mut last, &ClientError::BadArgument("iotkit_mcu_new: the host, CA, certificate or key is missing"));
+        let _ = fail(
+            &mut last,
+            &ClientError::BadArgument(
+                "iotkit_mcu_new: the host, CA, certificate or key is missing",
+            ),
+        );
         copy_out(&last, error, error_len);
         return core::ptr::null_mut();
     };
-    let params = Params { host, port: p.port, ca, cert, key, max_fragment_2k: p.max_fragment_2k != 0 };
+    let params = Params {
+        host,
+        port: p.port,
+        ca,
+        cert,
+        key,
+        max_fragment: p.max_fragment,
+    };
     match Client::new(&params) {
-        Ok(client) => Box::into_raw(Box::new(Handle { client, last_error: String::new() })).cast(),
+        Ok(client) => Box::into_raw(Box::new(Handle {
+            client,
+            last_error: String::new(),
+        }))
+        .cast(),
         Err(e) => {
             let _ = fail(&mut last, &e);
             copy_out(&last, error, error_len);
@@ -161,9 +200,16 @@ pub unsafe extern "C" fn iotkit_mcu_new(params: *const IotkitMcuParams, error: *
 /// `client` came from `iotkit_mcu_new`; `on_message` is NULL or a function
 /// of the `OnMessageFn` type.
 #[no_mangle]
-pub unsafe extern "C" fn iotkit_mcu_connect(client: *mut c_void, timeout_ms: u32, on_message: OnMessageFn, ctx: *mut c_void) -> c_int {
+pub unsafe extern "C" fn iotkit_mcu_connect(
+    client: *mut c_void,
+    timeout_ms: u32,
+    on_message: OnMessageFn,
+    ctx: *mut c_void,
+) -> c_int {
     // SAFETY: the caller's contract.
-    let Some(h) = (unsafe { handle(client) }) else { return ERR_ARGUMENT };
+    let Some(h) = (unsafe { handle(client) }) else {
+        return ERR_ARGUMENT;
+    };
     let mut cb = forward(on_message, ctx);
     match h.client.connect(timeout_ms, &mut cb) {
         Ok(_) => 0,
@@ -179,11 +225,23 @@ pub unsafe extern "C" fn iotkit_mcu_connect(client: *mut c_void, timeout_ms: u32
 /// `client` came from `iotkit_mcu_new`; the buffers are writable for
 /// their lengths.
 #[no_mangle]
-pub unsafe extern "C" fn iotkit_mcu_identity(client: *mut c_void, product_key: *mut c_char, pk_len: usize, device_name: *mut c_char, dn_len: usize) -> c_int {
+pub unsafe extern "C" fn iotkit_mcu_identity(
+    client: *mut c_void,
+    product_key: *mut c_char,
+    pk_len: usize,
+    device_name: *mut c_char,
+    dn_len: usize,
+) -> c_int {
     // SAFETY: the caller's contract.
-    let Some(h) = (unsafe { handle(client) }) else { return ERR_ARGUMENT };
-    let Some(id) = h.client.identity() else { return ERR_NOT_CONNECTED };
-    if !copy_out(&id.product_key, product_key, pk_len) || !copy_out(&id.device_name, device_name, dn_len) {
+    let Some(h) = (unsafe { handle(client) }) else {
+        return ERR_ARGUMENT;
+    };
+    let Some(id) = h.client.identity() else {
+        return ERR_NOT_CONNECTED;
+    };
+    if !copy_out(&id.product_key, product_key, pk_len)
+        || !copy_out(&id.device_name, device_name, dn_len)
+    {
         return ERR_ARGUMENT;
     }
     c_int::from(h.client.identity_from_store())
@@ -196,10 +254,19 @@ pub unsafe extern "C" fn iotkit_mcu_identity(client: *mut c_void, product_key: *
 /// `client` came from `iotkit_mcu_new`; the out pointers are NULL or
 /// writable.
 #[no_mangle]
-pub unsafe extern "C" fn iotkit_mcu_handshake_info(client: *mut c_void, ciphersuite: *mut u16, resumed: *mut c_int, max_in_record: *mut usize) -> c_int {
+pub unsafe extern "C" fn iotkit_mcu_handshake_info(
+    client: *mut c_void,
+    ciphersuite: *mut u16,
+    resumed: *mut c_int,
+    max_in_record: *mut usize,
+) -> c_int {
     // SAFETY: the caller's contract.
-    let Some(h) = (unsafe { handle(client) }) else { return ERR_ARGUMENT };
-    let Some(info) = h.client.handshake() else { return ERR_NOT_CONNECTED };
+    let Some(h) = (unsafe { handle(client) }) else {
+        return ERR_ARGUMENT;
+    };
+    let Some(info) = h.client.handshake() else {
+        return ERR_NOT_CONNECTED;
+    };
     // SAFETY: each pointer is NULL or writable (the caller's contract).
     unsafe {
         if let Some(p) = ciphersuite.as_mut() {
@@ -229,18 +296,33 @@ fn qos(value: c_int) -> Option<QoS> {
 /// # Safety
 /// As `iotkit_mcu_connect`; `filter` is a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "C" fn iotkit_mcu_subscribe(client: *mut c_void, filter: *const c_char, qos_level: c_int, timeout_ms: u32, on_message: OnMessageFn, ctx: *mut c_void) -> c_int {
+pub unsafe extern "C" fn iotkit_mcu_subscribe(
+    client: *mut c_void,
+    filter: *const c_char,
+    qos_level: c_int,
+    timeout_ms: u32,
+    on_message: OnMessageFn,
+    ctx: *mut c_void,
+) -> c_int {
     // SAFETY: the caller's contract.
-    let (Some(h), Some(filter)) = (unsafe { handle(client) }, unsafe { text(filter) }) else { return ERR_ARGUMENT };
+    let (Some(h), Some(filter)) = (unsafe { handle(client) }, unsafe { text(filter) }) else {
+        return ERR_ARGUMENT;
+    };
     let Some(qos) = qos(qos_level) else {
-        return fail(&mut h.last_error, &ClientError::BadArgument("the QoS must be 0 or 1"));
+        return fail(
+            &mut h.last_error,
+            &ClientError::BadArgument("the QoS must be 0 or 1"),
+        );
     };
     let mut cb = forward(on_message, ctx);
     match h.client.subscribe(filter, qos, timeout_ms, &mut cb) {
         Ok(true) => 0,
         Ok(false) => {
             h.last_error.clear();
-            let _ = write!(h.last_error, "the server refused the subscription to {filter}");
+            let _ = write!(
+                h.last_error,
+                "the server refused the subscription to {filter}"
+            );
             hal::log(&h.last_error);
             ERR_REFUSED
         }
@@ -254,13 +336,27 @@ pub unsafe extern "C" fn iotkit_mcu_subscribe(client: *mut c_void, filter: *cons
 /// As `iotkit_mcu_connect`; `topic` is NUL-terminated; `payload` is valid
 /// for `len` bytes (or NULL with `len` 0).
 #[no_mangle]
-pub unsafe extern "C" fn iotkit_mcu_publish(client: *mut c_void, topic: *const c_char, payload: *const u8, len: usize, qos_level: c_int, timeout_ms: u32, on_message: OnMessageFn, ctx: *mut c_void) -> c_int {
+pub unsafe extern "C" fn iotkit_mcu_publish(
+    client: *mut c_void,
+    topic: *const c_char,
+    payload: *const u8,
+    len: usize,
+    qos_level: c_int,
+    timeout_ms: u32,
+    on_message: OnMessageFn,
+    ctx: *mut c_void,
+) -> c_int {
     // SAFETY: the caller's contract.
-    let (Some(h), Some(topic)) = (unsafe { handle(client) }, unsafe { text(topic) }) else { return ERR_ARGUMENT };
+    let (Some(h), Some(topic)) = (unsafe { handle(client) }, unsafe { text(topic) }) else {
+        return ERR_ARGUMENT;
+    };
     // SAFETY: payload is valid for len bytes (the caller's contract).
     let payload = unsafe { bytes(payload, len) }.unwrap_or(&[]);
     let Some(qos) = qos(qos_level) else {
-        return fail(&mut h.last_error, &ClientError::BadArgument("the QoS must be 0 or 1"));
+        return fail(
+            &mut h.last_error,
+            &ClientError::BadArgument("the QoS must be 0 or 1"),
+        );
     };
     let mut cb = forward(on_message, ctx);
     match h.client.publish(topic, payload, qos, timeout_ms, &mut cb) {
@@ -274,9 +370,16 @@ pub unsafe extern "C" fn iotkit_mcu_publish(client: *mut c_void, topic: *const c
 /// # Safety
 /// As `iotkit_mcu_connect`.
 #[no_mangle]
-pub unsafe extern "C" fn iotkit_mcu_yield(client: *mut c_void, timeout_ms: u32, on_message: OnMessageFn, ctx: *mut c_void) -> c_int {
+pub unsafe extern "C" fn iotkit_mcu_yield(
+    client: *mut c_void,
+    timeout_ms: u32,
+    on_message: OnMessageFn,
+    ctx: *mut c_void,
+) -> c_int {
     // SAFETY: the caller's contract.
-    let Some(h) = (unsafe { handle(client) }) else { return ERR_ARGUMENT };
+    let Some(h) = (unsafe { handle(client) }) else {
+        return ERR_ARGUMENT;
+    };
     let mut cb = forward(on_message, ctx);
     match h.client.yield_for(timeout_ms, &mut cb) {
         Ok(()) => 0,
@@ -303,12 +406,21 @@ pub unsafe extern "C" fn iotkit_mcu_disconnect(client: *mut c_void) {
 /// # Safety
 /// As `iotkit_mcu_connect`; `out` is writable for `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn iotkit_mcu_last_error(client: *mut c_void, out: *mut c_char, len: usize) -> usize {
+pub unsafe extern "C" fn iotkit_mcu_last_error(
+    client: *mut c_void,
+    out: *mut c_char,
+    len: usize,
+) -> usize {
     // SAFETY: the caller's contract.
-    let Some(h) = (unsafe { handle(client) }) else { return 0 };
+    let Some(h) = (unsafe { handle(client) }) else {
+        return 0;
+    };
     if !out.is_null() && len > 0 {
         let n = h.last_error.len().min(len - 1);
-        let cut = (0..=n).rev().find(|&i| h.last_error.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=n)
+            .rev()
+            .find(|&i| h.last_error.is_char_boundary(i))
+            .unwrap_or(0);
         copy_out(&h.last_error[..cut], out, len);
     }
     h.last_error.len()
@@ -317,7 +429,11 @@ pub unsafe extern "C" fn iotkit_mcu_last_error(client: *mut c_void, out: *mut c_
 /// Removes the persisted identity (`HAL_Kv_Del`); 0 on success.
 #[no_mangle]
 pub extern "C" fn iotkit_mcu_forget_identity() -> c_int {
-    if Client::forget_identity() { 0 } else { ERR_ARGUMENT }
+    if Client::forget_identity() {
+        0
+    } else {
+        ERR_ARGUMENT
+    }
 }
 
 /// Disconnects and frees the client.

@@ -13,8 +13,8 @@ use core::ffi::{c_int, c_uchar};
 
 // mbedtls-sys-auto declares its own `c_void` (and a `c_char` that is signed
 // even where C's is not); its callbacks take that `c_void`.
-use mbedtls_sys::types::raw_types::c_void;
 use core::fmt;
+use mbedtls_sys::types::raw_types::c_void;
 
 use mbedtls_sys as sys;
 
@@ -23,8 +23,8 @@ use super::hal::{self, Io, TcpConnection};
 /// The compatibility policy of the Linux library (src/tls): forward-secret
 /// AEAD suites first, then CBC and static-RSA ones for old servers.
 static CIPHERSUITES: [c_int; 14] = [
-    0xC02B, 0xC02C, 0xCCA9, 0xC02F, 0xC030, 0xCCA8, 0xC023, 0xC027, 0x009C, 0x009D, 0x003C,
-    0x002F, 0x0035, 0,
+    0xC02B, 0xC02C, 0xCCA9, 0xC02F, 0xC030, 0xCCA8, 0xC023, 0xC027, 0x009C, 0x009D, 0x003C, 0x002F,
+    0x0035, 0,
 ];
 
 /// The groups offered for ECDHE, as on Linux.
@@ -56,6 +56,9 @@ pub enum TlsError {
     Io(i32),
     /// The server closed the connection.
     Closed,
+    /// The server did not grant the Max Fragment Length this build
+    /// needs (its inbound buffer holds only this many bytes).
+    MaxFragmentRefused(u16),
     /// No memory.
     NoMemory,
 }
@@ -96,6 +99,10 @@ impl fmt::Display for TlsError {
                 -code
             ),
             TlsError::Closed => f.write_str("the server closed the connection"),
+            TlsError::MaxFragmentRefused(len) => write!(
+                f,
+                "the server did not grant Max Fragment Length {len}, which this firmware's {len}-byte TLS receive buffer needs (build the image without IOTKIT_MCU_MAX_FRAGMENT for this server)"
+            ),
             TlsError::NoMemory => f.write_str("out of memory for the TLS connection"),
         }
     }
@@ -151,6 +158,7 @@ struct Connection {
 pub struct TlsClient {
     config: Box<Config>,
     conn: Option<Box<Connection>>,
+    max_fragment: u16,
 }
 
 /// mbedTLS parses PEM only with the terminating NUL counted.
@@ -198,7 +206,12 @@ unsafe extern "C" fn bio_send(ctx: *mut c_void, buf: *const c_uchar, len: usize)
     }
 }
 
-unsafe extern "C" fn bio_recv(ctx: *mut c_void, buf: *mut c_uchar, len: usize, timeout: u32) -> c_int {
+unsafe extern "C" fn bio_recv(
+    ctx: *mut c_void,
+    buf: *mut c_uchar,
+    len: usize,
+    timeout: u32,
+) -> c_int {
     // SAFETY: as in bio_send.
     let tcp = unsafe { &mut *ctx.cast::<TcpConnection>() };
     // SAFETY: mbedTLS passes a writable buffer of len bytes.
@@ -215,11 +228,30 @@ unsafe extern "C" fn bio_recv(ctx: *mut c_void, buf: *mut c_uchar, len: usize, t
 impl TlsClient {
     /// Parses the CA, the device certificate and key (PEM or DER), seeds
     /// the DRBG and prepares a TLS 1.2 client configuration that requires
-    /// a server certificate chaining to `ca`. `max_fragment_2k` asks the
-    /// server for records of at most 2048 bytes (Max Fragment Length).
-    pub fn new(ca: &[u8], cert: &[u8], key: &[u8], max_fragment_2k: bool) -> Result<TlsClient, TlsError> {
+    /// a server certificate chaining to `ca`. `max_fragment` (512, 1024,
+    /// 2048 or 4096; 0: none) asks the server for records of at most that
+    /// size (Max Fragment Length, RFC 6066) and refuses a server that does
+    /// not grant it; it must match the build's `MBEDTLS_SSL_IN_CONTENT_LEN`.
+    pub fn new(
+        ca: &[u8],
+        cert: &[u8],
+        key: &[u8],
+        max_fragment: u16,
+    ) -> Result<TlsClient, TlsError> {
+        let mfl_code = match max_fragment {
+            0 => None,
+            512 => Some(1u8),
+            1024 => Some(2),
+            2048 => Some(3),
+            4096 => Some(4),
+            _ => return Err(TlsError::Setup(sys::ERR_SSL_BAD_INPUT_DATA)),
+        };
         let config: Box<Config> = boxed_zeroed().ok_or(TlsError::NoMemory)?;
-        let mut client = TlsClient { config, conn: None };
+        let mut client = TlsClient {
+            config,
+            conn: None,
+            max_fragment: 0,
+        };
         let c = &mut *client.config;
         // SAFETY: every context is initialised first, so Drop (which runs on
         // the early returns too) frees only initialised contexts; the
@@ -269,8 +301,16 @@ impl TlsClient {
             if rc != 0 {
                 return Err(TlsError::Setup(rc));
             }
-            sys::ssl_conf_min_version(&mut c.conf, sys::SSL_MAJOR_VERSION_3, sys::SSL_MINOR_VERSION_3);
-            sys::ssl_conf_max_version(&mut c.conf, sys::SSL_MAJOR_VERSION_3, sys::SSL_MINOR_VERSION_3);
+            sys::ssl_conf_min_version(
+                &mut c.conf,
+                sys::SSL_MAJOR_VERSION_3,
+                sys::SSL_MINOR_VERSION_3,
+            );
+            sys::ssl_conf_max_version(
+                &mut c.conf,
+                sys::SSL_MAJOR_VERSION_3,
+                sys::SSL_MINOR_VERSION_3,
+            );
             sys::ssl_conf_authmode(&mut c.conf, sys::SSL_VERIFY_REQUIRED);
             sys::ssl_conf_ciphersuites(&mut c.conf, CIPHERSUITES.as_ptr());
             sys::ssl_conf_curves(&mut c.conf, CURVES.as_ptr());
@@ -281,14 +321,20 @@ impl TlsClient {
             if rc != 0 {
                 return Err(TlsError::Setup(rc));
             }
-            if max_fragment_2k {
-                let rc = sys::ssl_conf_max_frag_len(&mut c.conf, sys::SSL_MAX_FRAG_LEN_2048 as u8);
+            if let Some(code) = mfl_code {
+                let rc = sys::ssl_conf_max_frag_len(&mut c.conf, code);
                 if rc != 0 {
                     return Err(TlsError::Setup(rc));
                 }
             }
         }
+        client.max_fragment = max_fragment;
         Ok(client)
+    }
+
+    /// Whether a session is saved for resumption.
+    pub fn has_session(&self) -> bool {
+        self.config.have_session
     }
 
     /// Forgets the saved session: the next handshake is a full one.
@@ -305,7 +351,12 @@ impl TlsClient {
     /// Connects over `HAL_TCP_Establish(host, port)` and runs the
     /// handshake (server name `host`) within `timeout_ms`, offering the
     /// saved session. Closes a previous connection first.
-    pub fn connect(&mut self, host: &str, port: u16, timeout_ms: u32) -> Result<HandshakeInfo, TlsError> {
+    pub fn connect(
+        &mut self,
+        host: &str,
+        port: u16,
+        timeout_ms: u32,
+    ) -> Result<HandshakeInfo, TlsError> {
         self.close();
         let tcp = TcpConnection::connect(host, port).ok_or(TlsError::Connect)?;
         let mut name = Vec::with_capacity(host.len() + 1);
@@ -347,7 +398,15 @@ impl TlsClient {
                 if (*ssl).state == sys::SSL_HANDSHAKE_OVER as c_int {
                     break;
                 }
+                let before = (*ssl).state;
                 let rc = sys::ssl_handshake_step(ssl);
+                if rc == 0 && before == sys::SSL_SERVER_HELLO as c_int && self.max_fragment != 0 {
+                    let hello = core::slice::from_raw_parts((*ssl).in_msg, (*ssl).in_hslen);
+                    if !server_hello_has_extension(hello, EXT_MAX_FRAGMENT_LENGTH) {
+                        drop_connection(conn);
+                        return Err(TlsError::MaxFragmentRefused(self.max_fragment));
+                    }
+                }
                 if !(*ssl).handshake.is_null() && (*(*ssl).handshake).resume != 0 {
                     resumed = true;
                 }
@@ -369,12 +428,11 @@ impl TlsClient {
             sys::ssl_session_free(&mut c.session);
             sys::ssl_session_init(&mut c.session);
             c.have_session = sys::ssl_get_session(ssl, &mut c.session) == 0;
-            let info = HandshakeInfo {
+            HandshakeInfo {
                 ciphersuite: ciphersuite_id(ssl),
                 resumed,
-                max_in_record: inbound_record_limit(ssl),
-            };
-            info
+                max_in_record: inbound_record_limit(self.max_fragment),
+            }
         };
         self.conn = Some(conn);
         Ok(info)
@@ -387,10 +445,12 @@ impl TlsClient {
         let mut done = 0;
         while done < data.len() {
             // SAFETY: ssl is set up; data[done..] is readable.
-            let rc = unsafe { sys::ssl_write(&mut conn.ssl, data[done..].as_ptr(), data.len() - done) };
+            let rc =
+                unsafe { sys::ssl_write(&mut conn.ssl, data[done..].as_ptr(), data.len() - done) };
             match rc {
                 n if n > 0 => done += n as usize,
-                sys::ERR_SSL_WANT_READ | sys::ERR_SSL_WANT_WRITE if hal::uptime_ms() < deadline => {}
+                sys::ERR_SSL_WANT_READ | sys::ERR_SSL_WANT_WRITE if hal::uptime_ms() < deadline => {
+                }
                 sys::ERR_SSL_WANT_READ | sys::ERR_SSL_WANT_WRITE => {
                     return Err(TlsError::Io(sys::ERR_NET_SEND_FAILED))
                 }
@@ -449,21 +509,42 @@ fn ciphersuite_id(ssl: *const sys::ssl_context) -> u16 {
     }
 }
 
-/// The largest record the server may send: 16384 unless it granted Max
-/// Fragment Length (the session's `mfl_code`, RFC 6066 codes 1..=4).
-fn inbound_record_limit(ssl: *const sys::ssl_context) -> usize {
-    // SAFETY: as in ciphersuite_id.
-    let code = unsafe {
-        let session = (*ssl).session;
-        if session.is_null() {
-            0
-        } else {
-            (*session).mfl_code
-        }
+/// RFC 6066's max_fragment_length extension.
+const EXT_MAX_FRAGMENT_LENGTH: u16 = 1;
+
+/// Whether a ServerHello handshake message (with its 4-byte header)
+/// carries extension `wanted`. mbedTLS 2.28 checks a Max Fragment Length
+/// answer but keeps no record of whether there was one.
+fn server_hello_has_extension(msg: &[u8], wanted: u16) -> bool {
+    // type(1) length(3) version(2) random(32) session_id(1 + n)
+    // cipher_suite(2) compression(1) extensions(2 + ...)
+    let Some(&sid_len) = msg.get(38) else {
+        return false;
     };
-    match code {
-        1..=4 => 256 << code,
-        _ => 16_384,
+    let mut at = 39 + usize::from(sid_len) + 3;
+    let Some(ext_len) = msg.get(at..at + 2) else {
+        return false;
+    };
+    let end = (at + 2 + usize::from(u16::from_be_bytes([ext_len[0], ext_len[1]]))).min(msg.len());
+    at += 2;
+    while at + 4 <= end {
+        let kind = u16::from_be_bytes([msg[at], msg[at + 1]]);
+        let len = usize::from(u16::from_be_bytes([msg[at + 2], msg[at + 3]]));
+        if kind == wanted {
+            return true;
+        }
+        at += 4 + len;
+    }
+    false
+}
+
+/// The largest record the server may send: the granted Max Fragment
+/// Length, else 16384.
+fn inbound_record_limit(max_fragment: u16) -> usize {
+    if max_fragment == 0 {
+        16_384
+    } else {
+        usize::from(max_fragment)
     }
 }
 
