@@ -16,7 +16,10 @@ sysroot=$("$gcc" -print-sysroot)
 newlib_include="$sysroot/include"
 [ -d "$newlib_include" ] || newlib_include=/usr/lib/arm-none-eabi/include
 config_dir="$repo/mcu/mbedtls-config"
-defines="-DTARGET_LIKE_MBED"
+# The configuration's hash is part of the flags: mbedtls-sys-auto rebuilds
+# mbedTLS when its flags change, not when an included header does.
+config_hash=$(cksum "$config_dir/mbedtls/target_config.h" | cut -d' ' -f1)
+defines="-DTARGET_LIKE_MBED -DIOTKIT_MCU_CONFIG_HASH=$config_hash"
 # IOTKIT_MCU_MAX_FRAGMENT (512..4096): mbedTLS's inbound record buffer for a
 # Max Fragment Length build; unset or 0: 16 KiB.
 if [ -n "${IOTKIT_MCU_MAX_FRAGMENT:-}" ] && [ "$IOTKIT_MCU_MAX_FRAGMENT" != 0 ]; then
@@ -39,6 +42,10 @@ if command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/nu
   exec cargo build -p iotkit-port --lib --target "$target" --target-dir "$target_dir" --profile mcu "${profile[@]}"
 elif [ -x /usr/bin/cargo ] && [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust/library ]; then
   export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1
+  # With the unstable flags this route allows anyway: no file/line strings
+  # in panic locations and no Debug formatting code (the library reports
+  # with Display sentences only); about 10 KB less flash.
+  profile+=(--config 'target.thumbv7em-none-eabihf.rustflags=["-Zlocation-detail=none", "-Zfmt-debug=none"]')
   exec /usr/bin/cargo build -p iotkit-port --lib --target "$target" --target-dir "$target_dir" --profile mcu "${profile[@]}" -Zbuild-std=core,alloc
 else
   echo "build-port.sh: no Rust toolchain for $target: run 'rustup target add $target', or install Debian's rustc-web cargo-web rust-web-src" >&2

@@ -83,11 +83,15 @@ int main(void)
         return 2;
     }
     char host[101];
-    unsigned port = 0;
-    if (sscanf(endpoint, "%100s %u", host, &port) != 2 || port == 0 || port > 65535) {
+    size_t host_len = strcspn(endpoint, " \t\r\n");
+    char *after = NULL;
+    unsigned long port = host_len > 0 ? strtoul(endpoint + host_len, &after, 10) : 0;
+    if (host_len == 0 || host_len >= sizeof host || after == endpoint + host_len || port == 0 || port > 65535) {
         HAL_Printf("FAIL: endpoint.txt must hold \"HOST PORT\"\n");
         return 2;
     }
+    memcpy(host, endpoint, host_len);
+    host[host_len] = 0;
     int reconnect = strstr(endpoint, "reconnect") != NULL;
 
     heap("at start");

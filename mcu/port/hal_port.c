@@ -293,25 +293,28 @@ int HAL_Kv_Del(const char *key)
 #define UART_CTRL_RX_EN 2u
 #define UART_CTRL_RX_INT_EN 8u
 #define NVIC_ISER0 (*(volatile uint32_t *)0xE000E100u)
+#define NVIC_ISPR0 (*(volatile uint32_t *)0xE000E200u)
 
-/* Received bytes, filled by the RX interrupt. */
+/* Received bytes, filled by the RX interrupt. When the ring is full the
+ * interrupt is masked and the byte stays in the UART: QEMU then stops
+ * delivering and TCP flow control holds the sender back, as RTS/CTS would on
+ * a board. uart_getc unmasks it once there is room. */
 static uint8_t rx_ring[2048];
 static volatile uint32_t rx_head, rx_tail;
-static uint32_t rx_dropped;
 
 void UART0_RX_Handler(void)
 {
+    /* Cleared first: a byte arriving after the loop raises it again. */
+    UART_INTCLEAR = 2u;
     while (UART_STATE & UART_STATE_RXFULL) {
-        uint8_t b = (uint8_t)UART_DATA;
         uint32_t next = (rx_head + 1u) % sizeof rx_ring;
         if (next == rx_tail) {
-            rx_dropped++;
-        } else {
-            rx_ring[rx_head] = b;
-            rx_head = next;
+            UART_CTRL &= ~UART_CTRL_RX_INT_EN;
+            return;
         }
+        rx_ring[rx_head] = (uint8_t)UART_DATA;
+        rx_head = next;
     }
-    UART_INTCLEAR = 2u;
 }
 
 static void uart_start(void)
@@ -332,6 +335,10 @@ static int uart_getc(void)
     }
     uint8_t b = rx_ring[rx_tail];
     rx_tail = (rx_tail + 1u) % sizeof rx_ring;
+    if (!(UART_CTRL & UART_CTRL_RX_INT_EN)) {
+        UART_CTRL |= UART_CTRL_RX_INT_EN;
+        NVIC_ISPR0 = 1u; /* room again: run the handler for the waiting byte */
+    }
     return b;
 }
 
