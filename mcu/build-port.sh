@@ -16,9 +16,10 @@ sysroot=$("$gcc" -print-sysroot)
 newlib_include="$sysroot/include"
 [ -d "$newlib_include" ] || newlib_include=/usr/lib/arm-none-eabi/include
 config_dir="$repo/mcu/mbedtls-config"
-# The configuration's hash is part of the flags: mbedtls-sys-auto rebuilds
-# mbedTLS when its flags change, not when an included header does.
-config_hash=$(cksum "$config_dir/mbedtls/target_config.h" | cut -d' ' -f1)
+# The hash of the configuration and of this script is part of the C flags:
+# mbedtls-sys-auto reruns (C build and bindgen) when CFLAGS change, not when
+# an included header or the bindgen arguments do.
+config_hash=$(cat "$config_dir/mbedtls/target_config.h" "$0" | cksum | cut -d' ' -f1)
 defines="-DTARGET_LIKE_MBED -DIOTKIT_MCU_CONFIG_HASH=$config_hash"
 # IOTKIT_MCU_MAX_FRAGMENT (512..4096): mbedTLS's inbound record buffer for a
 # Max Fragment Length build; unset or 0: 16 KiB.
@@ -30,7 +31,11 @@ flags="-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os -ffunction
 export CC_thumbv7em_none_eabihf="$gcc"
 export AR_thumbv7em_none_eabihf="${ARM_AR:-arm-none-eabi-ar}"
 export CFLAGS_thumbv7em_none_eabihf="$flags"
-export BINDGEN_EXTRA_CLANG_ARGS_thumbv7em_none_eabihf="--target=$target -mfloat-abi=hard $defines -I$config_dir -I$newlib_include"
+# -fshort-enums: arm-none-eabi-gcc sizes a C enum by its values (AAPCS for
+# bare metal), clang does not by default; without it the bindings would see
+# 4-byte enums where mbedTLS stores 1-byte ones (struct layouts, the curve
+# list).
+export BINDGEN_EXTRA_CLANG_ARGS_thumbv7em_none_eabihf="--target=$target -mfloat-abi=hard -fshort-enums $defines -I$config_dir -I$newlib_include"
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
 
 profile=(--config 'profile.mcu.inherits="release"' --config 'profile.mcu.panic="abort"'

@@ -571,3 +571,69 @@ impl Drop for TlsClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ServerHello with a 32-byte session id and the given extensions.
+    fn server_hello(extensions: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[7; 32]);
+        body.push(32);
+        body.extend_from_slice(&[9; 32]);
+        body.extend_from_slice(&[0xC0, 0x2F, 0]);
+        let mut ext = Vec::new();
+        for (kind, data) in extensions {
+            ext.extend_from_slice(&kind.to_be_bytes());
+            ext.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            ext.extend_from_slice(data);
+        }
+        if !extensions.is_empty() {
+            body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+            body.extend_from_slice(&ext);
+        }
+        let mut msg = vec![2, 0, (body.len() >> 8) as u8, body.len() as u8];
+        msg.extend_from_slice(&body);
+        msg
+    }
+
+    #[test]
+    fn finds_the_max_fragment_length_answer() {
+        let granted = server_hello(&[(0xFF01, &[0]), (EXT_MAX_FRAGMENT_LENGTH, &[3]), (23, &[])]);
+        assert!(server_hello_has_extension(
+            &granted,
+            EXT_MAX_FRAGMENT_LENGTH
+        ));
+        let ignored = server_hello(&[(0xFF01, &[0]), (23, &[])]);
+        assert!(!server_hello_has_extension(
+            &ignored,
+            EXT_MAX_FRAGMENT_LENGTH
+        ));
+        assert!(!server_hello_has_extension(
+            &server_hello(&[]),
+            EXT_MAX_FRAGMENT_LENGTH
+        ));
+    }
+
+    #[test]
+    fn survives_truncated_and_lying_server_hellos() {
+        let full = server_hello(&[(23, &[]), (EXT_MAX_FRAGMENT_LENGTH, &[3])]);
+        for cut in 0..full.len() {
+            // Never panics; an extension cut off is not found.
+            let _ = server_hello_has_extension(&full[..cut], EXT_MAX_FRAGMENT_LENGTH);
+        }
+        let mut lying = full.clone();
+        let at = 4 + 2 + 32 + 1 + 32 + 3;
+        lying[at] = 0xFF; // extensions length far beyond the message
+        lying[at + 1] = 0xFF;
+        assert!(server_hello_has_extension(&lying, EXT_MAX_FRAGMENT_LENGTH));
+        let mut bad_len = server_hello(&[(23, &[1, 2]), (EXT_MAX_FRAGMENT_LENGTH, &[3])]);
+        let first_len = at + 2 + 2;
+        bad_len[first_len] = 0xFF; // first extension claims 65 KB
+        assert!(!server_hello_has_extension(
+            &bad_len,
+            EXT_MAX_FRAGMENT_LENGTH
+        ));
+    }
+}
