@@ -24,12 +24,21 @@
 #endif
 
 static int received;
+static char own_topic[200];
 
 static void on_message(void *ctx, const char *topic, size_t topic_len, const uint8_t *payload, size_t len)
 {
     (void)ctx;
     HAL_Printf("Message: Topic: %.*s Payload: %.*s\n", (int)topic_len, topic, (int)len, (const char *)payload);
-    received++;
+    if (own_topic[0] == 0) {
+        return; /* before the identity is known (queued for this client id) */
+    }
+    if (topic_len == strlen(own_topic) && memcmp(topic, own_topic, topic_len) == 0) {
+        received++;
+    } else {
+        HAL_Printf("FAIL: a message on a topic this device did not subscribe to\n");
+        sh_exit(11);
+    }
 }
 
 static void heap(const char *when)
@@ -131,8 +140,8 @@ int main(void)
                from_store ? "persisted by an earlier boot, sent as the CONNECT user name"
                           : "from the identity response, now persisted");
 
-    char topic[200];
-    snprintf(topic, sizeof topic, "/%s/%s/user/get", pk, dn);
+    char *topic = own_topic;
+    snprintf(own_topic, sizeof own_topic, "/%s/%s/user/get", pk, dn);
     if (iotkit_mcu_subscribe(client, topic, 1, 10000, on_message, NULL) != 0) {
         HAL_Printf("FAIL: subscribe %s\n", topic);
         return 6;

@@ -12,6 +12,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
+use core::fmt::Write;
 
 use iotkit_core::mqtt::session::{
     Config, DisconnectReason, Event, QoS, Session, SessionError, TransportError,
@@ -21,9 +22,9 @@ use crate::ffi::hal;
 use crate::ffi::tls::{HandshakeInfo, TlsClient, TlsError};
 use crate::identity::{Identity, IDENTITY_TOPIC, KV_KEY};
 
-/// The MQTT client id (before the platform's parameters) of a device that
-/// does not know its identity yet.
-const ANONYMOUS_CLIENT_ID: &str = "iotkit-mcu";
+/// Bytes of the certificate's SHA-256 in the client id of a device that does
+/// not know its identity yet (`x509-<hex>`, as the Linux library).
+const FINGERPRINT_ID_BYTES: usize = 12;
 /// Keep-alive advertised in CONNECT, seconds (the platform accepts 30..1200).
 const KEEP_ALIVE_S: u16 = 60;
 /// Bytes read from TLS per call.
@@ -136,7 +137,15 @@ impl Client {
                 client_id.push('.');
                 client_id.push_str(&id.device_name);
             }
-            None => client_id.push_str(ANONYMOUS_CLIENT_ID),
+            // Unique per certificate: with a shared id, devices would take
+            // over each other's persistent broker session (subscriptions,
+            // queued messages).
+            None => {
+                client_id.push_str("x509-");
+                for b in &tls.certificate_fingerprint()[..FINGERPRINT_ID_BYTES] {
+                    let _ = write!(client_id, "{b:02x}");
+                }
+            }
         }
         client_id.push_str("|securemode=2,signmethod=hmacsha1|");
         let mut config = Config::new(&client_id);

@@ -332,6 +332,19 @@ impl TlsClient {
         Ok(client)
     }
 
+    /// SHA-256 of the device certificate (DER), the stable id of a device
+    /// that does not know its identity yet.
+    pub fn certificate_fingerprint(&self) -> [u8; 32] {
+        let crt = &self.config.crt;
+        let mut out = [0u8; 32];
+        // SAFETY: crt was parsed in new, so raw points to its DER bytes
+        // (raw.len of them); out holds the 32-byte digest.
+        unsafe {
+            let _ = sys::sha256_ret(crt.raw.p, crt.raw.len, out.as_mut_ptr(), 0);
+        }
+        out
+    }
+
     /// Whether a session is saved for resumption.
     pub fn has_session(&self) -> bool {
         self.config.have_session
