@@ -28,6 +28,7 @@ if [ -n "${FOOTPRINT_TARGETS:-}" ]; then
   for spec in $FOOTPRINT_TARGETS; do
     IFS== read -r label triple lib rust_target <<<"$spec"
     mapfile -t libs < <("$root/scripts/native_libs.sh" ${rust_target:+"$rust_target"})
+    [ ${#libs[@]} -gt 0 ] || exit 1
     if [ "$triple" = native ]; then tc=${CC:-cc} tstrip=strip tsize=size; else tc=$triple-gcc tstrip=$triple-strip tsize=$triple-size; fi
     exe=$work/mqtt_example-$label
     "$tc" -Os -I"$root/include" -ffunction-sections -fdata-sections -Wl,--gc-sections -o "$exe" \
@@ -42,6 +43,7 @@ fi
 target=${CARGO_TARGET_DIR:-$root/target}
 cc=${CC:-cc}
 mapfile -t native_libs < <("$root/scripts/native_libs.sh")
+[ ${#native_libs[@]} -gt 0 ] || exit 1
 profiles=${FOOTPRINT_PROFILES:-release min-size min-size-abort}
 
 for p in $profiles; do
