@@ -110,8 +110,8 @@ fn wait_own_listener(address: SocketAddr, limit: Duration) -> Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     bail!(
-        "nothing listened on {address} within {limit}",
-        limit = format!("{} ms", limit.as_millis())
+        "nothing listened on {address} within {} ms",
+        limit.as_millis()
     )
 }
 
