@@ -8,11 +8,15 @@
 # Environment: CARGO_TARGET_DIR (default ROOT/target), CC (default cc),
 # FOOTPRINT_PROFILES (default "release min-size min-size-abort").
 #
-# Per target instead: FOOTPRINT_TARGETS="LABEL=GNU_TRIPLE=LIBIOTKIT_A ..."
+# Per target instead: FOOTPRINT_TARGETS="LABEL=GNU_TRIPLE=LIBIOTKIT_A[=RUST_TARGET] ..."
 # (GNU_TRIPLE "native" for the build machine's cc) links the example against
 # each given libiotkit.a (e.g. the CMake builds' build/*/lib/iotkit_full/,
 # cross builds with cmake/toolchains/) with <triple>-gcc, stripped and
 # --gc-sections, and prints one table row per target.
+#
+# The system libraries linked after libiotkit.a come from rustc
+# (scripts/native_libs.sh, the way CMake finds them): for the host, or for
+# RUST_TARGET when a spec names one (e.g. a musl or 32-bit ARM triple).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-$(mktemp -d)}
@@ -22,11 +26,13 @@ if [ -n "${FOOTPRINT_TARGETS:-}" ]; then
   echo "| target | compiler | text | data | bss | text+data+bss | file bytes |"
   echo "|---|---|---:|---:|---:|---:|---:|"
   for spec in $FOOTPRINT_TARGETS; do
-    IFS== read -r label triple lib <<<"$spec"
+    IFS== read -r label triple lib rust_target <<<"$spec"
+    mapfile -t libs < <("$root/scripts/native_libs.sh" ${rust_target:+"$rust_target"})
+    [ ${#libs[@]} -gt 0 ] || exit 1
     if [ "$triple" = native ]; then tc=${CC:-cc} tstrip=strip tsize=size; else tc=$triple-gcc tstrip=$triple-strip tsize=$triple-size; fi
     exe=$work/mqtt_example-$label
     "$tc" -Os -I"$root/include" -ffunction-sections -fdata-sections -Wl,--gc-sections -o "$exe" \
-      "$root/c_examples/mqtt_example.c" "$lib" -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+      "$root/c_examples/mqtt_example.c" "$lib" "${libs[@]}"
     "$tstrip" "$exe"
     read -r text data bss _ < <("$tsize" "$exe" | tail -1)
     printf '| %s | %s | %d | %d | %d | %d | %d |\n' "$label" "$("$tc" -dumpversion) ($("$tc" -dumpmachine))" \
@@ -36,7 +42,8 @@ if [ -n "${FOOTPRINT_TARGETS:-}" ]; then
 fi
 target=${CARGO_TARGET_DIR:-$root/target}
 cc=${CC:-cc}
-native_libs=(-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
+mapfile -t native_libs < <("$root/scripts/native_libs.sh")
+[ ${#native_libs[@]} -gt 0 ] || exit 1
 profiles=${FOOTPRINT_PROFILES:-release min-size min-size-abort}
 
 for p in $profiles; do

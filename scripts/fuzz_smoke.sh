@@ -13,12 +13,23 @@ seconds=${1:-20}
 shift || true
 root=$(cd "$(dirname "$0")/.." && pwd)
 targets=("$@")
+cd "$root/fuzz"
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(decode_packet topic_match client_stream identity_payload credentials kv_reader)
+  # Every [[bin]] of fuzz/Cargo.toml, so a new target is smoked without
+  # editing this script.
+  mapfile -t targets < <(cargo +nightly fuzz list)
 fi
+# A fuzz_targets/*.rs file with no [[bin]] entry would never be built or run.
+listed=" $(cargo +nightly fuzz list | tr '\n' ' ') "
+for f in fuzz_targets/*.rs; do
+  name=$(basename "$f" .rs)
+  case "$listed" in
+    *" $name "*) ;;
+    *) echo "fuzz/$f has no [[bin]] entry in fuzz/Cargo.toml; add one so it is fuzzed" >&2; exit 1 ;;
+  esac
+done
 work=${FUZZ_WORK_DIR:-$root/target/fuzz-work}
 target_dir=${FUZZ_TARGET_DIR:-$root/fuzz/target}
-cd "$root/fuzz"
 # -s none: mbedtls-sys (bindgen) does not build under the ASan flags cargo-fuzz
 # would add; the targets look for panics, hangs and (in debug-assertion
 # builds) overflows in safe Rust.

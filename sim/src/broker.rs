@@ -109,7 +109,10 @@ fn wait_own_listener(address: SocketAddr, limit: Duration) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    bail!("nothing listened on {address} within {limit:?}")
+    bail!(
+        "nothing listened on {address} within {} ms",
+        limit.as_millis()
+    )
 }
 
 /// The inode of the socket listening on `address` (IPv4), if any.
@@ -188,7 +191,10 @@ pub fn connect(address: &str, client_id: &str) -> Result<TcpStream> {
         .read_exact(&mut connack)
         .context("waiting for the broker's CONNACK")?;
     if connack[0] != 0x20 || connack[3] != 0 {
-        bail!("broker refused the connection (CONNACK {connack:02x?})");
+        bail!(
+            "broker refused the connection (CONNACK {connack})",
+            connack = crate::quote::hex(&connack)
+        );
     }
     Ok(stream)
 }
@@ -212,7 +218,10 @@ pub fn publish(address: &str, client_id: &str, topic: &str, payload: &[u8], qos:
         .read_exact(&mut puback)
         .context("waiting for PUBACK from the broker")?;
     if puback != crate::mqtt::ack(crate::mqtt::PUBACK, 1) {
-        bail!("unexpected reply {puback:02x?} instead of PUBACK");
+        bail!(
+            "unexpected reply {puback} instead of PUBACK",
+            puback = crate::quote::hex(&puback)
+        );
     }
     stream.write_all(&[0xe0, 0])?;
     Ok(())

@@ -13,7 +13,10 @@ pub fn now() -> i64 {
         if let Ok(value) = text.trim().parse::<i64>() {
             return value;
         }
-        eprintln!("[sim] warning: {NOW_ENV}={text:?} is not unix seconds; using the real clock");
+        eprintln!(
+            "[sim] warning: {NOW_ENV}={text} is not unix seconds; using the real clock",
+            text = crate::quote::q(&text)
+        );
     }
     real_now()
 }

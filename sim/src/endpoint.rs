@@ -355,14 +355,18 @@ fn check_connect_format(rules: &Rules, connect: &mqtt::Connect) -> Result<(), Re
         return Err(refuse(
             RC_BAD_PROTOCOL,
             format!(
-                "protocol {:?} level {} is not supported; use MQTT 3.1.1 (MQTT, level 4) or MQTT 3.1 (MQIsdp, level 3)",
-                connect.protocol_name, connect.protocol_level
+                "protocol {} level {} is not supported; use MQTT 3.1.1 (MQTT, level 4) or MQTT 3.1 (MQIsdp, level 3)",
+                crate::quote::q(&connect.protocol_name), connect.protocol_level
             ),
         ));
     }
     let code = rules.bad_client_id_code;
-    let parts = mqtt::split_client_id(&connect.client_id)
-        .map_err(|e| refuse(code, format!("client id {:?}: {e}", connect.client_id)))?;
+    let parts = mqtt::split_client_id(&connect.client_id).map_err(|e| {
+        refuse(
+            code,
+            format!("client id {}: {e}", crate::quote::q(&connect.client_id)),
+        )
+    })?;
     let length = parts.client_id.chars().count();
     if length == 0 {
         return Err(refuse(code, "clientId (before the first '|') is empty"));
@@ -483,13 +487,17 @@ fn check_identity(
         if !first_connect && username != expected {
             if shared.lenient_username {
                 println!(
-                    "[sim] WARNING username {username:?} does not match the certificate's {expected:?}; \
-                     accepted because of --lenient-username"
+                    "[sim] WARNING username {username} does not match the certificate's {expected}; \
+                     accepted because of --lenient-username", username = crate::quote::q(&username), expected = crate::quote::q(&expected)
                 );
             } else {
                 return Err(refuse(
                     code,
-                    format!("username {username:?} does not match the certificate's {expected:?}"),
+                    format!(
+                        "username {username} does not match the certificate's {expected}",
+                        username = crate::quote::q(&username),
+                        expected = crate::quote::q(&expected)
+                    ),
                 ));
             }
         }
@@ -546,7 +554,10 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
     let mut raw = Vec::with_capacity(512);
     let connect = match timeout(CONNECT_TIMEOUT, read_packet(&mut tls, &mut raw)).await {
         Err(_) => {
-            println!("[sim] no CONNECT within {CONNECT_TIMEOUT:?} peer={peer}; closing");
+            println!(
+                "[sim] no CONNECT within {} s peer={peer}; closing",
+                CONNECT_TIMEOUT.as_secs()
+            );
             return;
         }
         Ok(Ok(None)) => {
@@ -623,12 +634,12 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
         Ok(found) => found,
         Err(refusal) => {
             println!(
-                "[sim] REFUSED (code {}): {} pk={} dn={} client={:?} peer={peer}",
+                "[sim] REFUSED (code {}): {} pk={} dn={} client={} peer={peer}",
                 refusal.code,
                 refusal.reason,
                 record.pk.as_deref().unwrap_or("-"),
                 record.dn.as_deref().unwrap_or("-"),
-                connect.client_id
+                crate::quote::q(&connect.client_id)
             );
             record.return_code = refusal.code;
             record.reason = Some(refusal.reason);
@@ -671,8 +682,8 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
             if code != 0 {
                 let reason = format!("the broker answered CONNACK code {code}");
                 println!(
-                    "[sim] REFUSED (code {code}): {reason} pk={pk} dn={dn} client={:?}",
-                    connect.client_id
+                    "[sim] REFUSED (code {code}): {reason} pk={pk} dn={dn} client={}",
+                    crate::quote::q(&connect.client_id)
                 );
                 shared.close_session(&session_key, session_id);
                 record.return_code = code;
@@ -687,8 +698,8 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
         Err(e) => {
             let reason = format!("broker {} unavailable: {e}", shared.broker);
             println!(
-                "[sim] REFUSED (code 3): {reason} pk={pk} dn={dn} client={:?}",
-                connect.client_id
+                "[sim] REFUSED (code 3): {reason} pk={pk} dn={dn} client={}",
+                crate::quote::q(&connect.client_id)
             );
             shared.close_session(&session_key, session_id);
             record.return_code = RC_SERVER_UNAVAILABLE;
@@ -729,21 +740,21 @@ async fn handle(tcp: TcpStream, peer: SocketAddr, acceptor: Arc<SslAcceptor>, sh
         return;
     }
     println!(
-        "[sim] CONNECT ok pk={pk} dn={dn} client={:?} username={:?} keepalive={} peer={peer}",
-        connect.client_id,
-        connect.username.as_deref().unwrap_or(""),
+        "[sim] CONNECT ok pk={pk} dn={dn} client={} username={} keepalive={} peer={peer}",
+        crate::quote::q(&connect.client_id),
+        crate::quote::q(connect.username.as_deref().unwrap_or("")),
         connect.keep_alive
     );
     println!(
-        "[sim] identity sent to pk={pk} dn={dn} client={:?} payload={payload}",
-        connect.client_id
+        "[sim] identity sent to pk={pk} dn={dn} client={} payload={payload}",
+        crate::quote::q(&connect.client_id)
     );
 
     let reason = relay(tls, broker, &policy, rules, control).await;
     shared.close_session(&session_key, session_id);
     println!(
-        "[sim] DISCONNECT pk={pk} dn={dn} client={:?}: {reason}",
-        connect.client_id
+        "[sim] DISCONNECT pk={pk} dn={dn} client={}: {reason}",
+        crate::quote::q(&connect.client_id)
     );
 }
 
@@ -761,7 +772,10 @@ async fn relay_connect(broker: &str, connect: &[u8]) -> Result<(TcpStream, [u8; 
         .map_err(|_| "no CONNACK from the broker".to_string())?
         .map_err(|e| format!("broker closed before CONNACK: {e}"))?;
     if connack[0] != mqtt::CONNACK << 4 || connack[1] != 2 {
-        return Err(format!("broker sent {connack:02x?} instead of a CONNACK"));
+        return Err(format!(
+            "broker sent {connack} instead of a CONNACK",
+            connack = crate::quote::hex(&connack)
+        ));
     }
     Ok((stream, connack))
 }
@@ -851,8 +865,8 @@ async fn relay(
                     };
                     let verdict = if publish.qos == 2 {
                         println!(
-                            "[sim] DROPPED publish from pk={pk} dn={dn} to {:?}: QoS 2 is not supported by the platform",
-                            publish.topic
+                            "[sim] DROPPED publish from pk={pk} dn={dn} to {}: QoS 2 is not supported by the platform",
+                            crate::quote::q(&publish.topic)
                         );
                         match rules.qos2 {
                             Violation::Drop => Err(Dropped::Quietly),
@@ -862,28 +876,28 @@ async fn relay(
                         }
                     } else if publish.payload.len() > rules.max_payload {
                         println!(
-                            "[sim] DROPPED publish from pk={pk} dn={dn} to {:?}: payload of {} bytes exceeds the {}-byte limit",
-                            publish.topic,
+                            "[sim] DROPPED publish from pk={pk} dn={dn} to {}: payload of {} bytes exceeds the {}-byte limit",
+                            crate::quote::q(&publish.topic),
                             publish.payload.len(),
                             rules.max_payload
                         );
                         Err(Dropped::Quietly)
                     } else if let Err(why) = policy.may_publish(publish.topic) {
                         println!(
-                            "[sim] DROPPED publish from pk={pk} dn={dn} to {:?}: No authorization ({why})",
-                            publish.topic
+                            "[sim] DROPPED publish from pk={pk} dn={dn} to {}: No authorization ({why})",
+                            crate::quote::q(&publish.topic)
                         );
                         match rules.unauthorized_publish {
                             Violation::Drop => Err(Dropped::Quietly),
                             Violation::Disconnect => Err(Dropped::Disconnect(format!(
-                                "No authorization to publish to {:?} (rule unauthorized_publish = disconnect)",
-                                publish.topic
+                                "No authorization to publish to {} (rule unauthorized_publish = disconnect)",
+                                crate::quote::q(&publish.topic)
                             ))),
                         }
                     } else if publish.retain && rules.retain == Retain::Drop {
                         println!(
-                            "[sim] DROPPED publish from pk={pk} dn={dn} to {:?}: retain is not supported by the platform",
-                            publish.topic
+                            "[sim] DROPPED publish from pk={pk} dn={dn} to {}: retain is not supported by the platform",
+                            crate::quote::q(&publish.topic)
                         );
                         Err(Dropped::Quietly)
                     } else if publish.topic == ntp_request {
@@ -950,7 +964,7 @@ async fn relay(
                         for (index, (filter, _)) in subscribe.filters.iter().enumerate() {
                             if let Err(why) = policy.may_subscribe(filter) {
                                 println!(
-                                    "[sim] REFUSED subscribe pk={pk} dn={dn} filter={filter:?}: {why}"
+                                    "[sim] REFUSED subscribe pk={pk} dn={dn} filter={filter}: {why}", filter = crate::quote::q(&filter)
                                 );
                                 refused.push(index);
                             }

@@ -157,7 +157,11 @@ fn query_device_cert(store: &Store, query: &[(String, String)]) -> Reply {
         Err(e) => error_reply(500, format!("registry error: {e:#}")),
         Ok(None) => error_reply(
             404,
-            format!("no certificate for device {dn:?} in product {pk:?}"),
+            format!(
+                "no certificate for device {dn} in product {pk}",
+                dn = crate::quote::q(&dn),
+                pk = crate::quote::q(&pk)
+            ),
         ),
         Ok(Some(record)) => json_reply(200, crate::cert_json(&record)),
     }
@@ -185,13 +189,24 @@ fn publish(shared: &Shared, query: &[(String, String)], payload: &[u8]) -> Reply
     if topic.contains(['+', '#']) {
         return error_reply(
             400,
-            format!("topic {topic:?} contains a wildcard; publish to a concrete topic"),
+            format!(
+                "topic {topic} contains a wildcard; publish to a concrete topic",
+                topic = crate::quote::q(&topic)
+            ),
         );
     }
     let qos = match param(query, "qos").unwrap_or("0") {
         "0" => 0,
         "1" => 1,
-        other => return error_reply(400, format!("qos {other:?} is not supported; use 0 or 1")),
+        other => {
+            return error_reply(
+                400,
+                format!(
+                    "qos {other} is not supported; use 0 or 1",
+                    other = crate::quote::q(&other)
+                ),
+            )
+        }
     };
     let client_id = format!(
         "iotkit-sim-http-{}-{}",
@@ -201,8 +216,9 @@ fn publish(shared: &Shared, query: &[(String, String)], payload: &[u8]) -> Reply
     match crate::broker::publish(&shared.broker, &client_id, topic, payload, qos) {
         Ok(()) => {
             println!(
-                "[sim] cloud publish topic={topic:?} qos={qos} bytes={}",
-                payload.len()
+                "[sim] cloud publish topic={topic} qos={qos} bytes={}",
+                payload.len(),
+                topic = crate::quote::q(&topic)
             );
             json_reply(
                 200,

@@ -9,6 +9,7 @@ mod names;
 mod openapi;
 mod pki;
 mod probe;
+mod quote;
 mod rules;
 mod store;
 
@@ -364,7 +365,10 @@ fn init(data_dir: &Path, args: &InitArgs, as_json: bool) -> Result<()> {
     ];
     for san in &args.sans {
         if san.is_empty() || san.contains(char::is_whitespace) {
-            bail!("--san {san:?} is not a DNS name or IP address");
+            bail!(
+                "--san {san} is not a DNS name or IP address",
+                san = crate::quote::q(&san)
+            );
         }
         if !names.contains(san) {
             names.push(san.clone());
@@ -503,8 +507,11 @@ fn product(
                 print_json(&serde_json::to_value(&product)?);
             } else {
                 eprintln!(
-                    "created product {:?} (auth {}, net {}, node {})",
-                    product.name, product.auth_type, product.net_type, product.node_type
+                    "created product {} (auth {}, net {}, node {})",
+                    crate::quote::q(&product.name),
+                    product.auth_type,
+                    product.net_type,
+                    product.node_type
                 );
                 println!("{}", product.product_key);
             }
@@ -605,8 +612,12 @@ pub fn add_topic_class(
         .strip_prefix(&format!("/{product}/${{deviceName}}/"))
         .unwrap_or(topic);
     rules::validate_class(short)?;
-    let access = rules::Access::parse(access)
-        .ok_or_else(|| anyhow!("access {access:?} must be PUB, SUB or ALL"))?;
+    let access = rules::Access::parse(access).ok_or_else(|| {
+        anyhow!(
+            "access {access} must be PUB, SUB or ALL",
+            access = crate::quote::q(&access)
+        )
+    })?;
     store.set_topic_class(product, short, access.as_str(), clock::now())?;
     Ok(json!({
         "productKey": product,
@@ -687,8 +698,8 @@ fn device(
             };
             if store.device_exists(&product, &device_name)? {
                 bail!(
-                    "device {device_name:?} already exists in product {product}; choose another --name \
-                     (or fetch its certificate with `iotkit-sim device cert --product {product} --name {device_name}`)"
+                    "device {device_name} already exists in product {product}; choose another --name \
+                     (or fetch its certificate with `iotkit-sim device cert --product {product} --name {device_name}`)", device_name = crate::quote::q(&device_name)
                 );
             }
             let ca = load_ca(data_dir)?;
@@ -829,8 +840,8 @@ fn device(
             store.require_product(&target.product)?;
             let Some(record) = store.device_cert(&target.product, &target.name)? else {
                 bail!(
-                    "no certificate for device {:?} in product {}; see `iotkit-sim device list --product {}`",
-                    target.name,
+                    "no certificate for device {} in product {}; see `iotkit-sim device list --product {}`",
+                    crate::quote::q(&target.name),
                     target.product,
                     target.product
                 );
@@ -952,7 +963,10 @@ fn batch(
     let url_base = url_base.unwrap_or_else(|| default_url_base(data_dir));
     let url_base = url_base.trim_end_matches('/').to_string();
     if !url_base.starts_with("http://") && !url_base.starts_with("https://") {
-        bail!("--url-base {url_base:?} must start with http:// or https://");
+        bail!(
+            "--url-base {url_base} must start with http:// or https://",
+            url_base = crate::quote::q(&url_base)
+        );
     }
     let ca = load_ca(data_dir)?;
     let started = std::time::Instant::now();

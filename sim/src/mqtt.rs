@@ -304,7 +304,10 @@ pub fn split_client_id(full: &str) -> Result<ClientIdParts<'_>, String> {
     let mut params = Vec::new();
     for pair in inner.split(',').filter(|p| !p.is_empty()) {
         let Some((key, value)) = pair.split_once('=') else {
-            return Err(format!("extended parameter {pair:?} is not key=value"));
+            return Err(format!(
+                "extended parameter {pair} is not key=value",
+                pair = crate::quote::q(&pair)
+            ));
         };
         params.push((key, value));
     }

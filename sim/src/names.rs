@@ -39,8 +39,9 @@ pub fn validate_device_name(name: &str) -> Result<()> {
     let length = name.chars().count();
     if !(4..=32).contains(&length) {
         bail!(
-            "invalid device name {name:?}: it has {length} characters, the platform allows 4 to 32 \
-             (letters, digits and - _ @ . :)"
+            "invalid device name {name}: it has {length} characters, the platform allows 4 to 32 \
+             (letters, digits and - _ @ . :)",
+            name = crate::quote::q(&name)
         );
     }
     if let Some(bad) = name
@@ -48,8 +49,10 @@ pub fn validate_device_name(name: &str) -> Result<()> {
         .find(|c| !(c.is_ascii_alphanumeric() || "-_@.:".contains(*c)))
     {
         bail!(
-            "invalid device name {name:?}: character {bad:?} is not allowed; use letters, digits \
-             and - _ @ . : only"
+            "invalid device name {name}: character {bad} is not allowed; use letters, digits \
+             and - _ @ . : only",
+            name = crate::quote::q(&name),
+            bad = crate::quote::q(&bad.to_string())
         );
     }
     Ok(())
@@ -58,7 +61,10 @@ pub fn validate_device_name(name: &str) -> Result<()> {
 pub fn validate_product_name(name: &str) -> Result<()> {
     let length = name.chars().count();
     if !(1..=64).contains(&length) || name.chars().any(|c| c.is_control()) {
-        bail!("invalid product name {name:?}: use 1 to 64 printable characters");
+        bail!(
+            "invalid product name {name}: use 1 to 64 printable characters",
+            name = crate::quote::q(&name)
+        );
     }
     Ok(())
 }

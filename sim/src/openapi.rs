@@ -105,9 +105,9 @@ pub fn dispatch(action: &str, query: &Query, store: &mut Store, shared: &Shared)
         other => Err(fail(
             "InvalidAction.NotFound",
             format!(
-                "unknown Action {other:?}; the sim answers QueryDeviceCert, BatchCheckDeviceNames, BatchRegisterDevice, \
+                "unknown Action {other}; the sim answers QueryDeviceCert, BatchCheckDeviceNames, BatchRegisterDevice, \
                  BatchRegisterDeviceWithApplyId, QueryBatchRegisterDeviceStatus, QueryPageByApplyId, DisableThing, \
-                 EnableThing, CreateProductTopic, QueryProductTopic"
+                 EnableThing, CreateProductTopic, QueryProductTopic", other = crate::quote::q(&other)
             ),
         )),
     };

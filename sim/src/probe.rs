@@ -161,7 +161,10 @@ impl<'a> Prober<'a> {
             Ok(()) if header[0] == mqtt::CONNACK << 4 && header[1] == 2 => {
                 Ok(Answer::Connack(header[3]))
             }
-            Ok(()) => bail!("the endpoint answered {header:02x?} instead of a CONNACK"),
+            Ok(()) => bail!(
+                "the endpoint answered {header} instead of a CONNACK",
+                header = crate::quote::hex(&header)
+            ),
             Err(_) => Ok(Answer::Closed),
         }
     }
@@ -250,8 +253,8 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
     let first = prober.connect(&base);
     if !first.accepted() {
         bail!(
-            "the baseline CONNECT ({:?}, empty user name and password) got {}; check the certificate, key and CA",
-            base.client_id,
+            "the baseline CONNECT (client id {}, empty user name and password) got {}; check the certificate, key and CA",
+            crate::quote::q(&base.client_id),
             first.describe()
         );
     }
@@ -300,7 +303,14 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
     add(
         "tls_versions",
         strings(versions.clone()),
-        format!("TLS versions completing a handshake; also accepted of 1.0/1.1: {old:?}"),
+        format!(
+            "TLS versions completing a handshake; also accepted of 1.0/1.1: {old}",
+            old = if old.is_empty() {
+                "none".to_string()
+            } else {
+                old.join(", ")
+            }
+        ),
     );
     let without_sni = prober.handshake(&Tls {
         no_sni: true,

@@ -116,8 +116,8 @@ pub fn parse_table(text: &str, origin: &str) -> Result<Table> {
     for (name, row) in &table {
         if !STATUSES.contains(&row.status.as_str()) {
             bail!(
-                "{origin}: rule {name} has status {:?}; use one of {}",
-                row.status,
+                "{origin}: rule {name} has status {}; use one of {}",
+                crate::quote::q(&row.status),
                 STATUSES.join(", ")
             );
         }
@@ -143,7 +143,11 @@ fn choice<T: Copy>(table: &Table, name: &str, options: &[(&str, T)]) -> Result<T
         .map(|(_, value)| *value)
         .with_context(|| {
             let names: Vec<&str> = options.iter().map(|(k, _)| *k).collect();
-            format!("rule {name} = {text:?}; use one of {}", names.join(", "))
+            format!(
+                "rule {name} = {text}; use one of {}",
+                names.join(", "),
+                text = crate::quote::q(&text)
+            )
         })
 }
 
@@ -182,10 +186,16 @@ impl Rules {
             .iter()
             .map(|entry| {
                 let (topic, access) = entry.rsplit_once(':').with_context(|| {
-                    format!("default_topic_classes entry {entry:?} is not topic:PUB|SUB|ALL")
+                    format!(
+                        "default_topic_classes entry {entry} is not topic:PUB|SUB|ALL",
+                        entry = crate::quote::q(&entry)
+                    )
                 })?;
                 let access = Access::parse(access).with_context(|| {
-                    format!("default_topic_classes entry {entry:?}: access must be PUB, SUB or ALL")
+                    format!(
+                        "default_topic_classes entry {entry}: access must be PUB, SUB or ALL",
+                        entry = crate::quote::q(&entry)
+                    )
                 })?;
                 validate_class(topic)?;
                 Ok((topic.to_string(), access))
@@ -241,8 +251,12 @@ impl Rules {
             cert_serial_bytes: get(&table, "cert_serial_bytes")?,
             cert_not_after: {
                 let text: String = get(&table, "cert_not_after")?;
-                parse_date(&text)
-                    .with_context(|| format!("rule cert_not_after = {text:?} is not YYYY-MM-DD"))?
+                parse_date(&text).with_context(|| {
+                    format!(
+                        "rule cert_not_after = {text} is not YYYY-MM-DD",
+                        text = crate::quote::q(&text)
+                    )
+                })?
             },
             region: get(&table, "region")?,
             page_size_max: get(&table, "page_size_max")?,
@@ -252,7 +266,8 @@ impl Rules {
         for version in &rules.tls_versions {
             if version != "1.2" && version != "1.3" {
                 bail!(
-                    "rule tls_versions: {version:?} is not supported; use \"1.2\" and/or \"1.3\""
+                    "rule tls_versions: {version} is not supported; use \"1.2\" and/or \"1.3\"",
+                    version = crate::quote::q(&version)
                 );
             }
         }
@@ -327,7 +342,10 @@ pub fn parse_date(text: &str) -> Option<i64> {
 /// Literal segments of letters, digits and `_-.`, plus whole-segment `+` and a final `#`.
 pub fn validate_class(short: &str) -> Result<()> {
     if short.is_empty() || short.len() > 64 {
-        bail!("topic class {short:?} must have 1 to 64 characters");
+        bail!(
+            "topic class {short} must have 1 to 64 characters",
+            short = crate::quote::q(&short)
+        );
     }
     let segments: Vec<&str> = short.split('/').collect();
     for (index, segment) in segments.iter().enumerate() {
@@ -338,7 +356,7 @@ pub fn validate_class(short: &str) -> Result<()> {
                 .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
         if !wildcard && !literal {
             bail!(
-                "topic class {short:?}: segment {segment:?} must be letters, digits, _ - . or a whole-segment + / final #"
+                "topic class {short}: segment {segment} must be letters, digits, _ - . or a whole-segment + / final #", short = crate::quote::q(&short), segment = crate::quote::q(&segment)
             );
         }
     }

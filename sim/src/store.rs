@@ -227,7 +227,10 @@ impl Store {
 
     pub fn require_product(&self, product_key: &str) -> Result<Product> {
         self.product(product_key)?.ok_or_else(|| {
-            anyhow!("no product with productKey {product_key:?}; see `iotkit-sim product list`")
+            anyhow!(
+                "no product with productKey {product_key}; see `iotkit-sim product list`",
+                product_key = crate::quote::q(&product_key)
+            )
         })
     }
 
@@ -308,9 +311,9 @@ impl Store {
                             if f.code == rusqlite::ErrorCode::ConstraintViolation =>
                         {
                             anyhow!(
-                                "device {:?} already exists in product {product_key}; choose another name \
+                                "device {} already exists in product {product_key}; choose another name \
                                  (see `iotkit-sim device list --product {product_key}`)",
-                                device.device_name
+                                crate::quote::q(&device.device_name)
                             )
                         }
                         other => other.into(),
@@ -351,7 +354,7 @@ impl Store {
             .optional()?;
         let Some(previous) = previous else {
             bail!(
-                "no device {device_name:?} in product {product_key}; see `iotkit-sim device list --product {product_key}`"
+                "no device {device_name} in product {product_key}; see `iotkit-sim device list --product {product_key}`", device_name = crate::quote::q(&device_name)
             );
         };
         tx.execute(

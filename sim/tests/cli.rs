@@ -358,6 +358,13 @@ fn device_create_refusals_change_nothing() {
         let err = sim.fails(&["device", "create", "--product", &pk, "--name", bad]);
         assert!(err.contains("invalid device name"), "{bad}: {err}");
     }
+    // The message quotes the name and the offending character the same way
+    // (no Rust char literal), and escapes what would be invisible.
+    let err = sim.fails(&["device", "create", "--product", &pk, "--name", "bad!\tname"]);
+    assert!(
+        err.contains(r#"invalid device name "bad!\tname": character "!" is not allowed"#),
+        "{err}"
+    );
     let err = sim.fails(&["device", "create", "--product", "a1nothere00"]);
     assert!(err.contains("no product"), "{err}");
     // All allowed characters at the length limits.
