@@ -7,11 +7,8 @@ pub mod acceptance;
 use crate::device::Field;
 use crate::kv::{KvError, KvStore};
 
-/// The endpoint of X.509 devices (Shanghai is the only region offering it).
-pub(crate) const X509_HOST: &str = "x509.itls.cn-shanghai.aliyuncs.com";
-pub(crate) const X509_PORT: u16 = 1883;
-/// Device-secret devices: `<ProductKey>.iot-as-mqtt.<site>.aliyuncs.com:443`.
-pub(crate) const SECRET_PORT: u16 = 443;
+/// The endpoint constants live in one place: the core's endpoint rule.
+pub(crate) use iotkit_core::agent::endpoint::X509_PORT;
 /// The longest clientId the platform accepts (before the `|...|` section).
 pub(crate) const CLIENT_ID_MAX_LEN: usize = 64;
 /// The topic the platform sends the identity on, without any subscription.
@@ -85,11 +82,6 @@ pub fn sign_device_secret(
         username: format!("{device_name}&{product_key}"),
         password: hmac_hex(method, device_secret.as_bytes(), message.as_bytes()),
     }
-}
-
-/// The default device-secret host for a region site such as "cn-shanghai".
-pub fn secret_host(product_key: &str, site: &str) -> String {
-    format!("{product_key}.iot-as-mqtt.{site}.aliyuncs.com")
 }
 
 /// The clientId (before `|...|`) of an X.509 device: the configured one,
