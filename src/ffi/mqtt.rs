@@ -145,6 +145,10 @@ struct Session {
     configured_username: Option<String>,
     configured_password: Option<String>,
     customize_info: String,
+    /// The client id's `timestamp=` value, fixed when the client is made:
+    /// every reconnect is the same client to the broker, so a
+    /// `clean_session = 0` session resumes.
+    client_timestamp_ms: u64,
     persist: bool,
     /// Set once the identity is known (given up front, persisted or received).
     identity_known: Mutex<bool>,
@@ -426,7 +430,7 @@ impl Connector for DeviceConnector {
                 // PK.DN (at most 53 characters) always fits.
                 .unwrap_or_else(|_| format!("{product_key}.{device_name}"));
                 (
-                    identity::x509_client_id(&base, &s.customize_info, crate::os::unix_time_ms()),
+                    identity::x509_client_id(&base, &s.customize_info, s.client_timestamp_ms),
                     identity::x509_username(&product_key, &device_name),
                     String::new(),
                 )
@@ -796,6 +800,7 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
             configured_username: username,
             configured_password: password,
             customize_info,
+            client_timestamp_ms: crate::os::unix_time_ms(),
             persist,
             identity_known: Mutex::new(identity_known),
             identity_arrived: Condvar::new(),
@@ -1445,6 +1450,7 @@ fn x509_client_settings(p: &iotkit_x509_client_params_t) -> Result<Settings, Ref
             configured_username: None,
             configured_password: None,
             customize_info: String::new(),
+            client_timestamp_ms: crate::os::unix_time_ms(),
             persist: false,
             identity_known: Mutex::new(identity_known),
             identity_arrived: Condvar::new(),
