@@ -890,9 +890,12 @@ int iotkit_mqtt_get_identity(void *handle, char *product_key, char *device_name)
 // Fills `signout` with the host, port, client id, user name and password a
 // device connects with. X.509 mode when `meta->device_secret` is empty and a
 // client certificate is available at run time (g_cli_crt/g_cli_key, the
-// setter, or IOTX_X509_* files): host x509.itls.cn-shanghai.aliyuncs.com:1883,
-// an empty password, and the user name `DN&PK` once both are known.
-// Otherwise device-secret mode, signed as the vendor's 3.2.x does (HMAC-SHA256).
+// setter, or IOTX_X509_* files): an empty password, and the user name
+// `DN&PK` once both are known. Otherwise device-secret mode, signed as the
+// vendor's 3.2.x does (HMAC-SHA256): a DeviceSecret passed in selects it
+// even while a certificate is loaded. Host and port follow the same rule as
+// IOT_MQTT_Construct (IOTX_MQTT_HOST/IOTX_MQTT_PORT > IOT_Ioctl domain/port
+// in every region > the mode's default; X.509 without a host only in Shanghai).
 // Returns 0 or a negative STATE_* code (signout untouched on failure).
 int32_t IOT_Sign_MQTT(iotx_mqtt_region_types_t region,
                       iotx_dev_meta_info_t *meta,

@@ -2,18 +2,17 @@
 //! password for X.509 and device-secret modes, the platform's identity
 //! response, and the identity persisted between runs.
 
-pub mod acceptance;
+/// The rules (client id, user name, acceptance) live in the core; the
+/// identity response is parsed here, with serde_json (the core has no JSON
+/// parser and needs none: it decides over the parsed values).
+pub use iotkit_core::identity::acceptance;
+pub use iotkit_core::identity::{x509_base_client_id, x509_client_id, x509_username};
 
 use crate::device::Field;
 use crate::kv::{KvError, KvStore};
 
-/// The endpoint of X.509 devices (Shanghai is the only region offering it).
-pub(crate) const X509_HOST: &str = "x509.itls.cn-shanghai.aliyuncs.com";
-pub(crate) const X509_PORT: u16 = 1883;
-/// Device-secret devices: `<ProductKey>.iot-as-mqtt.<site>.aliyuncs.com:443`.
-pub(crate) const SECRET_PORT: u16 = 443;
-/// The longest clientId the platform accepts (before the `|...|` section).
-pub(crate) const CLIENT_ID_MAX_LEN: usize = 64;
+/// The endpoint constants live in one place: the core's endpoint rule.
+pub(crate) use iotkit_core::agent::endpoint::X509_PORT;
 /// The topic the platform sends the identity on, without any subscription.
 pub(crate) const IDENTITY_TOPIC: &str = "/ext/auth/identity/response";
 /// The fixed timestamp the vendor's 3.2.x device-secret signing uses.
@@ -84,70 +83,6 @@ pub fn sign_device_secret(
         ),
         username: format!("{device_name}&{product_key}"),
         password: hmac_hex(method, device_secret.as_bytes(), message.as_bytes()),
-    }
-}
-
-/// The default device-secret host for a region site such as "cn-shanghai".
-pub fn secret_host(product_key: &str, site: &str) -> String {
-    format!("{product_key}.iot-as-mqtt.{site}.aliyuncs.com")
-}
-
-/// The clientId (before `|...|`) of an X.509 device: the configured one,
-/// else `PK.DN` once known, else a stable id from the certificate. Fails when
-/// it is longer than the platform allows.
-pub fn x509_base_client_id(
-    configured: Option<&str>,
-    product_key: &str,
-    device_name: &str,
-    certificate_fingerprint: &[u8; 32],
-) -> Result<String, String> {
-    let id = match configured.filter(|c| !c.is_empty()) {
-        Some(id) => id.to_owned(),
-        None if !product_key.is_empty() && !device_name.is_empty() => {
-            format!("{product_key}.{device_name}")
-        }
-        None => {
-            let hex: String = certificate_fingerprint[..12]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            format!("x509-{hex}")
-        }
-    };
-    if id.len() > CLIENT_ID_MAX_LEN {
-        return Err(format!(
-            "the MQTT clientId '{id}' is {} characters long; the platform accepts at most {CLIENT_ID_MAX_LEN}",
-            id.len()
-        ));
-    }
-    if id.contains(['|', ',', '\0']) {
-        return Err(format!(
-            "the MQTT clientId '{id}' may not contain '|', ',' or NUL"
-        ));
-    }
-    Ok(id)
-}
-
-/// The full X.509 MQTT client id: `clientId|securemode=2,signmethod=hmacsha1,timestamp=<ms>[,k=v...]|`.
-/// A configured id that already carries a `|...|` section is sent as it is.
-pub fn x509_client_id(base: &str, customize_info: &str, timestamp_ms: u64) -> String {
-    if base.contains('|') {
-        return base.to_owned();
-    }
-    let extra = if customize_info.is_empty() {
-        String::new()
-    } else {
-        format!(",{customize_info}")
-    };
-    format!("{base}|securemode=2,signmethod=hmacsha1,timestamp={timestamp_ms}{extra}|")
-}
-
-/// `deviceName&productKey` once both are known, else empty (first connection).
-pub fn x509_username(product_key: &str, device_name: &str) -> String {
-    if product_key.is_empty() || device_name.is_empty() {
-        String::new()
-    } else {
-        format!("{device_name}&{product_key}")
     }
 }
 
@@ -278,39 +213,6 @@ mod tests {
             ),
             "5BDCC146BF60754E6A042426089575C75A003F089D2739839DEC58B964EC3843"
         );
-    }
-
-    #[test]
-    fn x509_client_ids() {
-        let fp = [0xABu8; 32];
-        assert_eq!(
-            x509_base_client_id(None, "", "", &fp).unwrap(),
-            "x509-abababababababababababab"
-        );
-        assert_eq!(
-            x509_base_client_id(None, "a1PK", "dev", &fp).unwrap(),
-            "a1PK.dev"
-        );
-        assert_eq!(
-            x509_base_client_id(Some("sn-42"), "a1PK", "dev", &fp).unwrap(),
-            "sn-42"
-        );
-        assert!(x509_base_client_id(Some(&"x".repeat(65)), "", "", &fp).is_err());
-        assert!(x509_base_client_id(Some(&"x".repeat(64)), "", "", &fp).is_ok());
-        assert_eq!(
-            x509_client_id("sn-42", "", 1700000000000),
-            "sn-42|securemode=2,signmethod=hmacsha1,timestamp=1700000000000|"
-        );
-        assert_eq!(
-            x509_client_id("sn-42", "a=1,b=2", 5),
-            "sn-42|securemode=2,signmethod=hmacsha1,timestamp=5,a=1,b=2|"
-        );
-        assert_eq!(
-            x509_client_id("id|securemode=2|", "a=1", 5),
-            "id|securemode=2|"
-        );
-        assert_eq!(x509_username("", "dev"), "");
-        assert_eq!(x509_username("a1PK", "dev"), "dev&a1PK");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `ffi` holds every `extern "C"` symbol and all `unsafe` code; the other
 //! modules are the safe core it calls.
 
+pub mod agent;
 pub mod device;
 pub mod events;
 pub mod handles;

@@ -412,9 +412,10 @@ pub extern "C" fn iotkit_raise_state_event(
         let text = match unsafe { c_str(message) } {
             Some(text) => std::borrow::Cow::Borrowed(text),
             None if message.is_null() => std::borrow::Cow::Borrowed(""),
-            // SAFETY: non-NULL and NUL-terminated; only its UTF-8 check failed.
             None => {
-                String::from_utf8_lossy(unsafe { std::ffi::CStr::from_ptr(message) }.to_bytes())
+                // SAFETY: non-NULL and NUL-terminated; only its UTF-8 check failed.
+                let raw = unsafe { std::ffi::CStr::from_ptr(message) };
+                String::from_utf8_lossy(raw.to_bytes())
             }
         };
         events::state_event_for(event, state_code, &text);

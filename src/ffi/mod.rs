@@ -9,6 +9,8 @@
 // checks its pointer arguments before use, so they stay plain `extern "C"`
 // as in the vendor's headers rather than `unsafe extern "C"`.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
+// Every `unsafe` block of the crate is here, each with its `// SAFETY:` reason.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};

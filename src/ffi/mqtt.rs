@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::types::*;
 use super::{c_str_bounded, guard};
-use crate::device::{self, Region};
+use crate::device;
 use crate::events::{self, ite};
 use crate::handles::HandleTable;
 use crate::identity::acceptance::{self, Decision, Facts, Identity, Refusal as Refused};
@@ -32,8 +32,6 @@ use crate::transport::{Transport, TransportError};
 pub static mut iotx_ca_crt: *const c_char = std::ptr::null();
 
 /// Environment overrides that point unchanged firmware at another endpoint.
-const ENV_HOST: &str = "IOTX_MQTT_HOST";
-const ENV_PORT: &str = "IOTX_MQTT_PORT";
 const ENV_CA_FILE: &str = "IOTX_X509_CA_FILE";
 /// "0" switches identity persistence off (like iotkit_x509_set_identity_persistence(0)).
 const ENV_PERSIST: &str = "IOTX_PERSIST_IDENTITY";
@@ -147,6 +145,10 @@ struct Session {
     configured_username: Option<String>,
     configured_password: Option<String>,
     customize_info: String,
+    /// The client id's `timestamp=` value, fixed when the client is made:
+    /// every reconnect is the same client to the broker, so a
+    /// `clean_session = 0` session resumes.
+    client_timestamp_ms: u64,
     persist: bool,
     /// Set once the identity is known (given up front, persisted or received).
     identity_known: Mutex<bool>,
@@ -428,7 +430,7 @@ impl Connector for DeviceConnector {
                 // PK.DN (at most 53 characters) always fits.
                 .unwrap_or_else(|_| format!("{product_key}.{device_name}"));
                 (
-                    identity::x509_client_id(&base, &s.customize_info, crate::os::unix_time_ms()),
+                    identity::x509_client_id(&base, &s.customize_info, s.client_timestamp_ms),
                     identity::x509_username(&product_key, &device_name),
                     String::new(),
                 )
@@ -604,6 +606,18 @@ fn session_options(
     })
 }
 
+/// The vendor's state code for a refused endpoint plan.
+pub(crate) fn plan_error_code(why: &crate::agent::PlanError) -> i32 {
+    use crate::agent::PlanError;
+    match why {
+        PlanError::NoCredentials => STATE_USER_INPUT_META_INFO,
+        PlanError::X509OutsideShanghai(_) | PlanError::CustomRegionNeedsHost => {
+            STATE_USER_INPUT_MQTT_DOMAIN
+        }
+        PlanError::BadEnvPort(_) => STATE_USER_INPUT_OUT_RANGE,
+    }
+}
+
 struct Settings {
     options: mqtt::Options,
     session: Session,
@@ -740,56 +754,21 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
         }
     }
 
-    // Endpoint: env > mqtt_params > IOT_Ioctl > the mode's default.
-    let env_host = std::env::var(ENV_HOST).ok().filter(|h| !h.is_empty());
-    let custom_host = env_host
-        .or(host_param)
-        .or((!config.mqtt_domain.is_empty()).then(|| config.mqtt_domain.clone()));
-    let host = match (&mode, custom_host) {
-        (_, Some(host)) => host,
-        (Mode::X509 { .. }, None) if config.region == Region::Shanghai => identity::X509_HOST.to_owned(),
-        (Mode::X509 { .. }, None) => {
-            return refuse(
-                STATE_USER_INPUT_MQTT_DOMAIN,
-                format!(
-                    "X.509 authentication is offered only in the Shanghai region (region {} selected); \
-                     select IOTX_CLOUD_REGION_SHANGHAI or set a host",
-                    config.region as i32
-                ),
-            )
-        }
-        (Mode::DeviceSecret, None) => match config.region.site() {
-            Some(site) => identity::secret_host(&config.product_key, site),
-            None => {
-                return refuse(
-                    STATE_USER_INPUT_MQTT_DOMAIN,
-                    "the custom region needs a host: IOT_Ioctl(IOTX_IOCTL_SET_MQTT_DOMAIN) or mqtt_params.host",
-                )
-            }
+    // Endpoint: one rule with IOT_Sign_MQTT (iotkit_core::agent::endpoint).
+    let endpoint = crate::agent::plan(
+        &config,
+        &crate::agent::Request {
+            certificate: matches!(mode, Mode::X509 { .. }),
+            product_key: &config.product_key,
+            device_name: &config.device_name,
+            device_secret: &config.device_secret,
+            region: config.region,
+            param_host: host_param.as_deref(),
+            param_port: p.map_or(0, |p| p.port),
         },
-    };
-    let env_port = match std::env::var(ENV_PORT) {
-        Ok(text) => match text.parse::<u16>() {
-            Ok(port) if port != 0 => Some(port),
-            _ => {
-                return refuse(
-                    STATE_USER_INPUT_OUT_RANGE,
-                    format!("{ENV_PORT}={text} is not a TCP port"),
-                )
-            }
-        },
-        Err(_) => None,
-    };
-    let param_port = p.map(|p| p.port).filter(|&port| port != 0);
-    let ioctl_port = (config.mqtt_port != 0).then_some(config.mqtt_port);
-    let default_port = match mode {
-        Mode::X509 { .. } => identity::X509_PORT,
-        Mode::DeviceSecret => identity::SECRET_PORT,
-    };
-    let port = env_port
-        .or(param_port)
-        .or(ioctl_port)
-        .unwrap_or(default_port);
+    )
+    .map_err(|why| Refusal(plan_error_code(&why), why.to_string()))?;
+    let (host, port) = (endpoint.host, endpoint.port);
 
     let ca = read_ca(pub_key)?;
     let tls =
@@ -821,6 +800,7 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
             configured_username: username,
             configured_password: password,
             customize_info,
+            client_timestamp_ms: crate::os::unix_time_ms(),
             persist,
             identity_known: Mutex::new(identity_known),
             identity_arrived: Condvar::new(),
@@ -1470,6 +1450,7 @@ fn x509_client_settings(p: &iotkit_x509_client_params_t) -> Result<Settings, Ref
             configured_username: None,
             configured_password: None,
             customize_info: String::new(),
+            client_timestamp_ms: crate::os::unix_time_ms(),
             persist: false,
             identity_known: Mutex::new(identity_known),
             identity_arrived: Condvar::new(),

@@ -26,9 +26,12 @@ fn write_array(dst: &mut [c_char], text: &str) -> bool {
 /// Fills `signout` with the host, port, client id, user name and password a
 /// device connects with. X.509 mode when `meta->device_secret` is empty and a
 /// client certificate is available at run time (g_cli_crt/g_cli_key, the
-/// setter, or IOTX_X509_* files): host x509.itls.cn-shanghai.aliyuncs.com:1883,
-/// an empty password, and the user name `DN&PK` once both are known.
-/// Otherwise device-secret mode, signed as the vendor's 3.2.x does (HMAC-SHA256).
+/// setter, or IOTX_X509_* files): an empty password, and the user name
+/// `DN&PK` once both are known. Otherwise device-secret mode, signed as the
+/// vendor's 3.2.x does (HMAC-SHA256): a DeviceSecret passed in selects it
+/// even while a certificate is loaded. Host and port follow the same rule as
+/// IOT_MQTT_Construct (IOTX_MQTT_HOST/IOTX_MQTT_PORT > IOT_Ioctl domain/port
+/// in every region > the mode's default; X.509 without a host only in Shanghai).
 /// Returns 0 or a negative STATE_* code (signout untouched on failure).
 #[no_mangle]
 pub extern "C" fn IOT_Sign_MQTT(
@@ -71,7 +74,10 @@ pub extern "C" fn IOT_Sign_MQTT(
             return STATE_USER_INPUT_OUT_RANGE;
         };
         let config = device::snapshot();
-        let x509_certificate = if ds.is_empty() {
+        // A DeviceSecret passed in selects device-secret mode for this call
+        // (the firmware asks for those strings); otherwise X.509 when a
+        // client certificate is available at run time.
+        let fingerprint = if ds.is_empty() {
             match super::tls::runtime_client_credentials() {
                 Ok(Some(credentials)) => Some(credentials.fingerprint_sha256()),
                 _ => None,
@@ -79,7 +85,27 @@ pub extern "C" fn IOT_Sign_MQTT(
         } else {
             None
         };
-        let signed = if let Some(fingerprint) = x509_certificate {
+        // The same rule as IOT_MQTT_Construct, without mqtt_params.
+        let endpoint = match crate::agent::plan(
+            &config,
+            &crate::agent::Request {
+                certificate: fingerprint.is_some(),
+                product_key: pk,
+                device_name: dn,
+                device_secret: ds,
+                region,
+                param_host: None,
+                param_port: 0,
+            },
+        ) {
+            Ok(endpoint) => endpoint,
+            Err(why) => {
+                let code = super::mqtt::plan_error_code(&why);
+                events::state_event(code, &format!("IOT_Sign_MQTT: {why}"));
+                return code;
+            }
+        };
+        let signed = if let Some(fingerprint) = fingerprint {
             let base = match identity::x509_base_client_id(None, pk, dn, &fingerprint) {
                 Ok(base) => base,
                 Err(why) => {
@@ -91,8 +117,8 @@ pub extern "C" fn IOT_Sign_MQTT(
                 }
             };
             identity::SignedConnect {
-                host: identity::X509_HOST.to_owned(),
-                port: identity::X509_PORT,
+                host: endpoint.host,
+                port: endpoint.port,
                 client_id: identity::x509_client_id(
                     &base,
                     &config.customize_info,
@@ -102,40 +128,16 @@ pub extern "C" fn IOT_Sign_MQTT(
                 password: String::new(),
             }
         } else {
-            if pk.is_empty() || dn.is_empty() || ds.is_empty() {
-                events::state_event(
-                    STATE_USER_INPUT_META_INFO,
-                    "IOT_Sign_MQTT: device-secret mode needs ProductKey, DeviceName and DeviceSecret; \
-                     for X.509 leave the DeviceSecret empty and supply a client certificate \
-                     (g_cli_crt/g_cli_key, iotkit_x509_set_credentials or IOTX_X509_CERT_FILE/IOTX_X509_KEY_FILE)",
-                );
-                return STATE_USER_INPUT_META_INFO;
-            }
-            let host = match region.site() {
-                Some(site) => identity::secret_host(pk, site),
-                None if !config.mqtt_domain.is_empty() => config.mqtt_domain.clone(),
-                None => {
-                    events::state_event(
-                        STATE_USER_INPUT_MQTT_DOMAIN,
-                        "IOT_Sign_MQTT: the custom region needs a host (IOT_Ioctl IOTX_IOCTL_SET_MQTT_DOMAIN)",
-                    );
-                    return STATE_USER_INPUT_MQTT_DOMAIN;
-                }
-            };
             identity::sign_device_secret(
                 pk,
                 dn,
                 ds,
-                &host,
-                identity::SECRET_PORT,
+                &endpoint.host,
+                endpoint.port,
                 SignMethod::HmacSha256,
             )
         };
-        let port = if config.mqtt_port != 0 {
-            config.mqtt_port
-        } else {
-            signed.port
-        };
+        let port = signed.port;
         // Check every length before writing anything.
         let checks = [
             (

@@ -5,6 +5,7 @@
  * means device-secret mode, signed as the vendor's 3.2.x does.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "infra_compat.h"
 #include "infra_state.h"
@@ -24,6 +25,12 @@ int main(void)
     iotx_dev_meta_info_t meta;
     iotx_sign_mqtt_t out;
     uint16_t port = 0;
+
+    /* The runner points IOTX_MQTT_HOST/PORT at its broker; IOT_Sign_MQTT
+     * obeys them like IOT_MQTT_Construct (checked at the end), so the
+     * platform's own endpoints are checked without them. */
+    unsetenv("IOTX_MQTT_HOST");
+    unsetenv("IOTX_MQTT_PORT");
 
     /* Device-secret mode: independently computed with
      * printf %s "clientIda1PK.dev1deviceNamedev1productKeya1PKtimestamp2524608000000" |
@@ -68,6 +75,15 @@ int main(void)
     CHECK(strstr(out.clientid, ",mac=001122|") != NULL);
     CHECK_STR(out.username, "dev1&a1PK");
     CHECK_INT(out.port, 8883);
+
+    /* The environment overrides win, as in IOT_MQTT_Construct. */
+    setenv("IOTX_MQTT_HOST", "127.0.0.1", 1);
+    setenv("IOTX_MQTT_PORT", "18883", 1);
+    CHECK_INT(IOT_Sign_MQTT(IOTX_CLOUD_REGION_SHANGHAI, &meta, &out), 0);
+    CHECK_STR(out.hostname, "127.0.0.1");
+    CHECK_INT(out.port, 18883);
+    unsetenv("IOTX_MQTT_HOST");
+    unsetenv("IOTX_MQTT_PORT");
 
     /* Bad input: refused, output untouched. */
     memset(&out, 0, sizeof(out));

@@ -21,4 +21,5 @@
 extern crate alloc;
 
 pub mod agent;
+pub mod identity;
 pub mod mqtt;
