@@ -21,7 +21,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -37,6 +37,8 @@ use crate::events;
 use crate::net;
 use crate::state;
 use crate::transport::{Transport, TransportError};
+use iotkit_core::agent::backoff::{Backoff, BackoffConfig};
+use iotkit_core::mqtt::session::{DisconnectReason, Millis};
 
 /// Quality of service this client offers (QoS 2 is not supported).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -419,7 +421,11 @@ struct State {
     last_ping: Instant,
     ping_sent_at: Option<Instant>,
     reconnect_at: Instant,
-    reconnect_attempt: u32,
+    /// The reconnect sequence: it starts over only after a link stayed up
+    /// for a keep-alive period.
+    backoff: Backoff,
+    /// `stop_reconnecting` was called: a lost link stays down.
+    reconnect_stopped: bool,
 }
 
 struct Io {
@@ -514,6 +520,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// An MQTT 3.1.1 client session. `Send + Sync`; every method takes `&self`.
 pub struct Client {
     options: Options,
+    /// Time zero of the core's millisecond clock.
+    epoch: Instant,
     connector: Box<dyn Connector>,
     default_handler: Option<Handler>,
     interceptor: Option<Interceptor>,
@@ -595,10 +603,51 @@ fn publish_topic_of(head: &[u8]) -> &str {
         .unwrap_or("")
 }
 
-/// A uniformly distributed number in [0, 1) for backoff jitter.
-fn jitter_fraction() -> f64 {
-    let bits = RandomState::new().hash_one(Instant::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
+/// A random number for backoff jitter, from the operating system's source
+/// (falling back to std's randomly keyed hasher where `/dev/urandom` is missing).
+fn jitter_random() -> u32 {
+    let mut bytes = [0u8; 4];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
+        Ok(()) => u32::from_ne_bytes(bytes),
+        Err(_) => (RandomState::new().hash_one(Instant::now()) >> 32) as u32,
+    }
+}
+
+/// Milliseconds since `epoch`, the core's clock.
+fn millis_since(epoch: Instant, now: Instant) -> Millis {
+    now.saturating_duration_since(epoch).as_millis() as Millis
+}
+
+/// The core's reconnect policy from the client's options: delays from
+/// `reconnect_min / 2 ..= reconnect_min` at first, doubling up to
+/// `reconnect_max / 2 ..= reconnect_max`; the sequence starts over after a
+/// link stayed up for the keep-alive period (60 s when keep-alive is off).
+fn backoff_config(options: &Options) -> BackoffConfig {
+    let stable = if options.keepalive.is_zero() {
+        Duration::from_secs(60)
+    } else {
+        options.keepalive
+    };
+    BackoffConfig {
+        first_ms: (options.reconnect_min.as_millis() as u64 / 2).max(1),
+        cap_ms: (options.reconnect_max.as_millis() as u64).max(1),
+        stable_ms: stable.as_millis() as u64,
+    }
+}
+
+/// What the backoff policy needs to know about why a link went down.
+fn disconnect_reason(error: &ClientError) -> DisconnectReason {
+    use iotkit_core::mqtt::session::TransportError as Link;
+    match error {
+        ClientError::Refused(code) => DisconnectReason::Refused(*code),
+        ClientError::ConnAckTimeout => DisconnectReason::ConnAckTimeout,
+        ClientError::PingTimeout => DisconnectReason::PingTimeout,
+        ClientError::Protocol { error, .. } => DisconnectReason::Protocol(*error),
+        ClientError::UnexpectedPacket(packet) => DisconnectReason::UnexpectedPacket(*packet),
+        ClientError::Io(TransportError::PeerClosed) => DisconnectReason::Transport(Link::Closed),
+        ClientError::WriteTimeout => DisconnectReason::Transport(Link::Write),
+        _ => DisconnectReason::Transport(Link::Read),
+    }
 }
 
 impl Client {
@@ -615,6 +664,7 @@ impl Client {
         check_options(&options)?;
         let now = Instant::now();
         let client = Client {
+            epoch: now,
             connector,
             default_handler,
             interceptor,
@@ -630,7 +680,8 @@ impl Client {
                 last_ping: now,
                 ping_sent_at: None,
                 reconnect_at: now,
-                reconnect_attempt: 0,
+                backoff: Backoff::new(backoff_config(&options)),
+                reconnect_stopped: false,
             }),
             changed: Condvar::new(),
             io: Mutex::new(Io {
@@ -876,6 +927,14 @@ impl Client {
         }
         self.connected.store(false, Ordering::Release);
         drop(state);
+        self.changed.notify_all();
+    }
+
+    /// From now on a lost link is not re-opened: the client stays
+    /// disconnected (and reports it) until it is dropped. For a device the
+    /// platform disabled. Safe from any thread and from handlers.
+    pub fn stop_reconnecting(&self) {
+        self.lock_state().reconnect_stopped = true;
         self.changed.notify_all();
     }
 
@@ -1156,7 +1215,7 @@ impl Client {
             let now = Instant::now();
             if !reader.online {
                 let mut state = self.lock_state();
-                if now >= state.reconnect_at {
+                if now >= state.reconnect_at && !state.reconnect_stopped {
                     drop(state);
                     self.reconnect(reader)?;
                     continue;
@@ -1164,7 +1223,11 @@ impl Client {
                 if now >= deadline {
                     return Ok(());
                 }
-                let until = state.reconnect_at.min(deadline);
+                let until = if state.reconnect_stopped {
+                    deadline
+                } else {
+                    state.reconnect_at.min(deadline)
+                };
                 // Sleep out the backoff; disconnect() wakes us.
                 state = self
                     .changed
@@ -1532,8 +1595,7 @@ impl Client {
         let error = error
             .or(writer_failure)
             .unwrap_or(ClientError::Io(TransportError::PeerClosed));
-        let delay = self.backoff(0);
-        {
+        let delay = {
             let mut state = self.lock_state();
             state.ping_sent_at = None;
             for entry in &mut state.outgoing {
@@ -1542,22 +1604,36 @@ impl Client {
             for request in &mut state.requests {
                 request.deadline = None;
             }
-            state.reconnect_attempt = 0;
-            state.reconnect_at = Instant::now() + delay;
-        }
-        events::state_event(
-            error.state_code(),
-            &format!(
-                "MQTT connection lost: {error}; reconnecting in {} ms",
-                delay.as_millis()
+            let now = Instant::now();
+            let stopped = state.reconnect_stopped;
+            state
+                .backoff
+                .link_down(millis_since(self.epoch, now), &disconnect_reason(&error));
+            if stopped {
+                None
+            } else {
+                let delay = Duration::from_millis(state.backoff.next_delay(jitter_random()));
+                state.reconnect_at = now + delay;
+                Some(delay)
+            }
+        };
+        match delay {
+            Some(delay) => events::state_event(
+                error.state_code(),
+                &format!(
+                    "MQTT connection lost: {error}; reconnecting in {} ms",
+                    delay.as_millis()
+                ),
             ),
-        );
+            None => events::state_event(
+                error.state_code(),
+                &format!(
+                    "MQTT connection lost: {error}; not reconnecting (reconnecting was stopped)"
+                ),
+            ),
+        }
         self.emit(&Event::Disconnected);
         events::notify(events::ite::DISCONNECTED);
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        backoff_delay(&self.options, attempt)
     }
 
     fn reconnect(&self, reader: &mut Reader) -> Result<(), ClientError> {
@@ -1574,9 +1650,12 @@ impl Client {
             Err(ClientError::Closed) => Err(ClientError::Closed),
             Err(e) => {
                 let mut state = self.lock_state();
-                state.reconnect_attempt = state.reconnect_attempt.saturating_add(1);
-                let delay = self.backoff(state.reconnect_attempt);
-                state.reconnect_at = Instant::now() + delay;
+                let now = Instant::now();
+                state
+                    .backoff
+                    .link_down(millis_since(self.epoch, now), &disconnect_reason(&e));
+                let delay = Duration::from_millis(state.backoff.next_delay(jitter_random()));
+                state.reconnect_at = now + delay;
                 drop(state);
                 events::state_event(
                     e.state_code(),
@@ -1717,7 +1796,9 @@ impl Client {
         }
         self.connected.store(true, Ordering::Release);
         state.ping_sent_at = None;
-        state.last_ping = Instant::now();
+        let now = Instant::now();
+        state.last_ping = now;
+        state.backoff.link_up(millis_since(self.epoch, now));
         drop(state);
         reader.readiness = readiness;
         reader.online = true;
@@ -1729,17 +1810,6 @@ impl Drop for Client {
     fn drop(&mut self) {
         self.disconnect();
     }
-}
-
-/// The wait before reconnect attempt `attempt` (0-based): the minimum
-/// doubled per attempt up to the maximum, then half fixed and half random
-/// so that many devices do not reconnect in step.
-fn backoff_delay(options: &Options, attempt: u32) -> Duration {
-    let base = options
-        .reconnect_min
-        .saturating_mul(1u32 << attempt.min(20))
-        .min(options.reconnect_max);
-    base / 2 + (base / 2).mul_f64(jitter_fraction())
 }
 
 fn packet_type_of(first_byte: u8) -> Option<PacketType> {
@@ -1871,19 +1941,41 @@ mod tests {
             reconnect_max: Duration::from_secs(60),
             ..Options::default()
         };
-        let base = |attempt: u32| {
+        let base = |failures: u32| {
             options
                 .reconnect_min
-                .saturating_mul(1u32 << attempt.min(20))
+                .saturating_mul(1u32 << failures.min(20))
                 .min(options.reconnect_max)
         };
-        for attempt in [0, 1, 2, 5, 6, 30] {
-            let base = base(attempt);
-            for _ in 0..20 {
-                let delay = backoff_delay(&options, attempt);
-                assert!(delay >= base / 2 && delay <= base, "{attempt}: {delay:?}");
-            }
+        let mut backoff = Backoff::new(backoff_config(&options));
+        for failures in 0..30u32 {
+            let base = base(failures);
+            let delay = Duration::from_millis(backoff.next_delay(jitter_random()));
+            assert!(delay >= base / 2 && delay <= base, "{failures}: {delay:?}");
         }
         assert_eq!(base(30), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn backoff_starts_over_only_after_a_keepalive_period_up() {
+        let options = Options {
+            keepalive: Duration::from_secs(30),
+            reconnect_min: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(60),
+            ..Options::default()
+        };
+        let kicked = disconnect_reason(&ClientError::Io(TransportError::PeerClosed));
+        let mut backoff = Backoff::new(backoff_config(&options));
+        for _ in 0..4 {
+            backoff.link_up(0);
+            backoff.link_down(1_000, &kicked);
+            backoff.next_delay(0);
+        }
+        assert!(backoff.next_delay(0) >= 8_000);
+        backoff.link_up(100_000);
+        backoff.link_down(130_000, &kicked);
+        assert!(backoff.next_delay(u32::MAX) <= 1_000);
+        backoff.link_down(130_000, &disconnect_reason(&ClientError::Refused(5)));
+        assert!(backoff.next_delay(0) >= 30_000);
     }
 }
