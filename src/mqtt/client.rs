@@ -23,7 +23,7 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::io::{ErrorKind, Read};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
@@ -164,8 +164,13 @@ pub type Handler = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 /// Sees every incoming PUBLISH first; returns true to consume it.
 pub type Interceptor = Arc<dyn Fn(&Message<'_>) -> bool + Send + Sync>;
 
-/// Resends of an unacknowledged QoS 1 publish on a live connection before
-/// giving up with [`Event::PublishTimeout`]; resends after a reconnect do not count.
+/// Resends of an unacknowledged QoS 1 publish before giving up with
+/// [`Event::PublishTimeout`] (and a `STATE_MQTT_QOS1_REPUB_EXCEED_MAX` state
+/// event). Resends on a live connection count, and so does the resend after a
+/// reconnect of the oldest publish the lost link was waiting for: a publish
+/// the broker refuses by dropping the connection (one over its packet size
+/// limit) is given up after this many reconnects instead of blocking every
+/// later publish for ever.
 pub const MAX_PUBLISH_RESENDS: u32 = 3;
 /// Smallest read or write buffer accepted: room for any fixed header and ack.
 pub const MIN_BUFFER_SIZE: usize = 16;
@@ -344,7 +349,7 @@ impl fmt::Display for ClientError {
             ClientError::Closed => f.write_str("the MQTT client was disconnected"),
             ClientError::TxBufferTooShort { needed, limit } => write!(
                 f,
-                "the MQTT packet needs {needed} bytes but the write buffer holds {limit}; raise write_buf_size"
+                "the MQTT packet needs {needed} bytes but at most {limit} may be sent (write buffer or maximum packet size)"
             ),
             ClientError::InvalidTopicName(e) => write!(f, "invalid topic: {e}"),
             ClientError::InvalidTopicFilter(e) => write!(f, "invalid topic filter: {e}"),
@@ -522,6 +527,8 @@ pub struct Client {
     options: Options,
     /// Time zero of the core's millisecond clock.
     epoch: Instant,
+    /// The largest packet sent (0: the write buffer size).
+    max_packet_size: AtomicUsize,
     connector: Box<dyn Connector>,
     default_handler: Option<Handler>,
     interceptor: Option<Interceptor>,
@@ -665,6 +672,7 @@ impl Client {
         let now = Instant::now();
         let client = Client {
             epoch: now,
+            max_packet_size: AtomicUsize::new(0),
             connector,
             default_handler,
             interceptor,
@@ -930,6 +938,22 @@ impl Client {
         self.changed.notify_all();
     }
 
+    /// Outgoing packets larger than `limit` bytes (the broker's maximum
+    /// packet size) are refused with [`ClientError::TxBufferTooShort`]
+    /// before anything is sent, instead of making the broker drop the
+    /// connection. The limit never exceeds the write buffer; 0 restores it.
+    pub fn set_max_packet_size(&self, limit: usize) {
+        self.max_packet_size.store(limit, Ordering::Release);
+    }
+
+    /// The largest packet this client sends.
+    pub fn max_packet_size(&self) -> usize {
+        match self.max_packet_size.load(Ordering::Acquire) {
+            0 => self.options.write_buf_size,
+            limit => limit.min(self.options.write_buf_size),
+        }
+    }
+
     /// From now on a lost link is not re-opened: the client stays
     /// disconnected (and reports it) until it is dropped. For a device the
     /// platform disabled. Safe from any thread and from handlers.
@@ -957,11 +981,9 @@ impl Client {
                 error,
             },
         })?;
-        if needed > self.options.write_buf_size {
-            return Err(ClientError::TxBufferTooShort {
-                needed,
-                limit: self.options.write_buf_size,
-            });
+        let limit = self.max_packet_size();
+        if needed > limit {
+            return Err(ClientError::TxBufferTooShort { needed, limit });
         }
         Ok(needed)
     }
@@ -1564,6 +1586,9 @@ impl Client {
             }
         }
         for notice in reader.notices.drain(..) {
+            if let Notice::PublishTimeout(packet_id) = notice {
+                Self::report_given_up(packet_id);
+            }
             self.emit(&notice.event());
         }
         if ping_due {
@@ -1574,6 +1599,17 @@ impl Client {
             next = next.min(now + request_timeout);
         }
         Ok(next)
+    }
+
+    /// The state event for a QoS 1 publish given up without PUBACK.
+    fn report_given_up(packet_id: u16) {
+        events::state_event(
+            state::STATE_MQTT_QOS1_REPUB_EXCEED_MAX,
+            &format!(
+                "MQTT QoS 1 publish {packet_id} given up: no PUBACK after {} attempts",
+                MAX_PUBLISH_RESENDS + 1
+            ),
+        );
     }
 
     /// Drops the connection, reports why and schedules the reconnect.
@@ -1639,12 +1675,19 @@ impl Client {
     fn reconnect(&self, reader: &mut Reader) -> Result<(), ClientError> {
         match self.establish(reader) {
             Ok(()) => {
-                if let Err(e) = self.resend_after_reconnect() {
-                    self.connection_lost(reader, Some(e));
-                    return Ok(());
-                }
+                let given_up = match self.resend_after_reconnect() {
+                    Ok(given_up) => given_up,
+                    Err(e) => {
+                        self.connection_lost(reader, Some(e));
+                        return Ok(());
+                    }
+                };
                 events::state_event(state::STATE_MQTT_CONN_USER_INFO, "MQTT reconnected");
                 self.emit(&Event::Reconnected);
+                if let Some(packet_id) = given_up {
+                    Self::report_given_up(packet_id);
+                    self.emit(&Event::PublishTimeout { packet_id });
+                }
                 Ok(())
             }
             Err(ClientError::Closed) => Err(ClientError::Closed),
@@ -1671,9 +1714,25 @@ impl Client {
     }
 
     /// Re-subscribes every topic and resends pending requests and publishes.
-    fn resend_after_reconnect(&self) -> Result<(), ClientError> {
+    /// The oldest publish the lost link was waiting for is charged one
+    /// resend; past [`MAX_PUBLISH_RESENDS`] it is given up (its packet id
+    /// is returned, the caller reports it) and not sent again.
+    fn resend_after_reconnect(&self) -> Result<Option<u16>, ClientError> {
         let mut state = self.lock_state();
         let state = &mut *state;
+        let mut given_up = None;
+        if let Some(head) = state.outgoing.iter_mut().find(|entry| entry.ever_sent) {
+            head.resends = head.resends.saturating_add(1);
+            if head.resends > MAX_PUBLISH_RESENDS {
+                let id = head.packet_id;
+                if let Some(at) = state.outgoing.iter().position(|e| e.packet_id == id) {
+                    if let Some(done) = state.outgoing.remove(at) {
+                        state.pool.push(done.bytes);
+                    }
+                }
+                given_up = Some(id);
+            }
+        }
         for i in 0..state.subscriptions.len() {
             let filter = &state.subscriptions[i].filter;
             let pending = state.requests.iter().any(|r| {
@@ -1708,7 +1767,7 @@ impl Client {
             entry.ever_sent = true;
             entry.sent_at = Some(Instant::now());
         }
-        Ok(())
+        Ok(given_up)
     }
 
     /// Opens a transport, sends CONNECT, waits for CONNACK and installs the
