@@ -193,8 +193,10 @@ pub enum ClientError {
     InvalidOptions(String),
     /// Opening the transport (TCP/TLS) failed.
     Open(TransportError),
-    /// Reading or writing the connection failed.
+    /// Reading the connection failed.
     Io(TransportError),
+    /// Writing the connection failed (a failed write is not a read error).
+    Write(TransportError),
     /// Writing a packet did not finish within the request timeout.
     WriteTimeout,
     /// No CONNACK within the request timeout.
@@ -250,6 +252,8 @@ impl ClientError {
             ClientError::Open(TransportError::OpenFailed { state_code, .. }) => *state_code,
             ClientError::Open(_) => state::STATE_SYS_DEPEND_NWK_CLOSE,
             ClientError::Io(TransportError::PeerClosed) => state::STATE_SYS_DEPEND_NWK_CLOSE,
+            // The vendor has no write-error code: a failed write closes the link.
+            ClientError::Write(_) => state::STATE_SYS_DEPEND_NWK_CLOSE,
             ClientError::Io(TransportError::Failed(_) | TransportError::OpenFailed { .. }) => {
                 state::STATE_SYS_DEPEND_NWK_READ_ERROR
             }
@@ -304,7 +308,8 @@ impl fmt::Display for ClientError {
         match self {
             ClientError::InvalidOptions(why) => write!(f, "invalid MQTT options: {why}"),
             ClientError::Open(e) => write!(f, "could not open the connection to the MQTT server: {e}"),
-            ClientError::Io(e) => write!(f, "the MQTT connection failed: {e}"),
+            ClientError::Io(e) => write!(f, "reading from the MQTT connection failed: {e}"),
+            ClientError::Write(e) => write!(f, "writing to the MQTT connection failed: {e}"),
             ClientError::WriteTimeout => {
                 f.write_str("writing to the MQTT server did not finish within the request timeout")
             }
@@ -652,7 +657,9 @@ fn disconnect_reason(error: &ClientError) -> DisconnectReason {
         ClientError::Protocol { error, .. } => DisconnectReason::Protocol(*error),
         ClientError::UnexpectedPacket(packet) => DisconnectReason::UnexpectedPacket(*packet),
         ClientError::Io(TransportError::PeerClosed) => DisconnectReason::Transport(Link::Closed),
-        ClientError::WriteTimeout => DisconnectReason::Transport(Link::Write),
+        ClientError::WriteTimeout | ClientError::Write(_) => {
+            DisconnectReason::Transport(Link::Write)
+        }
         _ => DisconnectReason::Transport(Link::Read),
     }
 }
@@ -1130,7 +1137,7 @@ impl Client {
             }
             written += transport
                 .write(&bytes[written..], left)
-                .map_err(ClientError::Io)?;
+                .map_err(ClientError::Write)?;
         }
         Ok(())
     }
