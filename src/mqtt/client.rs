@@ -415,6 +415,9 @@ struct Subscription {
     filter: String,
     qos: QoS,
     handler: Option<Handler>,
+    /// The broker acknowledged it on the current session: a resumed
+    /// session (CONNACK session present) still holds it.
+    acked: bool,
 }
 
 struct State {
@@ -785,15 +788,15 @@ impl Client {
                     None => Some(Outcome::TimedOut),
                     Some(i) => match state.requests[i].outcome {
                         Some(outcome) => {
-                            state.requests.swap_remove(i);
+                            state.requests.remove(i);
                             Some(outcome)
                         }
                         None if state.closed => {
-                            state.requests.swap_remove(i);
+                            state.requests.remove(i);
                             return Err(ClientError::Closed);
                         }
                         None if Instant::now() >= deadline => {
-                            state.requests.swap_remove(i);
+                            state.requests.remove(i);
                             Some(Outcome::TimedOut)
                         }
                         None => None,
@@ -1032,11 +1035,13 @@ impl Client {
             Some(existing) => {
                 existing.qos = qos;
                 existing.handler = handler;
+                existing.acked = false;
             }
             None => state.subscriptions.push(Subscription {
                 filter: filter.to_owned(),
                 qos,
                 handler,
+                acked: false,
             }),
         }
         let packet_id = Self::allocate_packet_id(&mut state)?;
@@ -1454,6 +1459,12 @@ impl Client {
         if refused {
             let filter = std::mem::take(&mut state.requests[i].filter);
             state.subscriptions.retain(|s| s.filter != filter);
+        } else if kind == RequestKind::Subscribe {
+            let state = &mut *state;
+            let filter = &state.requests[i].filter;
+            if let Some(sub) = state.subscriptions.iter_mut().find(|s| &s.filter == filter) {
+                sub.acked = true;
+            }
         }
         notices.push(match (kind, refused) {
             (RequestKind::Subscribe, false) => Notice::SubscribeAck(packet_id),
@@ -1469,7 +1480,8 @@ impl Client {
             drop(state);
             self.changed.notify_all();
         } else {
-            state.requests.swap_remove(i);
+            // In order: what is still pending is resent oldest first.
+            state.requests.remove(i);
         }
     }
 
@@ -1579,7 +1591,7 @@ impl Client {
                             request.outcome = Some(Outcome::TimedOut);
                             settled = true;
                         } else {
-                            state.requests.swap_remove(i);
+                            state.requests.remove(i);
                             continue;
                         }
                     }
@@ -1681,8 +1693,8 @@ impl Client {
 
     fn reconnect(&self, reader: &mut Reader) -> Result<(), ClientError> {
         match self.establish(reader) {
-            Ok(()) => {
-                let given_up = match self.resend_after_reconnect() {
+            Ok(session_present) => {
+                let given_up = match self.resend_after_reconnect(session_present) {
                     Ok(given_up) => given_up,
                     Err(e) => {
                         self.connection_lost(reader, Some(e));
@@ -1720,11 +1732,13 @@ impl Client {
         }
     }
 
-    /// Re-subscribes every topic and resends pending requests and publishes.
+    /// Re-subscribes every topic (unless the broker kept the session: then
+    /// it still has them, and subscribing again would make it deliver the
+    /// retained messages once more) and resends pending requests and publishes.
     /// The oldest publish the lost link was waiting for is charged one
     /// resend; past [`MAX_PUBLISH_RESENDS`] it is given up (its packet id
     /// is returned, the caller reports it) and not sent again.
-    fn resend_after_reconnect(&self) -> Result<Option<u16>, ClientError> {
+    fn resend_after_reconnect(&self, session_present: bool) -> Result<Option<u16>, ClientError> {
         let mut state = self.lock_state();
         let state = &mut *state;
         let mut given_up = None;
@@ -1740,7 +1754,16 @@ impl Client {
                 given_up = Some(id);
             }
         }
+        if !session_present {
+            // A new session: the broker holds no subscription of ours.
+            for sub in &mut state.subscriptions {
+                sub.acked = false;
+            }
+        }
         for i in 0..state.subscriptions.len() {
+            if state.subscriptions[i].acked {
+                continue;
+            }
             let filter = &state.subscriptions[i].filter;
             let pending = state.requests.iter().any(|r| {
                 r.kind == RequestKind::Subscribe && r.outcome.is_none() && &r.filter == filter
@@ -1778,8 +1801,9 @@ impl Client {
     }
 
     /// Opens a transport, sends CONNECT, waits for CONNACK and installs the
-    /// connection. Bytes after the CONNACK stay in the read buffer.
-    fn establish(&self, reader: &mut Reader) -> Result<(), ClientError> {
+    /// connection. Bytes after the CONNACK stay in the read buffer. Returns
+    /// whether the broker kept the session (CONNACK session present).
+    fn establish(&self, reader: &mut Reader) -> Result<bool, ClientError> {
         let credentials = self.connector.credentials();
         let mut transport = self.connector.open().map_err(ClientError::Open)?;
         let send_login = !credentials.username.is_empty() || !credentials.password.is_empty();
@@ -1805,7 +1829,7 @@ impl Client {
 
         reader.reset();
         let deadline = Instant::now() + self.options.request_timeout;
-        let consumed = loop {
+        let (consumed, session_present) = loop {
             let pending = &reader.buf[..reader.filled];
             if let Framing::Complete { total_len, .. } =
                 codec::frame(pending).map_err(|error| ClientError::Protocol {
@@ -1820,7 +1844,10 @@ impl Client {
                             error,
                         })?;
                     match packet {
-                        Packet::ConnAck(ConnAck { return_code: 0, .. }) => break used,
+                        Packet::ConnAck(ConnAck {
+                            return_code: 0,
+                            session_present,
+                        }) => break (used, session_present),
                         Packet::ConnAck(ConnAck { return_code, .. }) => {
                             return Err(ClientError::Refused(return_code))
                         }
@@ -1868,7 +1895,8 @@ impl Client {
         drop(state);
         reader.readiness = readiness;
         reader.online = true;
-        Ok(())
+        // Only a persistent session can be resumed.
+        Ok(session_present && !self.options.clean_session)
     }
 }
 
