@@ -308,6 +308,9 @@ impl fmt::Display for ClientError {
         match self {
             ClientError::InvalidOptions(why) => write!(f, "invalid MQTT options: {why}"),
             ClientError::Open(e) => write!(f, "could not open the connection to the MQTT server: {e}"),
+            ClientError::Io(TransportError::PeerClosed) => {
+                f.write_str("the server closed the MQTT connection")
+            }
             ClientError::Io(e) => write!(f, "reading from the MQTT connection failed: {e}"),
             ClientError::Write(e) => write!(f, "writing to the MQTT connection failed: {e}"),
             ClientError::WriteTimeout => {
