@@ -44,6 +44,7 @@ fn a_refused_qos1_publish_is_given_up_and_later_ones_get_through() {
     let broker = Broker::start_with("max_packet_size 1000\n");
     let recorder = Recorder::default();
     let client = connect(&broker, "refused-pub", test_options(), &recorder);
+    client.give_up_refused_publishes(true);
     let topic = "refused/later";
     let sub = broker.sub(topic, 10, 1);
     assert!(

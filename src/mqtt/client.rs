@@ -88,7 +88,14 @@ pub struct Options {
     pub read_buf_size: usize,
     /// The largest packet that can be sent.
     pub write_buf_size: usize,
+    /// Reconnect backoff: the first delay after a lost link is drawn from
+    /// `reconnect_min / 2 ..= reconnect_min`; every further failed attempt,
+    /// and every link that went down again before a keep-alive period
+    /// passed, doubles it, up to `reconnect_max / 2 ..= reconnect_max` (the
+    /// cap). The sequence starts over only after a link stayed up for a
+    /// keep-alive period; CONNACK 5 (not authorised) goes straight to the cap.
     pub reconnect_min: Duration,
+    /// The cap of the reconnect backoff (see `reconnect_min`).
     pub reconnect_max: Duration,
     /// QoS 1 publishes kept while offline (sent after reconnecting).
     pub offline_queue_limit: usize,
@@ -166,11 +173,10 @@ pub type Interceptor = Arc<dyn Fn(&Message<'_>) -> bool + Send + Sync>;
 
 /// Resends of an unacknowledged QoS 1 publish before giving up with
 /// [`Event::PublishTimeout`] (and a `STATE_MQTT_QOS1_REPUB_EXCEED_MAX` state
-/// event). Resends on a live connection count, and so does the resend after a
-/// reconnect of the oldest publish the lost link was waiting for: a publish
-/// the broker refuses by dropping the connection (one over its packet size
-/// limit) is given up after this many reconnects instead of blocking every
-/// later publish for ever.
+/// event). Resends on a live connection count; with
+/// [`Client::give_up_refused_publishes`] so does a lost link when it was the
+/// oldest publish waiting for PUBACK and the broker sent nothing after it
+/// before dropping the link.
 pub const MAX_PUBLISH_RESENDS: u32 = 3;
 /// Smallest read or write buffer accepted: room for any fixed header and ack.
 pub const MIN_BUFFER_SIZE: usize = 16;
@@ -491,6 +497,8 @@ struct Reader {
     /// PUBACK owed for a skipped oversized QoS 1 PUBLISH.
     overflow_ack: Option<u16>,
     online: bool,
+    /// When bytes last arrived on the current connection.
+    last_rx: Option<Instant>,
     readiness: Option<TcpStream>,
     handlers: Vec<Handler>,
     notices: Vec<Notice>,
@@ -540,6 +548,8 @@ pub struct Client {
     epoch: Instant,
     /// The largest packet sent (0: the write buffer size).
     max_packet_size: AtomicUsize,
+    /// See [`Client::give_up_refused_publishes`].
+    give_up_refused: AtomicBool,
     connector: Box<dyn Connector>,
     default_handler: Option<Handler>,
     interceptor: Option<Interceptor>,
@@ -686,6 +696,7 @@ impl Client {
         let client = Client {
             epoch: now,
             max_packet_size: AtomicUsize::new(0),
+            give_up_refused: AtomicBool::new(false),
             connector,
             default_handler,
             interceptor,
@@ -718,6 +729,7 @@ impl Client {
                 discard: 0,
                 overflow_ack: None,
                 online: false,
+                last_rx: None,
                 readiness: None,
                 handlers: Vec::with_capacity(8),
                 notices: Vec::with_capacity(8),
@@ -957,6 +969,18 @@ impl Client {
     /// connection. The limit never exceeds the write buffer; 0 restores it.
     pub fn set_max_packet_size(&self, limit: usize) {
         self.max_packet_size.store(limit, Ordering::Release);
+    }
+
+    /// Opt-in (off by default): a QoS 1 publish after which the broker
+    /// dropped the link without sending anything (what a broker does to a
+    /// publish it refuses, e.g. one over its maximum packet size) is charged
+    /// an attempt; after [`MAX_PUBLISH_RESENDS`] such reconnects it is given
+    /// up with [`Event::PublishTimeout`] and a `STATE_MQTT_QOS1_REPUB_EXCEED_MAX`
+    /// state event, so later publishes get through. Off, a QoS 1 publish is
+    /// resent after every reconnect until acknowledged: a flaky link looks
+    /// the same as a refusal and must not lose messages.
+    pub fn give_up_refused_publishes(&self, on: bool) {
+        self.give_up_refused.store(on, Ordering::Release);
     }
 
     /// The largest packet this client sends.
@@ -1331,6 +1355,9 @@ impl Client {
         };
         match transport.read(&mut reader.buf[reader.filled..], read_timeout) {
             Ok(n) => {
+                if n > 0 {
+                    reader.last_rx = Some(Instant::now());
+                }
                 reader.filled += n;
                 Ok(())
             }
@@ -1653,9 +1680,27 @@ impl Client {
         let error = error
             .or(writer_failure)
             .unwrap_or(ClientError::Io(TransportError::PeerClosed));
+        let last_rx = reader.last_rx.take();
         let delay = {
             let mut state = self.lock_state();
             state.ping_sent_at = None;
+            // Opt-in (`give_up_refused_publishes`): the oldest publish
+            // awaiting PUBACK is charged an attempt when the broker sent
+            // nothing at all after it and dropped the link, which is what a
+            // broker does to a packet it refuses. A flaky link can look the
+            // same, so by default nothing is charged and no QoS 1 publish is
+            // ever given up across reconnects.
+            let charge = self.give_up_refused.load(Ordering::Acquire);
+            if let Some(head) = state
+                .outgoing
+                .iter_mut()
+                .find(|e| charge && e.sent_at.is_some())
+            {
+                let sent = head.sent_at.unwrap_or_else(Instant::now);
+                if last_rx.map_or(true, |rx| rx <= sent) {
+                    head.resends = head.resends.saturating_add(1);
+                }
+            }
             for entry in &mut state.outgoing {
                 entry.sent_at = None;
             }
@@ -1738,15 +1783,14 @@ impl Client {
     /// Re-subscribes every topic (unless the broker kept the session: then
     /// it still has them, and subscribing again would make it deliver the
     /// retained messages once more) and resends pending requests and publishes.
-    /// The oldest publish the lost link was waiting for is charged one
-    /// resend; past [`MAX_PUBLISH_RESENDS`] it is given up (its packet id
-    /// is returned, the caller reports it) and not sent again.
+    /// The oldest publish waiting for PUBACK, once past
+    /// [`MAX_PUBLISH_RESENDS`] attempts (see `connection_lost`), is given up
+    /// (its packet id is returned, the caller reports it) and not sent again.
     fn resend_after_reconnect(&self, session_present: bool) -> Result<Option<u16>, ClientError> {
         let mut state = self.lock_state();
         let state = &mut *state;
         let mut given_up = None;
         if let Some(head) = state.outgoing.iter_mut().find(|entry| entry.ever_sent) {
-            head.resends = head.resends.saturating_add(1);
             if head.resends > MAX_PUBLISH_RESENDS {
                 let id = head.packet_id;
                 if let Some(at) = state.outgoing.iter().position(|e| e.packet_id == id) {
