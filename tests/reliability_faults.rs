@@ -51,20 +51,13 @@ fn drop_at_every_boundary(messages: usize) {
         if proxy.fired() {
             fired += 1;
         }
-        // Every connection after the fault that carried any traffic (more
-        // than CONNECT/DISCONNECT: the test may end while a reconnect is
-        // still starting) subscribed again.
-        let packets = proxy.client_packets();
-        if packets.len() >= 2 {
+        // The sessions are persistent: after a reconnect with session
+        // present the broker still holds an acknowledged subscription and
+        // the client must not send it again (that would re-deliver retained
+        // messages); one whose SUBACK the drop cut off is sent again. Either
+        // way no message is lost (asserted below).
+        if proxy.client_packets().len() >= 2 {
             reconnected += 1;
-            for later in &packets[1..] {
-                if later.iter().any(|&t| t != CONNECT && t != DISCONNECT) {
-                    assert!(
-                        later.contains(&SUBSCRIBE),
-                        "{id}: the reconnected session did not re-subscribe: {packets:?}"
-                    );
-                }
-            }
         }
     }
     println!(

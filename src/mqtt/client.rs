@@ -21,9 +21,9 @@ use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
@@ -37,6 +37,8 @@ use crate::events;
 use crate::net;
 use crate::state;
 use crate::transport::{Transport, TransportError};
+use iotkit_core::agent::backoff::{Backoff, BackoffConfig};
+use iotkit_core::mqtt::session::{DisconnectReason, Millis};
 
 /// Quality of service this client offers (QoS 2 is not supported).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +88,14 @@ pub struct Options {
     pub read_buf_size: usize,
     /// The largest packet that can be sent.
     pub write_buf_size: usize,
+    /// Reconnect backoff: the first delay after a lost link is drawn from
+    /// `reconnect_min / 2 ..= reconnect_min`; every further failed attempt,
+    /// and every link that went down again before a keep-alive period
+    /// passed, doubles it, up to `reconnect_max / 2 ..= reconnect_max` (the
+    /// cap). The sequence starts over only after a link stayed up for a
+    /// keep-alive period; CONNACK 5 (not authorised) goes straight to the cap.
     pub reconnect_min: Duration,
+    /// The cap of the reconnect backoff (see `reconnect_min`).
     pub reconnect_max: Duration,
     /// QoS 1 publishes kept while offline (sent after reconnecting).
     pub offline_queue_limit: usize,
@@ -162,8 +171,12 @@ pub type Handler = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 /// Sees every incoming PUBLISH first; returns true to consume it.
 pub type Interceptor = Arc<dyn Fn(&Message<'_>) -> bool + Send + Sync>;
 
-/// Resends of an unacknowledged QoS 1 publish on a live connection before
-/// giving up with [`Event::PublishTimeout`]; resends after a reconnect do not count.
+/// Resends of an unacknowledged QoS 1 publish before giving up with
+/// [`Event::PublishTimeout`] (and a `STATE_MQTT_QOS1_REPUB_EXCEED_MAX` state
+/// event). Resends on a live connection count; with
+/// [`Client::give_up_refused_publishes`] so does a lost link when it was the
+/// oldest publish waiting for PUBACK and the broker sent nothing after it
+/// before dropping the link.
 pub const MAX_PUBLISH_RESENDS: u32 = 3;
 /// Smallest read or write buffer accepted: room for any fixed header and ack.
 pub const MIN_BUFFER_SIZE: usize = 16;
@@ -186,8 +199,10 @@ pub enum ClientError {
     InvalidOptions(String),
     /// Opening the transport (TCP/TLS) failed.
     Open(TransportError),
-    /// Reading or writing the connection failed.
+    /// Reading the connection failed.
     Io(TransportError),
+    /// Writing the connection failed (a failed write is not a read error).
+    Write(TransportError),
     /// Writing a packet did not finish within the request timeout.
     WriteTimeout,
     /// No CONNACK within the request timeout.
@@ -243,6 +258,8 @@ impl ClientError {
             ClientError::Open(TransportError::OpenFailed { state_code, .. }) => *state_code,
             ClientError::Open(_) => state::STATE_SYS_DEPEND_NWK_CLOSE,
             ClientError::Io(TransportError::PeerClosed) => state::STATE_SYS_DEPEND_NWK_CLOSE,
+            // The vendor has no write-error code: a failed write closes the link.
+            ClientError::Write(_) => state::STATE_SYS_DEPEND_NWK_CLOSE,
             ClientError::Io(TransportError::Failed(_) | TransportError::OpenFailed { .. }) => {
                 state::STATE_SYS_DEPEND_NWK_READ_ERROR
             }
@@ -297,7 +314,11 @@ impl fmt::Display for ClientError {
         match self {
             ClientError::InvalidOptions(why) => write!(f, "invalid MQTT options: {why}"),
             ClientError::Open(e) => write!(f, "could not open the connection to the MQTT server: {e}"),
-            ClientError::Io(e) => write!(f, "the MQTT connection failed: {e}"),
+            ClientError::Io(TransportError::PeerClosed) => {
+                f.write_str("the server closed the MQTT connection")
+            }
+            ClientError::Io(e) => write!(f, "reading from the MQTT connection failed: {e}"),
+            ClientError::Write(e) => write!(f, "writing to the MQTT connection failed: {e}"),
             ClientError::WriteTimeout => {
                 f.write_str("writing to the MQTT server did not finish within the request timeout")
             }
@@ -342,7 +363,7 @@ impl fmt::Display for ClientError {
             ClientError::Closed => f.write_str("the MQTT client was disconnected"),
             ClientError::TxBufferTooShort { needed, limit } => write!(
                 f,
-                "the MQTT packet needs {needed} bytes but the write buffer holds {limit}; raise write_buf_size"
+                "the MQTT packet needs {needed} bytes but at most {limit} may be sent (write buffer or maximum packet size)"
             ),
             ClientError::InvalidTopicName(e) => write!(f, "invalid topic: {e}"),
             ClientError::InvalidTopicFilter(e) => write!(f, "invalid topic filter: {e}"),
@@ -403,6 +424,9 @@ struct Subscription {
     filter: String,
     qos: QoS,
     handler: Option<Handler>,
+    /// The broker acknowledged it on the current session: a resumed
+    /// session (CONNACK session present) still holds it.
+    acked: bool,
 }
 
 struct State {
@@ -419,7 +443,11 @@ struct State {
     last_ping: Instant,
     ping_sent_at: Option<Instant>,
     reconnect_at: Instant,
-    reconnect_attempt: u32,
+    /// The reconnect sequence: it starts over only after a link stayed up
+    /// for a keep-alive period.
+    backoff: Backoff,
+    /// `stop_reconnecting` was called: a lost link stays down.
+    reconnect_stopped: bool,
 }
 
 struct Io {
@@ -469,6 +497,8 @@ struct Reader {
     /// PUBACK owed for a skipped oversized QoS 1 PUBLISH.
     overflow_ack: Option<u16>,
     online: bool,
+    /// When bytes last arrived on the current connection.
+    last_rx: Option<Instant>,
     readiness: Option<TcpStream>,
     handlers: Vec<Handler>,
     notices: Vec<Notice>,
@@ -514,6 +544,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// An MQTT 3.1.1 client session. `Send + Sync`; every method takes `&self`.
 pub struct Client {
     options: Options,
+    /// Time zero of the core's millisecond clock.
+    epoch: Instant,
+    /// The largest packet sent (0: the write buffer size).
+    max_packet_size: AtomicUsize,
+    /// See [`Client::give_up_refused_publishes`].
+    give_up_refused: AtomicBool,
     connector: Box<dyn Connector>,
     default_handler: Option<Handler>,
     interceptor: Option<Interceptor>,
@@ -595,10 +631,53 @@ fn publish_topic_of(head: &[u8]) -> &str {
         .unwrap_or("")
 }
 
-/// A uniformly distributed number in [0, 1) for backoff jitter.
-fn jitter_fraction() -> f64 {
-    let bits = RandomState::new().hash_one(Instant::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
+/// A random number for backoff jitter, from the operating system's source
+/// (falling back to std's randomly keyed hasher where `/dev/urandom` is missing).
+fn jitter_random() -> u32 {
+    let mut bytes = [0u8; 4];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
+        Ok(()) => u32::from_ne_bytes(bytes),
+        Err(_) => (RandomState::new().hash_one(Instant::now()) >> 32) as u32,
+    }
+}
+
+/// Milliseconds since `epoch`, the core's clock.
+fn millis_since(epoch: Instant, now: Instant) -> Millis {
+    now.saturating_duration_since(epoch).as_millis() as Millis
+}
+
+/// The core's reconnect policy from the client's options: delays from
+/// `reconnect_min / 2 ..= reconnect_min` at first, doubling up to
+/// `reconnect_max / 2 ..= reconnect_max`; the sequence starts over after a
+/// link stayed up for the keep-alive period (60 s when keep-alive is off).
+fn backoff_config(options: &Options) -> BackoffConfig {
+    let stable = if options.keepalive.is_zero() {
+        Duration::from_secs(60)
+    } else {
+        options.keepalive
+    };
+    BackoffConfig {
+        first_ms: (options.reconnect_min.as_millis() as u64 / 2).max(1),
+        cap_ms: (options.reconnect_max.as_millis() as u64).max(1),
+        stable_ms: stable.as_millis() as u64,
+    }
+}
+
+/// What the backoff policy needs to know about why a link went down.
+fn disconnect_reason(error: &ClientError) -> DisconnectReason {
+    use iotkit_core::mqtt::session::TransportError as Link;
+    match error {
+        ClientError::Refused(code) => DisconnectReason::Refused(*code),
+        ClientError::ConnAckTimeout => DisconnectReason::ConnAckTimeout,
+        ClientError::PingTimeout => DisconnectReason::PingTimeout,
+        ClientError::Protocol { error, .. } => DisconnectReason::Protocol(*error),
+        ClientError::UnexpectedPacket(packet) => DisconnectReason::UnexpectedPacket(*packet),
+        ClientError::Io(TransportError::PeerClosed) => DisconnectReason::Transport(Link::Closed),
+        ClientError::WriteTimeout | ClientError::Write(_) => {
+            DisconnectReason::Transport(Link::Write)
+        }
+        _ => DisconnectReason::Transport(Link::Read),
+    }
 }
 
 impl Client {
@@ -615,6 +694,9 @@ impl Client {
         check_options(&options)?;
         let now = Instant::now();
         let client = Client {
+            epoch: now,
+            max_packet_size: AtomicUsize::new(0),
+            give_up_refused: AtomicBool::new(false),
             connector,
             default_handler,
             interceptor,
@@ -630,7 +712,8 @@ impl Client {
                 last_ping: now,
                 ping_sent_at: None,
                 reconnect_at: now,
-                reconnect_attempt: 0,
+                backoff: Backoff::new(backoff_config(&options)),
+                reconnect_stopped: false,
             }),
             changed: Condvar::new(),
             io: Mutex::new(Io {
@@ -646,6 +729,7 @@ impl Client {
                 discard: 0,
                 overflow_ack: None,
                 online: false,
+                last_rx: None,
                 readiness: None,
                 handlers: Vec::with_capacity(8),
                 notices: Vec::with_capacity(8),
@@ -719,15 +803,15 @@ impl Client {
                     None => Some(Outcome::TimedOut),
                     Some(i) => match state.requests[i].outcome {
                         Some(outcome) => {
-                            state.requests.swap_remove(i);
+                            state.requests.remove(i);
                             Some(outcome)
                         }
                         None if state.closed => {
-                            state.requests.swap_remove(i);
+                            state.requests.remove(i);
                             return Err(ClientError::Closed);
                         }
                         None if Instant::now() >= deadline => {
-                            state.requests.swap_remove(i);
+                            state.requests.remove(i);
                             Some(Outcome::TimedOut)
                         }
                         None => None,
@@ -879,6 +963,42 @@ impl Client {
         self.changed.notify_all();
     }
 
+    /// Outgoing packets larger than `limit` bytes (the broker's maximum
+    /// packet size) are refused with [`ClientError::TxBufferTooShort`]
+    /// before anything is sent, instead of making the broker drop the
+    /// connection. The limit never exceeds the write buffer; 0 restores it.
+    pub fn set_max_packet_size(&self, limit: usize) {
+        self.max_packet_size.store(limit, Ordering::Release);
+    }
+
+    /// Opt-in (off by default): a QoS 1 publish after which the broker
+    /// dropped the link without sending anything (what a broker does to a
+    /// publish it refuses, e.g. one over its maximum packet size) is charged
+    /// an attempt; after [`MAX_PUBLISH_RESENDS`] such reconnects it is given
+    /// up with [`Event::PublishTimeout`] and a `STATE_MQTT_QOS1_REPUB_EXCEED_MAX`
+    /// state event, so later publishes get through. Off, a QoS 1 publish is
+    /// resent after every reconnect until acknowledged: a flaky link looks
+    /// the same as a refusal and must not lose messages.
+    pub fn give_up_refused_publishes(&self, on: bool) {
+        self.give_up_refused.store(on, Ordering::Release);
+    }
+
+    /// The largest packet this client sends.
+    pub fn max_packet_size(&self) -> usize {
+        match self.max_packet_size.load(Ordering::Acquire) {
+            0 => self.options.write_buf_size,
+            limit => limit.min(self.options.write_buf_size),
+        }
+    }
+
+    /// From now on a lost link is not re-opened: the client stays
+    /// disconnected (and reports it) until it is dropped. For a device the
+    /// platform disabled. Safe from any thread and from handlers.
+    pub fn stop_reconnecting(&self) {
+        self.lock_state().reconnect_stopped = true;
+        self.changed.notify_all();
+    }
+
     fn lock_state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
@@ -898,11 +1018,9 @@ impl Client {
                 error,
             },
         })?;
-        if needed > self.options.write_buf_size {
-            return Err(ClientError::TxBufferTooShort {
-                needed,
-                limit: self.options.write_buf_size,
-            });
+        let limit = self.max_packet_size();
+        if needed > limit {
+            return Err(ClientError::TxBufferTooShort { needed, limit });
         }
         Ok(needed)
     }
@@ -944,11 +1062,13 @@ impl Client {
             Some(existing) => {
                 existing.qos = qos;
                 existing.handler = handler;
+                existing.acked = false;
             }
             None => state.subscriptions.push(Subscription {
                 filter: filter.to_owned(),
                 qos,
                 handler,
+                acked: false,
             }),
         }
         let packet_id = Self::allocate_packet_id(&mut state)?;
@@ -1049,7 +1169,7 @@ impl Client {
             }
             written += transport
                 .write(&bytes[written..], left)
-                .map_err(ClientError::Io)?;
+                .map_err(ClientError::Write)?;
         }
         Ok(())
     }
@@ -1156,7 +1276,7 @@ impl Client {
             let now = Instant::now();
             if !reader.online {
                 let mut state = self.lock_state();
-                if now >= state.reconnect_at {
+                if now >= state.reconnect_at && !state.reconnect_stopped {
                     drop(state);
                     self.reconnect(reader)?;
                     continue;
@@ -1164,7 +1284,11 @@ impl Client {
                 if now >= deadline {
                     return Ok(());
                 }
-                let until = state.reconnect_at.min(deadline);
+                let until = if state.reconnect_stopped {
+                    deadline
+                } else {
+                    state.reconnect_at.min(deadline)
+                };
                 // Sleep out the backoff; disconnect() wakes us.
                 state = self
                     .changed
@@ -1231,6 +1355,9 @@ impl Client {
         };
         match transport.read(&mut reader.buf[reader.filled..], read_timeout) {
             Ok(n) => {
+                if n > 0 {
+                    reader.last_rx = Some(Instant::now());
+                }
                 reader.filled += n;
                 Ok(())
             }
@@ -1362,6 +1489,12 @@ impl Client {
         if refused {
             let filter = std::mem::take(&mut state.requests[i].filter);
             state.subscriptions.retain(|s| s.filter != filter);
+        } else if kind == RequestKind::Subscribe {
+            let state = &mut *state;
+            let filter = &state.requests[i].filter;
+            if let Some(sub) = state.subscriptions.iter_mut().find(|s| &s.filter == filter) {
+                sub.acked = true;
+            }
         }
         notices.push(match (kind, refused) {
             (RequestKind::Subscribe, false) => Notice::SubscribeAck(packet_id),
@@ -1377,7 +1510,8 @@ impl Client {
             drop(state);
             self.changed.notify_all();
         } else {
-            state.requests.swap_remove(i);
+            // In order: what is still pending is resent oldest first.
+            state.requests.remove(i);
         }
     }
 
@@ -1487,7 +1621,7 @@ impl Client {
                             request.outcome = Some(Outcome::TimedOut);
                             settled = true;
                         } else {
-                            state.requests.swap_remove(i);
+                            state.requests.remove(i);
                             continue;
                         }
                     }
@@ -1501,6 +1635,9 @@ impl Client {
             }
         }
         for notice in reader.notices.drain(..) {
+            if let Notice::PublishTimeout(packet_id) = notice {
+                Self::report_given_up(packet_id);
+            }
             self.emit(&notice.event());
         }
         if ping_due {
@@ -1511,6 +1648,17 @@ impl Client {
             next = next.min(now + request_timeout);
         }
         Ok(next)
+    }
+
+    /// The state event for a QoS 1 publish given up without PUBACK.
+    fn report_given_up(packet_id: u16) {
+        events::state_event(
+            state::STATE_MQTT_QOS1_REPUB_EXCEED_MAX,
+            &format!(
+                "MQTT QoS 1 publish {packet_id} given up: no PUBACK after {} attempts",
+                MAX_PUBLISH_RESENDS + 1
+            ),
+        );
     }
 
     /// Drops the connection, reports why and schedules the reconnect.
@@ -1532,51 +1680,92 @@ impl Client {
         let error = error
             .or(writer_failure)
             .unwrap_or(ClientError::Io(TransportError::PeerClosed));
-        let delay = self.backoff(0);
-        {
+        let last_rx = reader.last_rx.take();
+        let delay = {
             let mut state = self.lock_state();
             state.ping_sent_at = None;
+            // Opt-in (`give_up_refused_publishes`): the oldest publish
+            // awaiting PUBACK is charged an attempt when the broker sent
+            // nothing at all after it and dropped the link, which is what a
+            // broker does to a packet it refuses. A flaky link can look the
+            // same, so by default nothing is charged and no QoS 1 publish is
+            // ever given up across reconnects.
+            let charge = self.give_up_refused.load(Ordering::Acquire);
+            if let Some(head) = state
+                .outgoing
+                .iter_mut()
+                .find(|e| charge && e.sent_at.is_some())
+            {
+                let sent = head.sent_at.unwrap_or_else(Instant::now);
+                if last_rx.map_or(true, |rx| rx <= sent) {
+                    head.resends = head.resends.saturating_add(1);
+                }
+            }
             for entry in &mut state.outgoing {
                 entry.sent_at = None;
             }
             for request in &mut state.requests {
                 request.deadline = None;
             }
-            state.reconnect_attempt = 0;
-            state.reconnect_at = Instant::now() + delay;
-        }
-        events::state_event(
-            error.state_code(),
-            &format!(
-                "MQTT connection lost: {error}; reconnecting in {} ms",
-                delay.as_millis()
+            let now = Instant::now();
+            let stopped = state.reconnect_stopped;
+            state
+                .backoff
+                .link_down(millis_since(self.epoch, now), &disconnect_reason(&error));
+            if stopped {
+                None
+            } else {
+                let delay = Duration::from_millis(state.backoff.next_delay(jitter_random()));
+                state.reconnect_at = now + delay;
+                Some(delay)
+            }
+        };
+        match delay {
+            Some(delay) => events::state_event(
+                error.state_code(),
+                &format!(
+                    "MQTT connection lost: {error}; reconnecting in {} ms",
+                    delay.as_millis()
+                ),
             ),
-        );
+            None => events::state_event(
+                error.state_code(),
+                &format!(
+                    "MQTT connection lost: {error}; not reconnecting (reconnecting was stopped)"
+                ),
+            ),
+        }
         self.emit(&Event::Disconnected);
         events::notify(events::ite::DISCONNECTED);
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        backoff_delay(&self.options, attempt)
-    }
-
     fn reconnect(&self, reader: &mut Reader) -> Result<(), ClientError> {
         match self.establish(reader) {
-            Ok(()) => {
-                if let Err(e) = self.resend_after_reconnect() {
-                    self.connection_lost(reader, Some(e));
-                    return Ok(());
-                }
+            Ok(session_present) => {
+                let given_up = match self.resend_after_reconnect(session_present) {
+                    Ok(given_up) => given_up,
+                    Err(e) => {
+                        self.connection_lost(reader, Some(e));
+                        return Ok(());
+                    }
+                };
                 events::state_event(state::STATE_MQTT_CONN_USER_INFO, "MQTT reconnected");
                 self.emit(&Event::Reconnected);
+                if let Some(packet_id) = given_up {
+                    Self::report_given_up(packet_id);
+                    self.emit(&Event::PublishTimeout { packet_id });
+                }
                 Ok(())
             }
             Err(ClientError::Closed) => Err(ClientError::Closed),
             Err(e) => {
                 let mut state = self.lock_state();
-                state.reconnect_attempt = state.reconnect_attempt.saturating_add(1);
-                let delay = self.backoff(state.reconnect_attempt);
-                state.reconnect_at = Instant::now() + delay;
+                let now = Instant::now();
+                state
+                    .backoff
+                    .link_down(millis_since(self.epoch, now), &disconnect_reason(&e));
+                let delay = Duration::from_millis(state.backoff.next_delay(jitter_random()));
+                state.reconnect_at = now + delay;
                 drop(state);
                 events::state_event(
                     e.state_code(),
@@ -1591,11 +1780,37 @@ impl Client {
         }
     }
 
-    /// Re-subscribes every topic and resends pending requests and publishes.
-    fn resend_after_reconnect(&self) -> Result<(), ClientError> {
+    /// Re-subscribes every topic (unless the broker kept the session: then
+    /// it still has them, and subscribing again would make it deliver the
+    /// retained messages once more) and resends pending requests and publishes.
+    /// The oldest publish waiting for PUBACK, once past
+    /// [`MAX_PUBLISH_RESENDS`] attempts (see `connection_lost`), is given up
+    /// (its packet id is returned, the caller reports it) and not sent again.
+    fn resend_after_reconnect(&self, session_present: bool) -> Result<Option<u16>, ClientError> {
         let mut state = self.lock_state();
         let state = &mut *state;
+        let mut given_up = None;
+        if let Some(head) = state.outgoing.iter_mut().find(|entry| entry.ever_sent) {
+            if head.resends > MAX_PUBLISH_RESENDS {
+                let id = head.packet_id;
+                if let Some(at) = state.outgoing.iter().position(|e| e.packet_id == id) {
+                    if let Some(done) = state.outgoing.remove(at) {
+                        state.pool.push(done.bytes);
+                    }
+                }
+                given_up = Some(id);
+            }
+        }
+        if !session_present {
+            // A new session: the broker holds no subscription of ours.
+            for sub in &mut state.subscriptions {
+                sub.acked = false;
+            }
+        }
         for i in 0..state.subscriptions.len() {
+            if state.subscriptions[i].acked {
+                continue;
+            }
             let filter = &state.subscriptions[i].filter;
             let pending = state.requests.iter().any(|r| {
                 r.kind == RequestKind::Subscribe && r.outcome.is_none() && &r.filter == filter
@@ -1629,12 +1844,13 @@ impl Client {
             entry.ever_sent = true;
             entry.sent_at = Some(Instant::now());
         }
-        Ok(())
+        Ok(given_up)
     }
 
     /// Opens a transport, sends CONNECT, waits for CONNACK and installs the
-    /// connection. Bytes after the CONNACK stay in the read buffer.
-    fn establish(&self, reader: &mut Reader) -> Result<(), ClientError> {
+    /// connection. Bytes after the CONNACK stay in the read buffer. Returns
+    /// whether the broker kept the session (CONNACK session present).
+    fn establish(&self, reader: &mut Reader) -> Result<bool, ClientError> {
         let credentials = self.connector.credentials();
         let mut transport = self.connector.open().map_err(ClientError::Open)?;
         let send_login = !credentials.username.is_empty() || !credentials.password.is_empty();
@@ -1660,7 +1876,7 @@ impl Client {
 
         reader.reset();
         let deadline = Instant::now() + self.options.request_timeout;
-        let consumed = loop {
+        let (consumed, session_present) = loop {
             let pending = &reader.buf[..reader.filled];
             if let Framing::Complete { total_len, .. } =
                 codec::frame(pending).map_err(|error| ClientError::Protocol {
@@ -1675,7 +1891,10 @@ impl Client {
                             error,
                         })?;
                     match packet {
-                        Packet::ConnAck(ConnAck { return_code: 0, .. }) => break used,
+                        Packet::ConnAck(ConnAck {
+                            return_code: 0,
+                            session_present,
+                        }) => break (used, session_present),
                         Packet::ConnAck(ConnAck { return_code, .. }) => {
                             return Err(ClientError::Refused(return_code))
                         }
@@ -1717,11 +1936,14 @@ impl Client {
         }
         self.connected.store(true, Ordering::Release);
         state.ping_sent_at = None;
-        state.last_ping = Instant::now();
+        let now = Instant::now();
+        state.last_ping = now;
+        state.backoff.link_up(millis_since(self.epoch, now));
         drop(state);
         reader.readiness = readiness;
         reader.online = true;
-        Ok(())
+        // Only a persistent session can be resumed.
+        Ok(session_present && !self.options.clean_session)
     }
 }
 
@@ -1729,17 +1951,6 @@ impl Drop for Client {
     fn drop(&mut self) {
         self.disconnect();
     }
-}
-
-/// The wait before reconnect attempt `attempt` (0-based): the minimum
-/// doubled per attempt up to the maximum, then half fixed and half random
-/// so that many devices do not reconnect in step.
-fn backoff_delay(options: &Options, attempt: u32) -> Duration {
-    let base = options
-        .reconnect_min
-        .saturating_mul(1u32 << attempt.min(20))
-        .min(options.reconnect_max);
-    base / 2 + (base / 2).mul_f64(jitter_fraction())
 }
 
 fn packet_type_of(first_byte: u8) -> Option<PacketType> {
@@ -1871,19 +2082,41 @@ mod tests {
             reconnect_max: Duration::from_secs(60),
             ..Options::default()
         };
-        let base = |attempt: u32| {
+        let base = |failures: u32| {
             options
                 .reconnect_min
-                .saturating_mul(1u32 << attempt.min(20))
+                .saturating_mul(1u32 << failures.min(20))
                 .min(options.reconnect_max)
         };
-        for attempt in [0, 1, 2, 5, 6, 30] {
-            let base = base(attempt);
-            for _ in 0..20 {
-                let delay = backoff_delay(&options, attempt);
-                assert!(delay >= base / 2 && delay <= base, "{attempt}: {delay:?}");
-            }
+        let mut backoff = Backoff::new(backoff_config(&options));
+        for failures in 0..30u32 {
+            let base = base(failures);
+            let delay = Duration::from_millis(backoff.next_delay(jitter_random()));
+            assert!(delay >= base / 2 && delay <= base, "{failures}: {delay:?}");
         }
         assert_eq!(base(30), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn backoff_starts_over_only_after_a_keepalive_period_up() {
+        let options = Options {
+            keepalive: Duration::from_secs(30),
+            reconnect_min: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(60),
+            ..Options::default()
+        };
+        let kicked = disconnect_reason(&ClientError::Io(TransportError::PeerClosed));
+        let mut backoff = Backoff::new(backoff_config(&options));
+        for _ in 0..4 {
+            backoff.link_up(0);
+            backoff.link_down(1_000, &kicked);
+            backoff.next_delay(0);
+        }
+        assert!(backoff.next_delay(0) >= 8_000);
+        backoff.link_up(100_000);
+        backoff.link_down(130_000, &kicked);
+        assert!(backoff.next_delay(u32::MAX) <= 1_000);
+        backoff.link_down(130_000, &disconnect_reason(&ClientError::Refused(5)));
+        assert!(backoff.next_delay(0) >= 30_000);
     }
 }

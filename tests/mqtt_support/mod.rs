@@ -88,13 +88,23 @@ impl Broker {
     /// Like [`Broker::start`], trying `ports` first (a test holds one to
     /// check that a taken port is detected and another one tried).
     pub fn start_trying(ports: &[u16]) -> Broker {
+        Broker::start_configured(ports, "")
+    }
+
+    /// Like [`Broker::start`] with `extra` lines appended to mosquitto.conf
+    /// (e.g. "max_packet_size 1000\n").
+    pub fn start_with(extra: &str) -> Broker {
+        Broker::start_configured(&[], extra)
+    }
+
+    fn start_configured(ports: &[u16], extra: &str) -> Broker {
         let dir = tempfile::tempdir().unwrap();
         for attempt in 0..8 {
             let port = ports.get(attempt).copied().unwrap_or_else(free_port);
             let conf = format!(
                 "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\n\
                  persistence_location {}/\nmax_queued_messages 100000\nmax_inflight_messages 0\n\
-                 log_dest file {}/mosquitto.log\nlog_type all\n",
+                 log_dest file {}/mosquitto.log\nlog_type all\n{extra}",
                 dir.path().display(),
                 dir.path().display()
             );
