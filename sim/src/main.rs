@@ -1182,5 +1182,12 @@ fn build_acceptor(data_dir: &Path, rules: &rules::Rules) -> Result<openssl::ssl:
     }
     builder.set_client_ca_list(names);
     builder.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
+    // Devices resume TLS sessions on reconnect (a full handshake costs an
+    // MCU about a second of RSA work). OpenSSL refuses to resume a session
+    // that verified a client certificate unless the context names itself, so
+    // without this every resumption fell back to a full handshake. Session
+    // tickets resume; session IDs do not yet, because a connection the sim
+    // drops without its own close_notify leaves the ID out of the cache.
+    builder.set_session_id_context(b"iotkit-sim")?;
     Ok(builder.build())
 }

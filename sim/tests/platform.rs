@@ -967,3 +967,64 @@ fn settings_change_behaviour_through_the_rule_file() {
     let (_, ack) = Client::connect_ack(port, &sim.ca(), &dev, &options);
     assert_eq!(ack, [0, 0], "no session kept");
 }
+
+/// A device may resume its TLS session on reconnect with a session ticket,
+/// and is still the same authenticated device afterwards. (Resumption by
+/// session ID is not offered yet: see `build_acceptor`.)
+#[test]
+fn tls_sessions_resume_with_a_ticket() {
+    use openssl::ssl::{
+        Ssl, SslContext, SslFiletype, SslMethod, SslSessionCacheMode, SslVerifyMode, SslVersion,
+    };
+    let sim = Sim::new();
+    let pk = sim.product("x509");
+    let dev = sim.device(&pk, "resume-dev");
+    let server = sim.serve(&[]);
+    {
+        let mut context = SslContext::builder(SslMethod::tls_client()).unwrap();
+        context.set_verify(SslVerifyMode::PEER);
+        context.set_ca_file(sim.ca()).unwrap();
+        context
+            .set_certificate_file(&dev.cert, SslFiletype::PEM)
+            .unwrap();
+        context
+            .set_private_key_file(&dev.key, SslFiletype::PEM)
+            .unwrap();
+        context
+            .set_max_proto_version(Some(SslVersion::TLS1_2))
+            .unwrap();
+        context.set_session_cache_mode(SslSessionCacheMode::CLIENT);
+        let context = context.build();
+        let handshake = |session: Option<&openssl::ssl::SslSession>| {
+            let mut ssl = Ssl::new(&context).unwrap();
+            ssl.set_hostname("localhost").unwrap();
+            ssl.param_mut().set_host("localhost").unwrap();
+            if let Some(session) = session {
+                // SAFETY: the session came from a connection of this same
+                // context, which is what set_session requires.
+                unsafe { ssl.set_session(session).unwrap() };
+            }
+            let tcp = std::net::TcpStream::connect(("127.0.0.1", server.mqtt_port)).unwrap();
+            tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            ssl.connect(tcp).expect("TLS handshake with the sim")
+        };
+        let mut first = handshake(None);
+        assert!(!first.ssl().session_reused());
+        let session = first
+            .ssl()
+            .session()
+            .expect("a session to resume")
+            .to_owned();
+        // A connection that ends without close_notify makes its session
+        // unresumable, as TLS requires; a device closing cleanly keeps it.
+        let _ = first.shutdown();
+        drop(first);
+        let second = handshake(Some(&session));
+        assert!(second.ssl().session_reused(), "resumed with the ticket");
+        // The resumed connection is still the device: CONNECT is accepted.
+        let mut client = Client { stream: second };
+        let ack = client.send_connect(&ConnectOptions::new("resume-ticket"));
+        assert_eq!(ack[1], 0, "CONNACK after resuming");
+    }
+}

@@ -363,6 +363,14 @@ impl Client {
     ) -> (Client, [u8; 2]) {
         let stream = tls_connect(port, ca, &creds.cert, &creds.key).expect("TLS handshake");
         let mut client = Client { stream };
+        let ack = client.send_connect(options);
+        (client, ack)
+    }
+
+    /// Sends CONNECT over this (already established) TLS connection and
+    /// returns both CONNACK bytes (flags, return code).
+    pub fn send_connect(&mut self, options: &ConnectOptions) -> [u8; 2] {
+        let client = self;
         let mut body = Vec::new();
         put_str(&mut body, &options.protocol_name);
         body.push(options.protocol_level);
@@ -396,7 +404,7 @@ impl Client {
         let (first, ack) = client.read_packet().expect("CONNACK");
         assert_eq!(first, 0x20, "expected CONNACK");
         assert_eq!(ack.len(), 2);
-        (client, [ack[0], ack[1]])
+        [ack[0], ack[1]]
     }
 
     /// Reads one packet: (first byte, body). None on timeout or close.
