@@ -249,6 +249,13 @@
 
 #define CONFIG_MQTT_MESSAGE_MAXLEN 3072
 
+// The signal channel IOT_OTA_Init's `ch_signal` is (an MQTT client).
+#define OTA_CH_SIGNAL_MQTT 0
+
+#define OTA_CH_SIGNAL_COAP 1
+
+#define OTA_CH_FETCH_HTTP 1
+
 typedef enum {
   IOTX_MQTT_EVENT_UNDEF = 0,
   IOTX_MQTT_EVENT_DISCONNECT = 1,
@@ -372,6 +379,61 @@ typedef enum {
   os_thread_priority_realtime = 3,
   os_thread_priority_error = 132,
 } hal_os_thread_priority_t;
+
+// Error codes of the IOT_OTA_* functions.
+typedef enum {
+  IOT_OTAE_GENERAL = -1,
+  IOT_OTAE_INVALID_PARAM = -2,
+  IOT_OTAE_INVALID_STATE = -3,
+  IOT_OTAE_STR_TOO_LONG = -4,
+  IOT_OTAE_FETCH_FAILED = -5,
+  IOT_OTAE_NOMEM = -6,
+  IOT_OTAE_OSC_FAILED = -7,
+  IOT_OTAE_NONE = 0,
+} IOT_OTA_Err_t;
+
+// The state of an OTA handle.
+typedef enum {
+  IOT_OTAS_UNINITED = 0,
+  IOT_OTAS_INITED,
+  IOT_OTAS_FETCHING,
+  IOT_OTAS_FETCHED,
+} IOT_OTA_State_t;
+
+// What an upgrade updates (IOT_OTAG_OTA_TYPE): only firmware (FOTA) here.
+typedef enum {
+  IOT_OTAT_NONE,
+  IOT_OTAT_COTA,
+  IOT_OTAT_FOTA,
+} IOT_OTA_Type_t;
+
+// The `progress` of IOT_OTA_ReportProgress: a percentage or a failure.
+typedef enum {
+  IOT_OTAP_BURN_FAILED = -4,
+  IOT_OTAP_CHECK_FALIED = -3,
+  IOT_OTAP_FETCH_FAILED = -2,
+  IOT_OTAP_GENERAL_FAILED = -1,
+  IOT_OTAP_FETCH_PERCENTAGE_MIN = 0,
+  IOT_OTAP_FETCH_PERCENTAGE_MAX = 100,
+} IOT_OTA_Progress_t;
+
+// The commands of IOT_OTA_Ioctl.
+typedef enum {
+  IOT_OTAG_COTA_CONFIG_ID,
+  IOT_OTAG_COTA_CONFIG_SIZE,
+  IOT_OTAG_COTA_SIGN,
+  IOT_OTAG_COTA_SIGN_METHOD,
+  IOT_OTAG_COTA_URL,
+  IOT_OTAG_COTA_GETTYPE,
+  IOT_OTAG_OTA_TYPE,
+  IOT_OTAG_FETCHED_SIZE,
+  IOT_OTAG_FILE_SIZE,
+  IOT_OTAG_MD5SUM,
+  IOT_OTAG_VERSION,
+  IOT_OTAG_CHECK_FIRMWARE,
+  IOT_OTAG_CHECK_CONFIG,
+  IOT_OTAG_RESET_FETCHED_SIZE,
+} IOT_OTA_CmdType_t;
 
 // Heap counters of `HAL_Malloc` / `HAL_Free` (see `iotkit_heap_stats`).
 typedef struct {
@@ -643,6 +705,77 @@ int HAL_GetDeviceSecret(char *device_secret);
 // Copies the ProductSecret into a buffer of IOTX_PRODUCT_SECRET_LEN + 1 bytes.
 int HAL_GetProductSecret(char *product_secret);
 
+// Sets the directory where the default HAL_Firmware_Persistence_* write
+// `firmware.bin` (NULL: back to env IOTX_OTA_DIR, else `$HOME/.iotkit/ota`).
+// Returns 0, or IOT_OTAE_INVALID_PARAM for a path that is not UTF-8 or is
+// longer than 4096 bytes.
+int iotkit_ota_set_dir(const char *dir);
+
+// The library's HAL_Firmware_Persistence_Start: opens
+// `<dir>/firmware.bin.part` for a new image (any unfinished one is dropped).
+void iotkit_firmware_persistence_start(void);
+
+// The library's HAL_Firmware_Persistence_Write: appends `length` bytes.
+// Returns 0, or -1 (with a state event) when nothing was started, the
+// arguments are bad, or the storage failed (e.g. full).
+int iotkit_firmware_persistence_write(char *buffer, uint32_t length);
+
+// The library's HAL_Firmware_Persistence_Stop: when the bytes written are
+// the whole image of the last pushed upgrade and their MD5/SHA-256 match it,
+// the image becomes `<dir>/firmware.bin` (fsync, rename, fsync of the
+// directory) and 0 is returned; otherwise the partial file is removed and
+// -1 returned with a state event.
+int iotkit_firmware_persistence_stop(void);
+
+// Starts OTA for the device of MQTT client `ch_signal` (NULL: the default
+// client) and subscribes to `/ota/device/upgrade/PK/DN`. An empty or NULL
+// ProductKey/DeviceName means the identity the client learned on its
+// X.509 connection. Returns the OTA handle, or NULL (with a state event).
+void *IOT_OTA_Init(const char *product_key, const char *device_name, void *ch_signal);
+
+// Ends OTA on `handle`: unsubscribes and frees it. Returns 0 or
+// IOT_OTAE_INVALID_PARAM.
+int IOT_OTA_Deinit(void *handle);
+
+// Publishes `{"id":"N","params":{"version":"V"}}` to
+// `/ota/device/inform/PK/DN` (QoS 1). Returns 0 or a negative code.
+int IOT_OTA_ReportVersion(void *handle, const char *version);
+
+// Publishes `{"id":"N","params":{"step":"S","desc":"D"}}` to
+// `/ota/device/progress/PK/DN`; `progress` is 0..100 or an IOT_OTAP_*
+// failure (-4..-1); `msg` may be NULL. Returns 0 or a negative code.
+int IOT_OTA_ReportProgress(void *handle, IOT_OTA_Progress_t progress, const char *msg);
+
+// 1 while an upgrade is being downloaded, else 0 (also for a bad handle).
+int IOT_OTA_IsFetching(void *handle);
+
+// 1 once the download ended (the whole image arrived, or it failed: see
+// IOT_OTAG_CHECK_FIRMWARE and IOT_OTA_GetLastError), else 0.
+int IOT_OTA_IsFetchFinish(void *handle);
+
+// Downloads up to `buf_len` bytes of the image into `buf`, waiting up to
+// `timeout_s` seconds: returns the count (> 0), 0 when nothing arrived,
+// or a negative IOT_OTAE_* code. Cuts are resumed with HTTP Range; when
+// the last byte arrives the MD5/SHA-256 are checked (a mismatch is
+// reported to the platform and as a state event, and
+// IOT_OTAG_CHECK_FIRMWARE then gives 0).
+int IOT_OTA_FetchYield(void *handle, char *buf, uint32_t buf_len, uint32_t timeout_s);
+
+// Reads OTA information (IOT_OTAG_*). Returns 0 or a negative code:
+// IOT_OTAE_INVALID_PARAM for a NULL or too small buffer or an unknown
+// command, IOT_OTAE_INVALID_STATE when there is nothing to tell yet.
+// Config updates (COTA) are not supported.
+int IOT_OTA_Ioctl(void *handle, IOT_OTA_CmdType_t type, void *buf, int buf_len);
+
+// The last IOT_OTAE_* code of `handle` (0 when nothing failed), or
+// IOT_OTAE_INVALID_PARAM for a bad handle.
+int IOT_OTA_GetLastError(void *handle);
+
+// Calls `cb(handle)` each time an upgrade is pushed (after
+// IOT_OTA_IsFetching() became 1); NULL removes it. Returns 0 or
+// IOT_OTAE_INVALID_PARAM.
+int IOT_OTA_SetOnPushedCallback(void *handle, int (*cb)(void *context));
+
 // Connects to `host:port` (DNS name, IPv4 or IPv6) with TCP_NODELAY.
 // Returns a handle, or 0 with a state event saying why.
 size_t HAL_TCP_Establish(const char *host, uint16_t port);
@@ -900,6 +1033,13 @@ void (HAL_Printf)(const char *fmt, ...);
  * `state_code` to the handler of `event` (an ITE_STATE_* value) and to
  * ITE_STATE_EVERYTHING. Returns 0 or a negative STATE_* code. */
 int iotx_state_event(const int event, const int state_code, const char *fmt, ...);
+
+/* Firmware storage for OTA (wrappers.h in 3.2.x). The library defines them
+ * as weak symbols (c/ota_weak.c) that call iotkit_firmware_persistence_*;
+ * firmware that defines them itself replaces them. */
+void HAL_Firmware_Persistence_Start(void);
+int HAL_Firmware_Persistence_Write(char *buffer, uint32_t length);
+int HAL_Firmware_Persistence_Stop(void);
 
 #ifdef __cplusplus
 }

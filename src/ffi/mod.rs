@@ -17,6 +17,7 @@ pub mod types;
 
 pub mod kv;
 pub mod os;
+pub mod ota;
 pub mod tcp;
 pub mod tls;
 

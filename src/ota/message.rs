@@ -5,11 +5,11 @@ use serde_json::Value;
 
 /// Longest version string accepted (the vendor's OTA_VERSION_LEN_MAX is 32;
 /// the IOT_OTAG_VERSION buffer is sized by the caller).
-pub const VERSION_MAX: usize = 64;
+pub(crate) const VERSION_MAX: usize = 64;
 /// Longest download URL accepted.
-pub const URL_MAX: usize = 2048;
+pub(crate) const URL_MAX: usize = 2048;
 /// Largest image accepted (the vendor's sizes are uint32_t).
-pub const SIZE_MAX: u64 = u32::MAX as u64;
+pub(crate) const SIZE_MAX: u64 = u32::MAX as u64;
 
 /// Which of the four OTA topics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

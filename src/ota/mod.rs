@@ -14,26 +14,28 @@ use crate::tls::{self, TlsConfig};
 use crate::transport::Transport;
 use std::time::Duration;
 
-/// IOT_OTA_Err_t.
+/// IOT_OTA_Err_t (all values, some unused here).
+#[allow(dead_code)]
 pub mod codes {
-    pub const IOT_OTAE_GENERAL: i32 = -1;
-    pub const IOT_OTAE_INVALID_PARAM: i32 = -2;
-    pub const IOT_OTAE_INVALID_STATE: i32 = -3;
-    pub const IOT_OTAE_STR_TOO_LONG: i32 = -4;
-    pub const IOT_OTAE_FETCH_FAILED: i32 = -5;
-    pub const IOT_OTAE_NOMEM: i32 = -6;
-    pub const IOT_OTAE_OSC_FAILED: i32 = -7;
-    pub const IOT_OTAE_NONE: i32 = 0;
+    pub(crate) const IOT_OTAE_GENERAL: i32 = -1;
+    pub(crate) const IOT_OTAE_INVALID_PARAM: i32 = -2;
+    pub(crate) const IOT_OTAE_INVALID_STATE: i32 = -3;
+    pub(crate) const IOT_OTAE_STR_TOO_LONG: i32 = -4;
+    pub(crate) const IOT_OTAE_FETCH_FAILED: i32 = -5;
+    pub(crate) const IOT_OTAE_NOMEM: i32 = -6;
+    pub(crate) const IOT_OTAE_OSC_FAILED: i32 = -7;
+    pub(crate) const IOT_OTAE_NONE: i32 = 0;
 }
 
 /// IOT_OTA_Progress_t: the `step` of a progress report.
+#[allow(dead_code)]
 pub mod progress_step {
-    pub const BURN_FAILED: i32 = -4;
-    pub const CHECK_FAILED: i32 = -3;
-    pub const FETCH_FAILED: i32 = -2;
-    pub const GENERAL_FAILED: i32 = -1;
-    pub const PERCENTAGE_MIN: i32 = 0;
-    pub const PERCENTAGE_MAX: i32 = 100;
+    pub(crate) const BURN_FAILED: i32 = -4;
+    pub(crate) const CHECK_FAILED: i32 = -3;
+    pub(crate) const FETCH_FAILED: i32 = -2;
+    pub(crate) const GENERAL_FAILED: i32 = -1;
+    pub(crate) const PERCENTAGE_MIN: i32 = 0;
+    pub(crate) const PERCENTAGE_MAX: i32 = 100;
 }
 
 /// Downloads over TLS, the server verified against `config`'s CA (the

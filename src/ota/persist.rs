@@ -9,9 +9,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub const IMAGE: &str = "firmware.bin";
-pub const PART: &str = "firmware.bin.part";
-pub const ENV_DIR: &str = "IOTX_OTA_DIR";
+pub(crate) const IMAGE: &str = "firmware.bin";
+pub(crate) const PART: &str = "firmware.bin.part";
+pub(crate) const ENV_DIR: &str = "IOTX_OTA_DIR";
 
 /// The directory: the one set by `iotkit_ota_set_dir`, else env
 /// IOTX_OTA_DIR, else `$HOME/.iotkit/ota`, else `./.iotkit/ota`.

@@ -11,9 +11,9 @@ use mbedtls::hash::{Md, Type};
 use std::time::{Duration, Instant};
 
 /// Resumes after cuts before the download is given up.
-pub const MAX_RESUMES: u32 = 5;
+pub(crate) const MAX_RESUMES: u32 = 5;
 /// Time allowed for the TCP + TLS handshake and the response head.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// IOT_OTA_State_t.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
