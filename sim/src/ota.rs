@@ -514,10 +514,12 @@ impl Service {
             let status = if step < 0 { "failed" } else { "downloading" };
             conn.execute(
                 "UPDATE ota_targets SET step = ?1, descr = ?2, status = ?3, updated_at = ?4
-                 WHERE product_key = ?5 AND device_name = ?6 AND status NOT IN ('done')
+                 WHERE product_key = ?5 AND device_name = ?6 AND status NOT IN ('done', 'failed')
                    AND job_id = (SELECT MAX(job_id) FROM ota_targets WHERE product_key = ?5 AND device_name = ?6)",
                 params![step, desc, status, now, pk, dn],
             )?;
+            // The first failure of a push stays (a later report of the same
+            // download does not hide why it failed); a new push resets it.
             println!("[sim] OTA: pk={pk} dn={dn} progress {step} {desc:?}");
         }
         Ok(())

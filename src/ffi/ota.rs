@@ -98,7 +98,10 @@ pub extern "C" fn iotkit_firmware_persistence_start() {
 pub extern "C" fn iotkit_firmware_persistence_write(buffer: *mut c_char, length: u32) -> c_int {
     guard("HAL_Firmware_Persistence_Write", -1, || {
         if buffer.is_null() && length > 0 {
-            ota_event(IOT_OTAE_INVALID_PARAM, "HAL_Firmware_Persistence_Write: the buffer is NULL");
+            ota_event(
+                IOT_OTAE_INVALID_PARAM,
+                "HAL_Firmware_Persistence_Write: the buffer is NULL",
+            );
             return -1;
         }
         let mut writer = lock(&WRITER);
@@ -144,7 +147,10 @@ pub extern "C" fn iotkit_firmware_persistence_stop() -> c_int {
         let expected = lock(&EXPECTED).clone();
         let result = writer.stop(|written, md5, sha256| {
             let Some(up) = expected else {
-                return Err("no firmware upgrade was pushed, so the stored image cannot be checked".to_owned());
+                return Err(
+                    "no firmware upgrade was pushed, so the stored image cannot be checked"
+                        .to_owned(),
+                );
             };
             if written != up.size {
                 return Err(format!(
@@ -152,8 +158,12 @@ pub extern "C" fn iotkit_firmware_persistence_stop() -> c_int {
                     up.version, up.size
                 ));
             }
-            session::check_digests(&up, Some(md5), Some(sha256))
-                .map_err(|why| format!("the stored image of firmware {} is corrupt: {why}", up.version))
+            session::check_digests(&up, Some(md5), Some(sha256)).map_err(|why| {
+                format!(
+                    "the stored image of firmware {} is corrupt: {why}",
+                    up.version
+                )
+            })
         });
         match result {
             Ok(path) => {
@@ -261,11 +271,13 @@ pub use sdk::*;
 mod sdk {
     use super::*;
     use crate::ffi::mqtt::{
-        iotkit_mqtt_get_identity, IOT_MQTT_Publish_Simple, IOT_MQTT_Subscribe, IOT_MQTT_Unsubscribe,
+        iotkit_mqtt_get_identity, IOT_MQTT_Publish_Simple, IOT_MQTT_Subscribe_Sync,
+        IOT_MQTT_Unsubscribe,
     };
     use crate::ffi::types::*;
     use crate::handles::HandleTable;
 
+    const SUBSCRIBE_TIMEOUT_MS: c_int = 5000;
     /// Longest progress description accepted.
     const DESC_MAX: usize = 256;
     const IOT_OTAT_NONE: u32 = 0;
@@ -303,7 +315,11 @@ mod sdk {
                 return Err(rc);
             }
             let text = |b: &[c_char]| {
-                let bytes: Vec<u8> = b.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+                let bytes: Vec<u8> = b
+                    .iter()
+                    .take_while(|c| **c != 0)
+                    .map(|c| *c as u8)
+                    .collect();
                 String::from_utf8_lossy(&bytes).into_owned()
             };
             Ok((text(&pk), text(&dn)))
@@ -329,12 +345,15 @@ mod sdk {
             let Ok(filter) = CString::new(filter) else {
                 return STATE_USER_INPUT_INVALID;
             };
-            IOT_MQTT_Subscribe(
+            // Waits for the SUBACK, so a push right after IOT_OTA_Init (e.g.
+            // answering the version report) is not missed.
+            IOT_MQTT_Subscribe_Sync(
                 self.ptr(),
                 filter.as_ptr(),
                 iotx_mqtt_qos_t(1),
                 Some(on_message),
                 context as *mut c_void,
+                SUBSCRIBE_TIMEOUT_MS,
             )
         }
 
@@ -397,14 +416,20 @@ mod sdk {
     }
 
     /// Messages on /ota/device/upgrade/PK/DN (called inside IOT_MQTT_Yield).
-    unsafe extern "C" fn on_message(context: *mut c_void, _client: *mut c_void, msg: iotx_mqtt_event_msg_pt) {
+    unsafe extern "C" fn on_message(
+        context: *mut c_void,
+        _client: *mut c_void,
+        msg: iotx_mqtt_event_msg_pt,
+    ) {
         guard("OTA upgrade message", (), || {
             if msg.is_null() {
                 return;
             }
             // SAFETY: the MQTT layer passes a valid event for the callback's duration.
             let event = unsafe { &*msg };
-            if event.event_type != iotx_mqtt_event_type_t::IOTX_MQTT_EVENT_PUBLISH_RECEIVED || event.msg.is_null() {
+            if event.event_type != iotx_mqtt_event_type_t::IOTX_MQTT_EVENT_PUBLISH_RECEIVED
+                || event.msg.is_null()
+            {
                 return;
             }
             // SAFETY: for PUBLISH_RECEIVED, msg points to the topic info.
@@ -413,7 +438,9 @@ mod sdk {
                 &[]
             } else {
                 // SAFETY: payload_len bytes at payload, valid during the callback.
-                unsafe { std::slice::from_raw_parts(info.payload.cast::<u8>(), info.payload_len as usize) }
+                unsafe {
+                    std::slice::from_raw_parts(info.payload.cast::<u8>(), info.payload_len as usize)
+                }
             };
             let id = context as usize;
             let Some(ota) = OTAS.get(id) else {
@@ -424,7 +451,12 @@ mod sdk {
                 let upgrade = match message::parse_upgrade(payload) {
                     Ok(upgrade) => upgrade,
                     Err(why) => {
-                        fail(&ota, &mut inner, IOT_OTAE_INVALID_PARAM, &format!("{why}; the upgrade was ignored"));
+                        fail(
+                            &ota,
+                            &mut inner,
+                            IOT_OTAE_INVALID_PARAM,
+                            &format!("{why}; the upgrade was ignored"),
+                        );
                         return;
                     }
                 };
@@ -459,7 +491,12 @@ mod sdk {
 
     /// Reads a firmware string argument (product key, device name): `Ok(None)`
     /// for NULL or empty.
-    fn text_arg(function: &str, what: &str, ptr: *const c_char, max: usize) -> Result<Option<String>, c_int> {
+    fn text_arg(
+        function: &str,
+        what: &str,
+        ptr: *const c_char,
+        max: usize,
+    ) -> Result<Option<String>, c_int> {
         // SAFETY: NULL or NUL-terminated; at most max + 1 bytes are read.
         match unsafe { c_str_bounded(ptr, max) } {
             Ok(None) => Ok(None),
@@ -467,7 +504,10 @@ mod sdk {
             Ok(Some(b)) => match std::str::from_utf8(b) {
                 Ok(t) => Ok(Some(t.to_owned())),
                 Err(_) => {
-                    ota_event(IOT_OTAE_INVALID_PARAM, &format!("{function}: the {what} is not UTF-8 text"));
+                    ota_event(
+                        IOT_OTAE_INVALID_PARAM,
+                        &format!("{function}: the {what} is not UTF-8 text"),
+                    );
                     Err(IOT_OTAE_INVALID_PARAM)
                 }
             },
@@ -486,10 +526,16 @@ mod sdk {
     /// ProductKey/DeviceName means the identity the client learned on its
     /// X.509 connection. Returns the OTA handle, or NULL (with a state event).
     #[no_mangle]
-    pub extern "C" fn IOT_OTA_Init(product_key: *const c_char, device_name: *const c_char, ch_signal: *mut c_void) -> *mut c_void {
+    pub extern "C" fn IOT_OTA_Init(
+        product_key: *const c_char,
+        device_name: *const c_char,
+        ch_signal: *mut c_void,
+    ) -> *mut c_void {
         guard("IOT_OTA_Init", std::ptr::null_mut(), || {
             let f = "IOT_OTA_Init";
-            let signal = Signal { handle: ch_signal as usize };
+            let signal = Signal {
+                handle: ch_signal as usize,
+            };
             let Ok((known_pk, known_dn)) = signal.identity() else {
                 ota_event(IOT_OTAE_INVALID_PARAM, &format!("{f}: ch_signal {ch_signal:?} is not a live MQTT client: call IOT_MQTT_Construct first"));
                 return std::ptr::null_mut();
@@ -516,20 +562,34 @@ mod sdk {
                     Some(g) => Ok(g),
                 }
             };
-            let (Ok(pk), Ok(dn)) = (pick(pk, known_pk, "product key"), pick(dn, known_dn, "device name")) else {
+            let (Ok(pk), Ok(dn)) = (
+                pick(pk, known_pk, "product key"),
+                pick(dn, known_dn, "device name"),
+            ) else {
                 return std::ptr::null_mut();
             };
             let ota = Arc::new(Ota {
                 signal,
                 product_key: pk,
                 device_name: dn,
-                inner: Mutex::new(Inner { session: Session::new(), next_id: 0, pushed: None, dialer: None }),
+                inner: Mutex::new(Inner {
+                    session: Session::new(),
+                    next_id: 0,
+                    pushed: None,
+                    dialer: None,
+                }),
             });
             let id = OTAS.insert(ota.clone());
             let rc = ota.signal.subscribe(&ota.topic(Topic::Upgrade), id);
             if rc < 0 {
                 OTAS.remove(id);
-                ota_event(IOT_OTAE_OSC_FAILED, &format!("{f}: subscribing to {} failed ({rc})", ota.topic(Topic::Upgrade)));
+                ota_event(
+                    IOT_OTAE_OSC_FAILED,
+                    &format!(
+                        "{f}: subscribing to {} failed ({rc})",
+                        ota.topic(Topic::Upgrade)
+                    ),
+                );
                 return std::ptr::null_mut();
             }
             crate::log_info!("OTA ready for {}/{}", ota.product_key, ota.device_name);
@@ -565,20 +625,37 @@ mod sdk {
             let mut inner = lock(&ota.inner);
             let version = match text_arg(f, "version", version, message::VERSION_MAX) {
                 Ok(Some(v)) => v,
-                Ok(None) => return fail(&ota, &mut inner, IOT_OTAE_INVALID_PARAM, &format!("{f}: the version is NULL or empty")),
+                Ok(None) => {
+                    return fail(
+                        &ota,
+                        &mut inner,
+                        IOT_OTAE_INVALID_PARAM,
+                        &format!("{f}: the version is NULL or empty"),
+                    )
+                }
                 Err(code) => {
                     inner.session.set_last_error(code);
                     return code;
                 }
             };
             if let Err(why) = message::validate_version(&version) {
-                return fail(&ota, &mut inner, IOT_OTAE_INVALID_PARAM, &format!("{f}: {why}"));
+                return fail(
+                    &ota,
+                    &mut inner,
+                    IOT_OTAE_INVALID_PARAM,
+                    &format!("{f}: {why}"),
+                );
             }
             inner.next_id = inner.next_id.wrapping_add(1);
             let payload = message::inform(inner.next_id, &version);
             let rc = ota.signal.publish(&ota.topic(Topic::Inform), &payload);
             if rc < 0 {
-                return fail(&ota, &mut inner, IOT_OTAE_OSC_FAILED, &format!("{f}: publishing the version failed ({rc})"));
+                return fail(
+                    &ota,
+                    &mut inner,
+                    IOT_OTAE_OSC_FAILED,
+                    &format!("{f}: publishing the version failed ({rc})"),
+                );
             }
             crate::log_info!("OTA version {version} reported");
             0
@@ -589,7 +666,11 @@ mod sdk {
     /// `/ota/device/progress/PK/DN`; `progress` is 0..100 or an IOT_OTAP_*
     /// failure (-4..-1); `msg` may be NULL. Returns 0 or a negative code.
     #[no_mangle]
-    pub extern "C" fn IOT_OTA_ReportProgress(handle: *mut c_void, progress: IOT_OTA_Progress_t, msg: *const c_char) -> c_int {
+    pub extern "C" fn IOT_OTA_ReportProgress(
+        handle: *mut c_void,
+        progress: IOT_OTA_Progress_t,
+        msg: *const c_char,
+    ) -> c_int {
         let progress = progress.0;
         guard("IOT_OTA_ReportProgress", IOT_OTAE_GENERAL, || {
             let f = "IOT_OTA_ReportProgress";
@@ -603,8 +684,12 @@ mod sdk {
                     "{f}: progress {progress} is neither a percentage (0 to 100) nor an IOT_OTAP_* failure (-4 to -1)"));
             }
             if inner.session.upgrade().is_none() {
-                return fail(&ota, &mut inner, IOT_OTAE_INVALID_STATE, &format!(
-                    "{f}: no upgrade was pushed yet, so there is no progress to report"));
+                return fail(
+                    &ota,
+                    &mut inner,
+                    IOT_OTAE_INVALID_STATE,
+                    &format!("{f}: no upgrade was pushed yet, so there is no progress to report"),
+                );
             }
             let desc = match text_arg(f, "message", msg, DESC_MAX) {
                 Ok(d) => d.unwrap_or_default(),
@@ -615,7 +700,12 @@ mod sdk {
             };
             let rc = ota.report(&mut inner, progress, &desc);
             if rc < 0 {
-                return fail(&ota, &mut inner, IOT_OTAE_OSC_FAILED, &format!("{f}: publishing the progress failed ({rc})"));
+                return fail(
+                    &ota,
+                    &mut inner,
+                    IOT_OTAE_OSC_FAILED,
+                    &format!("{f}: publishing the progress failed ({rc})"),
+                );
             }
             0
         })
@@ -624,9 +714,11 @@ mod sdk {
     /// 1 while an upgrade is being downloaded, else 0 (also for a bad handle).
     #[no_mangle]
     pub extern "C" fn IOT_OTA_IsFetching(handle: *mut c_void) -> c_int {
-        guard("IOT_OTA_IsFetching", 0, || match resolve("IOT_OTA_IsFetching", handle) {
-            Ok((_, ota)) => c_int::from(lock(&ota.inner).session.state() == State::Fetching),
-            Err(_) => 0,
+        guard("IOT_OTA_IsFetching", 0, || {
+            match resolve("IOT_OTA_IsFetching", handle) {
+                Ok((_, ota)) => c_int::from(lock(&ota.inner).session.state() == State::Fetching),
+                Err(_) => 0,
+            }
         })
     }
 
@@ -634,9 +726,11 @@ mod sdk {
     /// IOT_OTAG_CHECK_FIRMWARE and IOT_OTA_GetLastError), else 0.
     #[no_mangle]
     pub extern "C" fn IOT_OTA_IsFetchFinish(handle: *mut c_void) -> c_int {
-        guard("IOT_OTA_IsFetchFinish", 0, || match resolve("IOT_OTA_IsFetchFinish", handle) {
-            Ok((_, ota)) => c_int::from(lock(&ota.inner).session.state() == State::Fetched),
-            Err(_) => 0,
+        guard("IOT_OTA_IsFetchFinish", 0, || {
+            match resolve("IOT_OTA_IsFetchFinish", handle) {
+                Ok((_, ota)) => c_int::from(lock(&ota.inner).session.state() == State::Fetched),
+                Err(_) => 0,
+            }
         })
     }
 
@@ -661,7 +755,12 @@ mod sdk {
     /// reported to the platform and as a state event, and
     /// IOT_OTAG_CHECK_FIRMWARE then gives 0).
     #[no_mangle]
-    pub extern "C" fn IOT_OTA_FetchYield(handle: *mut c_void, buf: *mut c_char, buf_len: u32, timeout_s: u32) -> c_int {
+    pub extern "C" fn IOT_OTA_FetchYield(
+        handle: *mut c_void,
+        buf: *mut c_char,
+        buf_len: u32,
+        timeout_s: u32,
+    ) -> c_int {
         guard("IOT_OTA_FetchYield", IOT_OTAE_GENERAL, || {
             let f = "IOT_OTA_FetchYield";
             let (_, ota) = match resolve(f, handle) {
@@ -670,7 +769,12 @@ mod sdk {
             };
             let mut inner = lock(&ota.inner);
             if buf.is_null() || buf_len == 0 {
-                return fail(&ota, &mut inner, IOT_OTAE_INVALID_PARAM, &format!("{f}: the buffer is NULL or its length is 0"));
+                return fail(
+                    &ota,
+                    &mut inner,
+                    IOT_OTAE_INVALID_PARAM,
+                    &format!("{f}: the buffer is NULL or its length is 0"),
+                );
             }
             if inner.session.state() != State::Fetching {
                 return fail(&ota, &mut inner, IOT_OTAE_INVALID_STATE, &format!(
@@ -682,7 +786,14 @@ mod sdk {
                 });
                 match config {
                     Ok(config) => inner.dialer = Some(TlsDialer { config }),
-                    Err(why) => return fail(&ota, &mut inner, IOT_OTAE_FETCH_FAILED, &format!("{f}: {why}")),
+                    Err(why) => {
+                        return fail(
+                            &ota,
+                            &mut inner,
+                            IOT_OTAE_FETCH_FAILED,
+                            &format!("{f}: {why}"),
+                        )
+                    }
                 }
             }
             let len = (buf_len as usize).min(c_int::MAX as usize);
@@ -698,7 +809,10 @@ mod sdk {
                         ota_event(IOT_OTAE_GENERAL, &why);
                         ota.report(inner, progress_step::CHECK_FAILED, &why);
                     } else if inner.session.is_good() {
-                        ota_event(STATE_SUCCESS, "the firmware image arrived whole and its digests match");
+                        ota_event(
+                            STATE_SUCCESS,
+                            "the firmware image arrived whole and its digests match",
+                        );
                     }
                     n as c_int
                 }
@@ -728,7 +842,12 @@ mod sdk {
     /// command, IOT_OTAE_INVALID_STATE when there is nothing to tell yet.
     /// Config updates (COTA) are not supported.
     #[no_mangle]
-    pub extern "C" fn IOT_OTA_Ioctl(handle: *mut c_void, r#type: IOT_OTA_CmdType_t, buf: *mut c_void, buf_len: c_int) -> c_int {
+    pub extern "C" fn IOT_OTA_Ioctl(
+        handle: *mut c_void,
+        r#type: IOT_OTA_CmdType_t,
+        buf: *mut c_void,
+        buf_len: c_int,
+    ) -> c_int {
         let r#type = r#type.0;
         guard("IOT_OTA_Ioctl", IOT_OTAE_GENERAL, || {
             let f = "IOT_OTA_Ioctl";
@@ -738,7 +857,12 @@ mod sdk {
             };
             let mut inner = lock(&ota.inner);
             let small = |inner: &mut Inner, need: &str| {
-                fail(&ota, inner, IOT_OTAE_INVALID_PARAM, &format!("{f}: command {} needs a buffer of {need}", r#type))
+                fail(
+                    &ota,
+                    inner,
+                    IOT_OTAE_INVALID_PARAM,
+                    &format!("{f}: command {} needs a buffer of {need}", r#type),
+                )
             };
             let session = &inner.session;
             match r#type {
@@ -793,9 +917,11 @@ mod sdk {
     /// IOT_OTAE_INVALID_PARAM for a bad handle.
     #[no_mangle]
     pub extern "C" fn IOT_OTA_GetLastError(handle: *mut c_void) -> c_int {
-        guard("IOT_OTA_GetLastError", IOT_OTAE_GENERAL, || match resolve("IOT_OTA_GetLastError", handle) {
-            Ok((_, ota)) => lock(&ota.inner).session.last_error(),
-            Err(code) => code,
+        guard("IOT_OTA_GetLastError", IOT_OTAE_GENERAL, || {
+            match resolve("IOT_OTA_GetLastError", handle) {
+                Ok((_, ota)) => lock(&ota.inner).session.last_error(),
+                Err(code) => code,
+            }
         })
     }
 
@@ -807,12 +933,16 @@ mod sdk {
         handle: *mut c_void,
         cb: Option<unsafe extern "C" fn(context: *mut c_void) -> c_int>,
     ) -> c_int {
-        guard("IOT_OTA_SetOnPushedCallback", IOT_OTAE_GENERAL, || match resolve("IOT_OTA_SetOnPushedCallback", handle) {
-            Ok((_, ota)) => {
-                lock(&ota.inner).pushed = cb;
-                0
-            }
-            Err(code) => code,
-        })
+        guard(
+            "IOT_OTA_SetOnPushedCallback",
+            IOT_OTAE_GENERAL,
+            || match resolve("IOT_OTA_SetOnPushedCallback", handle) {
+                Ok((_, ota)) => {
+                    lock(&ota.inner).pushed = cb;
+                    0
+                }
+                Err(code) => code,
+            },
+        )
     }
 }
