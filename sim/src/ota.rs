@@ -266,8 +266,13 @@ struct Service {
     broker: String,
     https_port: u16,
     url_key: Vec<u8>,
-    events: Mutex<mpsc::Sender<(String, String, String, Vec<u8>)>>,
+    events: Mutex<mpsc::Sender<DeviceMessage>>,
 }
+
+/// ProductKey, DeviceName, topic, payload of a device's OTA publish.
+type DeviceMessage = (String, String, String, Vec<u8>);
+/// A download target: job, ProductKey, DeviceName, image path, cut_at, no_range, cuts so far.
+type DownloadRow = (i64, String, String, String, Option<i64>, bool, i64);
 
 static SERVICE: OnceLock<Arc<Service>> = OnceLock::new();
 
@@ -578,7 +583,7 @@ impl Service {
             return reply(tls, "403 Forbidden", "the signed URL has expired\n");
         }
         let conn = open(&self.data_dir)?;
-        let row: Option<(i64, String, String, String, Option<i64>, bool, i64)> = conn
+        let row: Option<DownloadRow> = conn
             .query_row(
                 "SELECT t.job_id, t.product_key, t.device_name, f.path, j.cut_at, j.no_range, t.cuts
                  FROM ota_targets t JOIN ota_jobs j USING (job_id) JOIN ota_firmware f USING (firmware_id) WHERE t.token = ?1",
@@ -636,21 +641,6 @@ impl Service {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures_depend_on_token_and_expiry() {
-        let key = [7u8; 32];
-        let a = signature(&key, "t", 5).unwrap();
-        assert_eq!(a.len(), 64);
-        assert_ne!(a, signature(&key, "t", 6).unwrap());
-        assert_ne!(a, signature(&key, "u", 5).unwrap());
-        assert_ne!(a, signature(&[8u8; 32], "t", 5).unwrap());
     }
 }
 
@@ -726,4 +716,19 @@ pub fn http_status(data_dir: &Path, query: &[(String, String)]) -> Result<Value>
         data_dir,
         query_param(query, "job").and_then(|j| j.parse().ok()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_depend_on_token_and_expiry() {
+        let key = [7u8; 32];
+        let a = signature(&key, "t", 5).unwrap();
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, signature(&key, "t", 6).unwrap());
+        assert_ne!(a, signature(&key, "u", 5).unwrap());
+        assert_ne!(a, signature(&[8u8; 32], "t", 5).unwrap());
+    }
 }

@@ -500,7 +500,7 @@ mod sdk {
         // SAFETY: NULL or NUL-terminated; at most max + 1 bytes are read.
         match unsafe { c_str_bounded(ptr, max) } {
             Ok(None) => Ok(None),
-            Ok(Some(b)) if b.is_empty() => Ok(None),
+            Ok(Some([])) => Ok(None),
             Ok(Some(b)) => match std::str::from_utf8(b) {
                 Ok(t) => Ok(Some(t.to_owned())),
                 Err(_) => {

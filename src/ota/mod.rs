@@ -45,9 +45,25 @@ pub struct TlsDialer {
 }
 
 impl session::Dialer for TlsDialer {
-    fn dial(&self, host: &str, port: u16, timeout: Duration) -> Result<Box<dyn Transport>, String> {
+    fn dial(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Box<dyn Transport>, http::FetchError> {
+        use tls::TlsError::*;
         tls::connect(host, port, &self.config, timeout)
             .map(|c| Box::new(c) as Box<dyn Transport>)
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                // Trying again cannot make the server trusted.
+                BadCaCertificate { .. }
+                | UntrustedServerCertificate { .. }
+                | HostnameMismatch { .. }
+                | ServerCertificateDates { .. }
+                | ServerCertificateRejected { .. }
+                | ClientCertificateRequired { .. }
+                | ClientCertificateRejected { .. } => http::FetchError::Fatal(e.to_string()),
+                other => http::FetchError::Cut(other.to_string()),
+            })
     }
 }

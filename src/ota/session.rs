@@ -26,7 +26,14 @@ pub enum State {
 /// Opens the connection to the download server (TLS verified against the
 /// configured CA in the library; anything in tests).
 pub trait Dialer: Send {
-    fn dial(&self, host: &str, port: u16, timeout: Duration) -> Result<Box<dyn Transport>, String>;
+    /// A [`FetchError::Cut`] is retried (refused, timed out); a
+    /// [`FetchError::Fatal`] is not (e.g. an untrusted server certificate).
+    fn dial(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Box<dyn Transport>, FetchError>;
 }
 
 /// A failure: the IOT_OTAE_* code and a sentence for a person.
@@ -269,12 +276,9 @@ impl Session {
             if self.body.is_none() {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let connect = left.max(Duration::from_millis(1)).min(CONNECT_TIMEOUT);
-                let opened = dialer
-                    .dial(&url.host, url.port, connect)
-                    .map_err(FetchError::Cut)
-                    .and_then(|t| {
-                        http::start(t, &url, self.fetched, size, Instant::now() + connect)
-                    });
+                let opened = dialer.dial(&url.host, url.port, connect).and_then(|t| {
+                    http::start(t, &url, self.fetched, size, Instant::now() + connect)
+                });
                 match opened {
                     Ok(body) => self.body = Some(body),
                     Err(FetchError::Fatal(why)) => {
@@ -382,10 +386,15 @@ mod tests {
     /// Plain TCP to the test server (the TLS dialer is tested end to end).
     struct Plain;
     impl Dialer for Plain {
-        fn dial(&self, host: &str, port: u16, t: Duration) -> Result<Box<dyn Transport>, String> {
+        fn dial(
+            &self,
+            host: &str,
+            port: u16,
+            t: Duration,
+        ) -> Result<Box<dyn Transport>, FetchError> {
             TcpConnection::connect(host, port, t)
                 .map(|c| Box::new(c) as Box<dyn Transport>)
-                .map_err(|e| e.to_string())
+                .map_err(|e| FetchError::Cut(e.to_string()))
         }
     }
 
