@@ -780,7 +780,9 @@ int IOT_OTA_SetOnPushedCallback(void *handle, int (*cb)(void *context));
 // Returns a handle, or 0 with a state event saying why.
 size_t HAL_TCP_Establish(const char *host, uint16_t port);
 
-// Closes the connection. 0 on success, -1 for an unknown handle.
+// Closes the connection. 0 on success, and for handle 0 ("no
+// connection", what a failed HAL_TCP_Establish returned: destroying it is
+// normal clean-up, so it is quiet); -1 for an unknown handle.
 int32_t HAL_TCP_Destroy(size_t fd);
 
 // Writes `len` bytes within `timeout_ms`. Returns the count written (short
@@ -809,6 +811,17 @@ int iotkit_x509_set_credentials(const char *cert,
 // once no connection uses it any more).
 void iotkit_x509_clear_credentials(void);
 
+// Declares whether the device clock shows the real time (non-zero: yes,
+// e.g. after NTP or a time service answered; 0: back to the default).
+//
+// By default the validity dates of the server's certificates are checked
+// whenever the clock reads 2025 or later, and not checked (with a warning)
+// while it reads earlier: a device without a real-time clock starts in
+// 1970 and must still be able to connect. Once the clock is declared
+// right, the dates are always checked, whatever it reads. Applies to
+// handshakes started afterwards. Returns 0.
+int iotkit_tls_set_clock_trusted(int trusted);
+
 // Records allocator hooks for TLS memory. Returns 0, or -1 when `hooks` or
 // one of its functions is NULL.
 //
@@ -835,8 +848,10 @@ int HAL_SSL_Read(size_t handle, char *buf, int len, int timeout_ms);
 // when the time ran out), or -1 on error or when nothing went out in time.
 int HAL_SSL_Write(size_t handle, const char *buf, int len, int timeout_ms);
 
-// Sends close-notify and closes the connection. 0 on success, -1 for an
-// unknown (or already destroyed) handle.
+// Sends close-notify and closes the connection. 0 on success, and for
+// handle 0 ("no connection": the vendor's core destroys it after every
+// failed connect, so that is quiet); -1 for an unknown (or already
+// destroyed) handle.
 int32_t HAL_SSL_Destroy(size_t handle);
 
 // Sets or reads one device option. `data` points to what the option names:
@@ -907,6 +922,15 @@ void *iotx_event_callback(int evt);
 // `iotx_state_event` formats its message and calls this. Returns 0, or
 // STATE_USER_INPUT_OUT_RANGE when `event` is not an ITE_STATE_* value.
 int iotkit_raise_state_event(int event, int state_code, const char *message);
+
+// How many notices and state events were dropped since start instead of
+// reaching a handler. Handlers never recurse: an event raised while one of
+// the thread's handlers runs (e.g. a failed call made from an
+// ITE_STATE_EVERYTHING handler) is delivered after that handler returns,
+// and events raised in turn by the handlers of such a late event are
+// dropped and counted here (as are events beyond 256 waiting on one thread).
+// The log still shows every event.
+uint64_t iotkit_state_events_dropped(void);
 
 // A sentence describing `code`; never NULL, "unknown state code" for codes
 // the vendor did not define.

@@ -7,10 +7,33 @@
 # Usage: scripts/footprint.sh [WORK_DIR]
 # Environment: CARGO_TARGET_DIR (default ROOT/target), CC (default cc),
 # FOOTPRINT_PROFILES (default "release min-size min-size-abort").
+#
+# Per target instead: FOOTPRINT_TARGETS="LABEL=GNU_TRIPLE=LIBIOTKIT_A ..."
+# (GNU_TRIPLE "native" for the build machine's cc) links the example against
+# each given libiotkit.a (e.g. the CMake builds' build/*/lib/iotkit_full/,
+# cross builds with cmake/toolchains/) with <triple>-gcc, stripped and
+# --gc-sections, and prints one table row per target.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-$(mktemp -d)}
 mkdir -p "$work"
+
+if [ -n "${FOOTPRINT_TARGETS:-}" ]; then
+  echo "| target | compiler | text | data | bss | text+data+bss | file bytes |"
+  echo "|---|---|---:|---:|---:|---:|---:|"
+  for spec in $FOOTPRINT_TARGETS; do
+    IFS== read -r label triple lib <<<"$spec"
+    if [ "$triple" = native ]; then tc=${CC:-cc} tstrip=strip tsize=size; else tc=$triple-gcc tstrip=$triple-strip tsize=$triple-size; fi
+    exe=$work/mqtt_example-$label
+    "$tc" -Os -I"$root/include" -ffunction-sections -fdata-sections -Wl,--gc-sections -o "$exe" \
+      "$root/c_examples/mqtt_example.c" "$lib" -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+    "$tstrip" "$exe"
+    read -r text data bss _ < <("$tsize" "$exe" | tail -1)
+    printf '| %s | %s | %d | %d | %d | %d | %d |\n' "$label" "$("$tc" -dumpversion) ($("$tc" -dumpmachine))" \
+      "$text" "$data" "$bss" $((text + data + bss)) "$(stat -c %s "$exe")"
+  done
+  exit 0
+fi
 target=${CARGO_TARGET_DIR:-$root/target}
 cc=${CC:-cc}
 native_libs=(-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)

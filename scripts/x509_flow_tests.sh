@@ -109,5 +109,18 @@ if [ -n "${MULTI_DEVICE_TEST:-}" ]; then
   fi
 fi
 
+# 9. One process, two certificates: Destroy, assign another certificate to
+# g_cli_crt/g_cli_key, Construct again. The second CONNECT must not present
+# the first certificate's identity; the second certificate learns its own.
+if env -u IOTX_X509_CERT_FILE -u IOTX_X509_KEY_FILE IOTX_KV_DIR="$work/kv9" "$identity_test" --switch \
+    "$(field "$dev1" certFile)" "$(field "$dev1" keyFile)" flow-device-1 \
+    "$(field "$dev2" certFile)" "$(field "$dev2" keyFile)" flow-device-2 >"$work/9.log" 2>&1; then
+  ok "a second certificate in one process learns its own identity"
+else
+  bad "a second certificate in one process"; cat "$work/9.log"
+fi
+check "the second certificate never signed in as the first" \
+  bash -c "[ \$(grep -c 'username=flow-device-1&$pk' '$work/9.log') -eq 0 ]"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

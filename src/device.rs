@@ -141,8 +141,21 @@ impl Field {
     }
 }
 
+/// Where the ProductKey/DeviceName of the configuration came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// Set by the firmware with IOT_Ioctl (or never set).
+    #[default]
+    Firmware,
+    /// Learned from the platform (identity response or the persisted copy)
+    /// for the certificate with this SHA-256 fingerprint; another
+    /// certificate never uses it.
+    Learned([u8; 32]),
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeviceConfig {
+    pub identity_source: IdentitySource,
     pub product_key: String,
     pub product_secret: String,
     pub device_name: String,
@@ -183,6 +196,7 @@ impl DeviceConfig {
 }
 
 static CONFIG: Mutex<DeviceConfig> = Mutex::new(DeviceConfig {
+    identity_source: IdentitySource::Firmware,
     product_key: String::new(),
     product_secret: String::new(),
     device_name: String::new(),
@@ -222,7 +236,11 @@ pub fn set(field: Field, value: &[u8]) -> Result<(), i32> {
     }
     // validate() admits only ASCII, so this cannot fail.
     let text = std::str::from_utf8(value).map_err(|_| field.error_code())?;
-    *config().slot(field) = text.to_owned();
+    let mut config = config();
+    if matches!(field, Field::ProductKey | Field::DeviceName) {
+        config.identity_source = IdentitySource::Firmware;
+    }
+    *config.slot(field) = text.to_owned();
     Ok(())
 }
 
@@ -262,14 +280,29 @@ pub fn set_dynamic_register(enabled: bool) {
     config().dynamic_register = enabled;
 }
 
-/// Stores the identity the platform assigned (identity response or persisted
-/// copy); the values are validated like IOT_Ioctl input.
-pub fn set_identity(product_key: &str, device_name: &str) -> Result<(), String> {
+impl DeviceConfig {
+    /// Whether the firmware gave the whole identity itself (IOT_Ioctl).
+    pub fn identity_configured_by_firmware(&self) -> bool {
+        self.identity_source == IdentitySource::Firmware
+            && !self.product_key.is_empty()
+            && !self.device_name.is_empty()
+    }
+}
+
+/// Stores the identity learned from the platform (identity response or
+/// persisted copy) for the certificate `fingerprint`; the values are
+/// validated like IOT_Ioctl input. Empty values say "not known yet".
+pub fn set_learned_identity(
+    product_key: &str,
+    device_name: &str,
+    fingerprint: &[u8; 32],
+) -> Result<(), String> {
     Field::ProductKey.validate(product_key.as_bytes())?;
     Field::DeviceName.validate(device_name.as_bytes())?;
     let mut config = config();
     config.product_key = product_key.to_owned();
     config.device_name = device_name.to_owned();
+    config.identity_source = IdentitySource::Learned(*fingerprint);
     Ok(())
 }
 

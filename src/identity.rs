@@ -2,6 +2,8 @@
 //! password for X.509 and device-secret modes, the platform's identity
 //! response, and the identity persisted between runs.
 
+pub mod acceptance;
+
 use crate::device::Field;
 use crate::kv::{KvError, KvStore};
 
@@ -331,7 +333,7 @@ mod tests {
         ] {
             assert!(
                 parse_identity_response(bad).is_err(),
-                "{:?}",
+                "accepted: {}",
                 String::from_utf8_lossy(bad)
             );
         }

@@ -13,6 +13,11 @@ pub enum TransportError {
     PeerClosed,
     /// Any other failure; the message says what happened, for a person.
     Failed(String),
+    /// The connection could not be opened. `state_code` is the vendor's
+    /// `STATE_*` code that fits the cause (a handshake timeout is
+    /// `STATE_SYS_DEPEND_NWK_TIMEOUT`, an untrusted server something else
+    /// than "the connection was closed"), so callers can pass it on.
+    OpenFailed { state_code: i32, message: String },
 }
 
 impl fmt::Display for TransportError {
@@ -20,6 +25,7 @@ impl fmt::Display for TransportError {
         match self {
             TransportError::PeerClosed => f.write_str("the peer closed the connection"),
             TransportError::Failed(why) => f.write_str(why),
+            TransportError::OpenFailed { message, .. } => f.write_str(message),
         }
     }
 }

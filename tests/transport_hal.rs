@@ -385,7 +385,10 @@ fn hal_read_write_follow_the_vendor_semantics() {
     );
     for bogus in [0usize, 1, 0xdead_beef, usize::MAX] {
         assert_eq!(HAL_SSL_Read(bogus, buf.as_mut_ptr(), 32, 10), -1);
-        assert_eq!(HAL_SSL_Destroy(bogus), -1);
+        // 0 is "no connection": the vendor's core destroys it after every
+        // failed connect, and that succeeds quietly (tests/tls_messages.rs).
+        let expected = if bogus == 0 { 0 } else { -1 };
+        assert_eq!(HAL_SSL_Destroy(bogus), expected, "{bogus:#x}");
     }
 }
 

@@ -108,6 +108,9 @@ fn bad_arguments_and_stale_handles_fail_without_crashing() {
     for stale in [handle, 0, 3, usize::MAX] {
         assert_eq!(HAL_TCP_Read(stale, buf.as_mut_ptr(), 8, 10), -1);
         assert_eq!(HAL_TCP_Write(stale, buf.as_ptr(), 8, 10), -1);
-        assert_eq!(HAL_TCP_Destroy(stale), -1);
+        // 0 is what a failed establish returned: destroying it is clean-up
+        // and succeeds quietly (tests/tls_messages.rs).
+        let expected = if stale == 0 { 0 } else { -1 };
+        assert_eq!(HAL_TCP_Destroy(stale), expected, "{stale:#x}");
     }
 }

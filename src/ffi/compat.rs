@@ -422,6 +422,18 @@ pub extern "C" fn iotkit_raise_state_event(
     })
 }
 
+/// How many notices and state events were dropped since start instead of
+/// reaching a handler. Handlers never recurse: an event raised while one of
+/// the thread's handlers runs (e.g. a failed call made from an
+/// ITE_STATE_EVERYTHING handler) is delivered after that handler returns,
+/// and events raised in turn by the handlers of such a late event are
+/// dropped and counted here (as are events beyond 256 waiting on one thread).
+/// The log still shows every event.
+#[no_mangle]
+pub extern "C" fn iotkit_state_events_dropped() -> u64 {
+    guard("iotkit_state_events_dropped", 0, events::dropped_events)
+}
+
 /// A sentence describing `code`; never NULL, "unknown state code" for codes
 /// the vendor did not define.
 #[no_mangle]

@@ -30,7 +30,13 @@ pub mod sign;
 
 /// Runs `body`, turning a panic into `on_panic` plus a state event, so that no
 /// unwind ever crosses into C.
+///
+/// It also marks the export for the event queue: notices and state events
+/// raised inside are delivered to the firmware's handlers when the outermost
+/// export of the thread returns, after every library lock is released (see
+/// `events`), so no firmware callback ever runs under a library lock.
 pub(crate) fn guard<T>(name: &str, on_panic: T, body: impl FnOnce() -> T) -> T {
+    let _events = crate::events::ExportScope::enter();
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(value) => value,
         Err(_) => {

@@ -5,7 +5,9 @@
 #![allow(non_snake_case, non_upper_case_globals)]
 
 use std::ffi::{c_char, c_int, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use super::types::*;
@@ -13,6 +15,7 @@ use super::{c_str_bounded, guard};
 use crate::device::{self, Region};
 use crate::events::{self, ite};
 use crate::handles::HandleTable;
+use crate::identity::acceptance::{self, Decision, Facts, Identity, Refusal as Refused};
 use crate::identity::{self, SignMethod};
 use crate::kv;
 use crate::mqtt::client::{
@@ -56,8 +59,12 @@ struct MqttHandle {
 static CLIENTS: HandleTable<MqttHandle> = HandleTable::new();
 /// The client IOT_MQTT_Construct made; NULL handles mean this one.
 static DEFAULT_CLIENT: Mutex<usize> = Mutex::new(0);
-/// Serialises Construct and Destroy of the default client.
-static CONSTRUCT_LOCK: Mutex<()> = Mutex::new(());
+/// The thread inside IOT_MQTT_Construct, if any. Construct calls take turns
+/// by waiting on `CONSTRUCT_DONE`, not by holding a lock, so the handlers it
+/// calls (the identity wait serves the connection) run under no lock, and
+/// one calling Construct again is refused instead of deadlocking.
+static CONSTRUCTING: Mutex<Option<ThreadId>> = Mutex::new(None);
+static CONSTRUCT_DONE: Condvar = Condvar::new();
 static PERSIST_IDENTITY: Mutex<Option<bool>> = Mutex::new(None);
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -77,7 +84,8 @@ fn invalid_handle(function: &str, handle: *mut c_void) -> c_int {
     events::state_event(
         STATE_USER_INPUT_INVALID,
         &format!(
-            "{function}: {handle:?} is not a live MQTT client (never constructed, or destroyed)"
+            "{function}: {:#x} is not a live MQTT client (never constructed, or destroyed)",
+            handle as usize
         ),
     );
     STATE_USER_INPUT_INVALID
@@ -113,45 +121,24 @@ enum Mode {
     DeviceSecret,
 }
 
-/// Where a client's ProductKey/DeviceName live: the process-wide device
-/// configuration (the vendor API: IOT_Ioctl and HAL_GetProductKey see it) or
-/// the client's own (iotkit_mqtt_construct_x509: many devices per process).
-enum IdentityScope {
-    Global,
-    Own(Mutex<(String, String)>),
-}
-
-impl IdentityScope {
-    /// ProductKey, DeviceName, DeviceSecret.
-    fn current(&self) -> (String, String, String) {
-        match self {
-            IdentityScope::Global => {
-                let config = device::snapshot();
-                (config.product_key, config.device_name, config.device_secret)
-            }
-            IdentityScope::Own(identity) => {
-                let identity = lock(identity);
-                (identity.0.clone(), identity.1.clone(), String::new())
-            }
-        }
-    }
-
-    fn set(&self, product_key: &str, device_name: &str) -> Result<(), String> {
-        match self {
-            IdentityScope::Global => device::set_identity(product_key, device_name),
-            IdentityScope::Own(identity) => {
-                device::Field::ProductKey.validate(product_key.as_bytes())?;
-                device::Field::DeviceName.validate(device_name.as_bytes())?;
-                *lock(identity) = (product_key.to_owned(), device_name.to_owned());
-                Ok(())
-            }
-        }
-    }
-}
-
 /// What stays fixed for a client's life plus the identity it may learn.
 struct Session {
-    identity: IdentityScope,
+    /// ProductKey/DeviceName this client connects with: its own copy, so a
+    /// client never uses an identity learned for another certificate.
+    identity: Mutex<(String, String)>,
+    /// The default client (IOT_MQTT_Construct) mirrors its learned identity
+    /// into the process-wide configuration (IOT_Ioctl GET, HAL_GetProductKey).
+    global: bool,
+    /// The identity was given by the firmware (IOT_Ioctl or the params):
+    /// an identity response never changes it.
+    configured_by_firmware: bool,
+    device_secret: String,
+    /// An identity response was accepted on the current connection.
+    accepted_on_connection: AtomicBool,
+    /// The last failure to open the connection (code, sentence).
+    open_failure: Mutex<Option<(i32, String)>>,
+    /// An identity response too large for the read buffer: its size and the buffer's.
+    identity_overflow: Mutex<Option<(usize, usize)>>,
     host: String,
     port: u16,
     tls: TlsConfig,
@@ -174,43 +161,125 @@ impl Session {
         *lock(&self.handle)
     }
 
-    /// The interceptor's work: the platform's identity response.
+    /// ProductKey, DeviceName, DeviceSecret.
+    fn current(&self) -> (String, String, String) {
+        let identity = lock(&self.identity);
+        (
+            identity.0.clone(),
+            identity.1.clone(),
+            self.device_secret.clone(),
+        )
+    }
+
+    fn fingerprint(&self) -> Option<&[u8; 32]> {
+        match &self.mode {
+            Mode::X509 { fingerprint } => Some(fingerprint),
+            Mode::DeviceSecret => None,
+        }
+    }
+
+    /// The interceptor's work: the platform's identity response, accepted
+    /// only as `identity::acceptance::decide` rules.
     fn on_identity_response(&self, message: &Message<'_>) {
-        let payload = String::from_utf8_lossy(message.payload);
-        let (product_key, device_name) = match identity::parse_identity_response(message.payload) {
-            Ok(identity) => identity,
-            Err(why) => {
+        let parsed = identity::parse_identity_response(message.payload);
+        let known_flag = *lock(&self.identity_known);
+        let known = known_flag
+            .then(|| lock(&self.identity).clone())
+            .filter(|(pk, dn)| !pk.is_empty() && !dn.is_empty());
+        let facts = Facts {
+            x509: self.fingerprint().is_some(),
+            configured_by_firmware: self.configured_by_firmware,
+            retained: message.retain,
+            accepted_on_this_connection: self.accepted_on_connection.load(Ordering::Acquire),
+            known: known.as_ref().map(|(pk, dn)| Identity {
+                product_key: pk,
+                device_name: dn,
+            }),
+        };
+        let response = parsed.as_ref().ok().map(|(pk, dn)| Identity {
+            product_key: pk,
+            device_name: dn,
+        });
+        let topic = identity::IDENTITY_TOPIC;
+        let (product_key, device_name) = match (acceptance::decide(&facts, response), &parsed) {
+            (Decision::Accept, Ok(identity)) => identity.clone(),
+            (Decision::Matches, _) => {
+                self.accepted_on_connection.store(true, Ordering::Release);
+                crate::log_info!("identity response on {topic}: confirms the known identity");
+                return;
+            }
+            (Decision::Refuse(Refused::Malformed), Err(why)) | (Decision::Accept, Err(why)) => {
                 events::state_event(
                     STATE_USER_INPUT_META_INFO,
-                    &format!("{why}; identity unchanged"),
+                    &format!("identity response on {topic}: {why}; identity unchanged"),
+                );
+                return;
+            }
+            (Decision::Refuse(refusal), _) => {
+                let named = match &parsed {
+                    Ok((pk, dn)) => format!(" (productKey={pk} deviceName={dn})"),
+                    Err(_) => String::new(),
+                };
+                let known = match (refusal, &known) {
+                    (Refused::DiffersFromKnown, Some((pk, dn))) => {
+                        format!(" (known: productKey={pk} deviceName={dn})")
+                    }
+                    _ => String::new(),
+                };
+                events::state_event(
+                    STATE_USER_INPUT_META_INFO,
+                    &format!(
+                        "identity response on {topic}{named} {}{known}",
+                        refusal.sentence()
+                    ),
                 );
                 return;
             }
         };
-        if let Err(why) = self.identity.set(&product_key, &device_name) {
-            events::state_event(
-                STATE_USER_INPUT_META_INFO,
-                &format!("identity response refused: {why}"),
-            );
-            return;
-        }
+        *lock(&self.identity) = (product_key.clone(), device_name.clone());
+        self.accepted_on_connection.store(true, Ordering::Release);
         crate::log_info!("identity response: productKey={product_key} deviceName={device_name}");
-        if let (Mode::X509 { fingerprint }, true) = (&self.mode, self.persist) {
-            let saved = kv::default_store().and_then(|store| {
-                identity::save_identity(&store, fingerprint, &product_key, &device_name)
-            });
-            if let Err(err) = saved {
-                events::state_event(
-                    STATE_SYS_DEPEND_KV_SET,
-                    &format!("the identity could not be persisted ({err}); it will be learned again next time"),
-                );
+        if let Some(fingerprint) = self.fingerprint() {
+            if self.global {
+                // Validated by parse_identity_response: cannot fail.
+                let _ = device::set_learned_identity(&product_key, &device_name, fingerprint);
+            }
+            if self.persist {
+                let saved = kv::default_store().and_then(|store| {
+                    identity::save_identity(&store, fingerprint, &product_key, &device_name)
+                });
+                if let Err(err) = saved {
+                    events::state_event(
+                        STATE_SYS_DEPEND_KV_SET,
+                        &format!("the identity could not be persisted ({err}); it will be learned again next time"),
+                    );
+                }
             }
         }
         *lock(&self.identity_known) = true;
         self.identity_arrived.notify_all();
-        if matches!(self.identity, IdentityScope::Global) {
-            events::identity_response(&payload);
+        if self.global {
+            events::identity_response(&String::from_utf8_lossy(message.payload));
         }
+    }
+
+    /// A PUBLISH larger than the read buffer: say which and what size it needs.
+    fn on_overflow(&self, needed: usize, limit: usize, topic: &str) {
+        let what = if topic == identity::IDENTITY_TOPIC {
+            *lock(&self.identity_overflow) = Some((needed, limit));
+            format!("the identity response arrived on {topic}, but")
+        } else if topic.is_empty() {
+            "an incoming packet".to_owned()
+        } else {
+            format!("a message on {topic}")
+        };
+        events::state_event(
+            STATE_MQTT_RX_BUFFER_TOO_SHORT,
+            &format!(
+                "{what} is {needed} bytes, more than the read buffer of {limit} bytes, and was skipped; \
+                 set mqtt_params.read_buf_size to at least {needed}"
+            ),
+        );
     }
 
     /// Blocks until the identity is known or `timeout` passes, serving the
@@ -238,10 +307,15 @@ impl Session {
     fn deliver(&self, event: &Event<'_>) {
         match event {
             Event::Connected | Event::Reconnected => {
+                self.accepted_on_connection.store(false, Ordering::Release);
                 events::notify(ite::CONNECT_SUCC);
                 events::notify(ite::MQTT_CONNECT_SUCC);
             }
-            Event::Disconnected => {}
+            Event::BufferOverflow {
+                needed,
+                limit,
+                topic,
+            } => self.on_overflow(*needed, *limit, topic),
             _ => {}
         }
         let Some(handler) = self.event_handler else {
@@ -327,19 +401,21 @@ impl Connector for DeviceConnector {
                 Ok(Box::new(connection))
             }
             Err(e) => {
-                events::state_event(
-                    e.state_code(),
-                    &format!("connecting to {}:{}: {e}", s.host, s.port),
-                );
-                events::notify(ite::CONNECT_FAIL);
-                Err(TransportError::Failed(e.to_string()))
+                // Reported once by whoever asked: Construct (first
+                // connection) or the client's reconnect (later ones).
+                let sentence = format!("connecting to {}:{}: {e}", s.host, s.port);
+                *lock(&s.open_failure) = Some((e.state_code(), sentence));
+                Err(TransportError::OpenFailed {
+                    state_code: e.state_code(),
+                    message: e.to_string(),
+                })
             }
         }
     }
 
     fn credentials(&self) -> Credentials {
         let s = &self.session;
-        let (product_key, device_name, device_secret) = s.identity.current();
+        let (product_key, device_name, device_secret) = s.current();
         let (client_id, username, password) = match &s.mode {
             Mode::X509 { fingerprint } => {
                 let base = identity::x509_base_client_id(
@@ -606,31 +682,56 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
         }
     };
 
-    // X.509 identity: given up front, else persisted for this certificate.
-    let mut identity_known = !config.product_key.is_empty() && !config.device_name.is_empty();
-    if let (Mode::X509 { fingerprint }, false, true) = (&mode, identity_known, persist) {
-        match kv::default_store()
-            .map_err(|e| e.to_string())
-            .and_then(|store| identity::load_identity(&store, fingerprint))
-        {
-            Ok(Some((pk, dn))) => {
-                if device::set_identity(&pk, &dn).is_ok() {
-                    crate::log_info!(
-                        "using the persisted identity productKey={pk} deviceName={dn}"
-                    );
-                    identity_known = true;
+    // The identity: the firmware's (IOT_Ioctl), else the one learned in
+    // this process for this certificate, else the one persisted for it.
+    // Nothing global changes here: a failed Construct changes nothing.
+    let configured_by_firmware = config.identity_configured_by_firmware();
+    let (identity, identity_known) = match &mode {
+        Mode::DeviceSecret => (
+            (config.product_key.clone(), config.device_name.clone()),
+            true,
+        ),
+        Mode::X509 { .. } if configured_by_firmware => (
+            (config.product_key.clone(), config.device_name.clone()),
+            true,
+        ),
+        Mode::X509 { fingerprint } => {
+            let learned_here = config.identity_source
+                == device::IdentitySource::Learned(*fingerprint)
+                && !config.product_key.is_empty()
+                && !config.device_name.is_empty();
+            if learned_here {
+                (
+                    (config.product_key.clone(), config.device_name.clone()),
+                    true,
+                )
+            } else if persist {
+                match kv::default_store()
+                    .map_err(|e| e.to_string())
+                    .and_then(|store| identity::load_identity(&store, fingerprint))
+                {
+                    Ok(Some((pk, dn))) => {
+                        crate::log_info!(
+                            "using the persisted identity productKey={pk} deviceName={dn}"
+                        );
+                        ((pk, dn), true)
+                    }
+                    Ok(None) => (Default::default(), false),
+                    Err(why) => {
+                        events::state_event(STATE_SYS_DEPEND_KV_GET, &why);
+                        (Default::default(), false)
+                    }
                 }
+            } else {
+                (Default::default(), false)
             }
-            Ok(None) => {}
-            Err(why) => events::state_event(STATE_SYS_DEPEND_KV_GET, &why),
         }
-    }
+    };
     if let Mode::X509 { fingerprint } = &mode {
-        let snapshot = device::snapshot();
         if let Err(why) = identity::x509_base_client_id(
             client_id.as_deref(),
-            &snapshot.product_key,
-            &snapshot.device_name,
+            &identity.0,
+            &identity.1,
             fingerprint,
         ) {
             if !client_id.as_deref().is_some_and(|id| id.contains('|')) {
@@ -705,7 +806,13 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
     Ok(Settings {
         options,
         session: Session {
-            identity: IdentityScope::Global,
+            identity: Mutex::new(identity),
+            global: true,
+            configured_by_firmware,
+            device_secret: config.device_secret.clone(),
+            accepted_on_connection: AtomicBool::new(false),
+            open_failure: Mutex::new(None),
+            identity_overflow: Mutex::new(None),
             host,
             port,
             tls,
@@ -735,7 +842,14 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
 #[no_mangle]
 pub extern "C" fn IOT_MQTT_Construct(pInitParams: *mut iotx_mqtt_param_t) -> *mut c_void {
     guard("IOT_MQTT_Construct", std::ptr::null_mut(), || {
-        let _serial = lock(&CONSTRUCT_LOCK);
+        let Some(_turn) = ConstructTurn::take() else {
+            events::state_event(
+                STATE_MQTT_ASYNC_STACK_CONN_IN_PROG,
+                "IOT_MQTT_Construct was called from a handler while this thread is inside \
+                 IOT_MQTT_Construct; call it again after that call has returned",
+            );
+            return std::ptr::null_mut();
+        };
         let existing = *lock(&DEFAULT_CLIENT);
         if CLIENTS.get(existing).is_some() {
             crate::log_warn!("IOT_MQTT_Construct: the client already exists; returning it");
@@ -749,12 +863,46 @@ pub extern "C" fn IOT_MQTT_Construct(pInitParams: *mut iotx_mqtt_param_t) -> *mu
                 handle as *mut c_void
             }
             Err(Refusal(code, message)) => {
+                // The one report of this failure: one state event, one notice.
                 events::state_event(code, &format!("IOT_MQTT_Construct failed: {message}"));
                 events::notify(ite::CONNECT_FAIL);
                 std::ptr::null_mut()
             }
         }
     })
+}
+
+/// This thread's turn inside IOT_MQTT_Construct; other threads wait for it
+/// to end (on a condition variable, so no lock is held meanwhile).
+struct ConstructTurn;
+
+impl ConstructTurn {
+    /// None when this thread is already inside Construct (a handler called it).
+    fn take() -> Option<ConstructTurn> {
+        let me = thread::current().id();
+        let mut owner = lock(&CONSTRUCTING);
+        loop {
+            match *owner {
+                None => {
+                    *owner = Some(me);
+                    return Some(ConstructTurn);
+                }
+                Some(other) if other == me => return None,
+                Some(_) => {
+                    owner = CONSTRUCT_DONE
+                        .wait(owner)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ConstructTurn {
+    fn drop(&mut self) {
+        *lock(&CONSTRUCTING) = None;
+        CONSTRUCT_DONE.notify_all();
+    }
 }
 
 fn construct(params: Option<&iotx_mqtt_param_t>) -> Result<usize, Refusal> {
@@ -787,12 +935,23 @@ fn start_client(settings: Settings) -> Result<usize, Refusal> {
         session: Arc::clone(&session),
     });
     let client = Client::connect(options, connector, Some(default_handler), Some(interceptor))
-        .map_err(|e| {
-            Refusal(
+        .map_err(|e| match (&e, lock(&session.open_failure).take()) {
+            // The TLS layer's own code and sentence say more than "could not open".
+            (ClientError::Open(_), Some((code, sentence))) => Refusal(code, sentence),
+            _ => Refusal(
                 e.state_code(),
                 format!("{}:{}: {e}", session.host, session.port),
-            )
+            ),
         })?;
+    if session.global {
+        if let (Some(fingerprint), false) = (session.fingerprint(), session.configured_by_firmware)
+        {
+            // Now that Construct succeeds, the process-wide identity is this
+            // certificate's (possibly still empty: learned when it arrives).
+            let (pk, dn, _) = session.current();
+            let _ = device::set_learned_identity(&pk, &dn, fingerprint);
+        }
+    }
     let handle = CLIENTS.insert(Arc::new(MqttHandle {
         client,
         session: Arc::clone(&session),
@@ -803,13 +962,24 @@ fn start_client(settings: Settings) -> Result<usize, Refusal> {
             .get(handle)
             .ok_or_else(|| Refusal(STATE_USER_INPUT_INVALID, "client vanished".into()))?;
         if !session.wait_for_identity(&entry.client, request_timeout) {
-            events::state_event(
-                STATE_MQTT_CONN_USER_INFO,
-                &format!(
-                    "no identity response within {} ms; ProductKey/DeviceName stay empty until it arrives",
-                    request_timeout.as_millis()
+            match *lock(&session.identity_overflow) {
+                Some((needed, limit)) => events::state_event(
+                    STATE_MQTT_RX_BUFFER_TOO_SHORT,
+                    &format!(
+                        "the identity response arrived on {} but is {needed} bytes, more than the read buffer \
+                         ({} bytes): set mqtt_params.read_buf_size to at least {needed}; ProductKey/DeviceName stay empty",
+                        identity::IDENTITY_TOPIC,
+                        limit
+                    ),
                 ),
-            );
+                None => events::state_event(
+                    STATE_MQTT_CONN_USER_INFO,
+                    &format!(
+                        "no identity response within {} ms; ProductKey/DeviceName stay empty until it arrives",
+                        request_timeout.as_millis()
+                    ),
+                ),
+            }
         }
     }
     Ok(handle)
@@ -1281,7 +1451,13 @@ fn x509_client_settings(p: &iotkit_x509_client_params_t) -> Result<Settings, Ref
         options,
         wait_for_identity: p.wait_for_identity != 0 && !identity_known,
         session: Session {
-            identity: IdentityScope::Own(Mutex::new((product_key, device_name))),
+            identity: Mutex::new((product_key, device_name)),
+            global: false,
+            configured_by_firmware: identity_known,
+            device_secret: String::new(),
+            accepted_on_connection: AtomicBool::new(false),
+            open_failure: Mutex::new(None),
+            identity_overflow: Mutex::new(None),
             host,
             port: if p.port == 0 {
                 identity::X509_PORT
@@ -1352,7 +1528,7 @@ pub extern "C" fn iotkit_mqtt_get_identity(
         if product_key.is_null() || device_name.is_null() {
             return STATE_USER_INPUT_NULL_POINTER;
         }
-        let (pk, dn, _) = entry.session.identity.current();
+        let (pk, dn, _) = entry.session.current();
         // SAFETY: the caller provides buffers of the documented sizes; values
         // are validated to fit them.
         let copied = unsafe {

@@ -68,11 +68,14 @@ pub extern "C" fn HAL_TCP_Establish(host: *const c_char, port: u16) -> usize {
     })
 }
 
-/// Closes the connection. 0 on success, -1 for an unknown handle.
+/// Closes the connection. 0 on success, and for handle 0 ("no
+/// connection", what a failed HAL_TCP_Establish returned: destroying it is
+/// normal clean-up, so it is quiet); -1 for an unknown handle.
 #[no_mangle]
 pub extern "C" fn HAL_TCP_Destroy(fd: usize) -> i32 {
     guard("HAL_TCP_Destroy", -1, || match CONNECTIONS.remove(fd) {
         Some(_) => 0,
+        None if fd == 0 => 0,
         None => {
             invalid_handle("HAL_TCP_Destroy", fd);
             -1

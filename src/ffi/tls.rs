@@ -348,6 +348,23 @@ pub extern "C" fn iotkit_x509_clear_credentials() {
     })
 }
 
+/// Declares whether the device clock shows the real time (non-zero: yes,
+/// e.g. after NTP or a time service answered; 0: back to the default).
+///
+/// By default the validity dates of the server's certificates are checked
+/// whenever the clock reads 2025 or later, and not checked (with a warning)
+/// while it reads earlier: a device without a real-time clock starts in
+/// 1970 and must still be able to connect. Once the clock is declared
+/// right, the dates are always checked, whatever it reads. Applies to
+/// handshakes started afterwards. Returns 0.
+#[no_mangle]
+pub extern "C" fn iotkit_tls_set_clock_trusted(trusted: c_int) -> c_int {
+    guard("iotkit_tls_set_clock_trusted", 0, || {
+        tls::set_clock_trusted(trusted != 0);
+        0
+    })
+}
+
 /// The firmware's allocator hooks, kept for when TLS memory can use them.
 static SSL_HOOKS: Mutex<Option<ssl_hooks_t>> = Mutex::new(None);
 
@@ -541,12 +558,15 @@ pub extern "C" fn HAL_SSL_Write(
     })
 }
 
-/// Sends close-notify and closes the connection. 0 on success, -1 for an
-/// unknown (or already destroyed) handle.
+/// Sends close-notify and closes the connection. 0 on success, and for
+/// handle 0 ("no connection": the vendor's core destroys it after every
+/// failed connect, so that is quiet); -1 for an unknown (or already
+/// destroyed) handle.
 #[no_mangle]
 pub extern "C" fn HAL_SSL_Destroy(handle: usize) -> i32 {
     guard("HAL_SSL_Destroy", -1, || match CONNECTIONS.remove(handle) {
         Some(_) => 0,
+        None if handle == 0 => 0,
         None => {
             invalid_handle("HAL_SSL_Destroy", handle);
             -1
@@ -557,4 +577,20 @@ pub extern "C" fn HAL_SSL_Destroy(handle: usize) -> i32 {
 /// Number of open TLS handles (for tests and leak checks).
 pub fn open_connections() -> usize {
     CONNECTIONS.len()
+}
+
+extern "C" {
+    // mbedTLS (built by mbedtls-sys), which the `mbedtls` crate does not wrap.
+    fn mbedtls_ssl_get_max_out_record_payload(ssl: *const std::ffi::c_void) -> c_int;
+}
+
+/// The largest plaintext mbedTLS puts in one outgoing record of `ctx`: its
+/// build's `MBEDTLS_SSL_OUT_CONTENT_LEN`, lowered by a negotiated maximum
+/// fragment length. `None` when mbedTLS reports an error.
+pub(crate) fn max_out_record_payload<T>(ctx: &mbedtls::ssl::Context<T>) -> Option<usize> {
+    let raw: *const _ = ctx.into();
+    // SAFETY: `raw` points to the live ssl_context inside `ctx`, borrowed for
+    // the whole call; the function only reads its configuration and session.
+    let payload = unsafe { mbedtls_ssl_get_max_out_record_payload(raw.cast()) };
+    usize::try_from(payload).ok().filter(|&n| n > 0)
 }

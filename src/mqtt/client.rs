@@ -150,9 +150,11 @@ pub enum Event<'a> {
     Message(&'a Message<'a>),
     /// An incoming packet of `needed` bytes did not fit the read buffer of
     /// `limit` bytes and was skipped (a QoS 1 PUBLISH is still acknowledged).
+    /// `topic` is the PUBLISH's topic when its head was readable, else "".
     BufferOverflow {
         needed: usize,
         limit: usize,
+        topic: &'a str,
     },
 }
 
@@ -238,9 +240,12 @@ impl ClientError {
     pub fn state_code(&self) -> i32 {
         match self {
             ClientError::InvalidOptions(_) => state::STATE_USER_INPUT_OUT_RANGE,
+            ClientError::Open(TransportError::OpenFailed { state_code, .. }) => *state_code,
             ClientError::Open(_) => state::STATE_SYS_DEPEND_NWK_CLOSE,
             ClientError::Io(TransportError::PeerClosed) => state::STATE_SYS_DEPEND_NWK_CLOSE,
-            ClientError::Io(TransportError::Failed(_)) => state::STATE_SYS_DEPEND_NWK_READ_ERROR,
+            ClientError::Io(TransportError::Failed(_) | TransportError::OpenFailed { .. }) => {
+                state::STATE_SYS_DEPEND_NWK_READ_ERROR
+            }
             ClientError::WriteTimeout | ClientError::ConnAckTimeout | ClientError::PingTimeout => {
                 state::STATE_SYS_DEPEND_NWK_TIMEOUT
             }
@@ -542,21 +547,23 @@ fn check_options(options: &Options) -> Result<(), ClientError> {
     }
     if options.reconnect_min.is_zero() || options.reconnect_max < options.reconnect_min {
         return invalid(format!(
-            "the reconnect interval must satisfy 0 < min <= max (got {:?}..{:?})",
-            options.reconnect_min, options.reconnect_max
+            "the reconnect interval must satisfy 0 < min <= max (got {} ms..{} ms)",
+            options.reconnect_min.as_millis(),
+            options.reconnect_max.as_millis()
         ));
     }
     let day = Duration::from_secs(24 * 3600);
     if options.request_timeout > day || options.reconnect_max > day {
         return invalid(format!(
-            "request timeout and reconnect interval must stay within a day (got {:?} and {:?})",
-            options.request_timeout, options.reconnect_max
+            "request timeout and reconnect interval must stay within a day (got {} ms and {} ms)",
+            options.request_timeout.as_millis(),
+            options.reconnect_max.as_millis()
         ));
     }
     if options.keepalive.as_secs() > u64::from(u16::MAX) {
         return invalid(format!(
-            "keep-alive {:?} exceeds MQTT's 65535 seconds",
-            options.keepalive
+            "keep-alive {} s exceeds MQTT's 65535 seconds",
+            options.keepalive.as_secs()
         ));
     }
     Ok(())
@@ -567,6 +574,25 @@ fn deadline_after(timeout: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(timeout)
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// The topic of the PUBLISH whose head is at the start of `head`, or "".
+fn publish_topic_of(head: &[u8]) -> &str {
+    if head.first().and_then(|b| packet_type_of(*b)) != Some(PacketType::Publish) {
+        return "";
+    }
+    // Fixed header: one byte, then 1..4 bytes of remaining length.
+    let Some(len_bytes) = head[1..].iter().take(4).position(|b| b & 0x80 == 0) else {
+        return "";
+    };
+    let at = 2 + len_bytes;
+    let (Some(&hi), Some(&lo)) = (head.get(at), head.get(at + 1)) else {
+        return "";
+    };
+    let topic_len = usize::from(u16::from_be_bytes([hi, lo]));
+    head.get(at + 2..at + 2 + topic_len)
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .unwrap_or("")
 }
 
 /// A uniformly distributed number in [0, 1) for backoff jitter.
@@ -585,10 +611,8 @@ impl Client {
         default_handler: Option<Handler>,
         interceptor: Option<Interceptor>,
     ) -> Result<Client, ClientError> {
-        if let Err(e) = check_options(&options) {
-            events::state_event(e.state_code(), &e.to_string());
-            return Err(e);
-        }
+        // Failures are returned, not raised: the caller reports each once.
+        check_options(&options)?;
         let now = Instant::now();
         let client = Client {
             connector,
@@ -635,10 +659,7 @@ impl Client {
                 .acquire_reader(Instant::now(), None)?
                 .ok_or(ClientError::Closed)?;
             let mut reader = lock(&client.reader);
-            if let Err(e) = client.establish(&mut reader) {
-                events::state_event(e.state_code(), &format!("MQTT connect failed: {e}"));
-                return Err(e);
-            }
+            client.establish(&mut reader)?;
             client.emit(&Event::Connected);
             drop(reader);
             drop(token);
@@ -1114,6 +1135,10 @@ impl Client {
         // Even a zero timeout looks at the socket once.
         let mut polled = false;
         loop {
+            // State events and notices raised while serving reach the
+            // firmware here, where neither `state` nor `io` is held (the
+            // reader token stays with this thread, as for every handler).
+            events::deliver_pending();
             {
                 let state = self.lock_state();
                 if state.closed {
@@ -1253,6 +1278,7 @@ impl Client {
                 self.emit(&Event::BufferOverflow {
                     needed: total_len,
                     limit: reader.buf.len(),
+                    topic: publish_topic_of(&reader.buf),
                 });
                 continue;
             }
@@ -1559,6 +1585,7 @@ impl Client {
                         delay.as_millis()
                     ),
                 );
+                events::notify(events::ite::CONNECT_FAIL);
                 Ok(())
             }
         }

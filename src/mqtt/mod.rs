@@ -1,9 +1,9 @@
-//! The MQTT 3.1.1 client core: the packet codec, topic matching and the
-//! session state machine that the C layer (`IOT_MQTT_*`) drives.
+//! The MQTT 3.1.1 client that the C layer (`IOT_MQTT_*`) drives. The packet
+//! codec and topic matching live in the portable core crate (`iotkit-core`)
+//! and are re-exported here under their old paths.
 
 pub mod client;
-pub mod codec;
-pub mod topic;
+pub use iotkit_core::mqtt::{codec, topic};
 
 pub use client::{
     Client, ClientError, Connector, Credentials, Event, Handler, Interceptor, Message, Options, QoS,

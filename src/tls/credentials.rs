@@ -14,10 +14,11 @@ use std::time::SystemTime;
 use mbedtls::alloc::{Box as MbedtlsBox, List as MbedtlsList};
 use mbedtls::error::codes;
 use mbedtls::hash::{Md, Type as MdType};
-use mbedtls::pk::{Pk, Type as PkType};
+use mbedtls::pk::{EcGroupId, Pk, Type as PkType};
 use mbedtls::x509::Certificate;
 use zeroize::Zeroizing;
 
+use super::explain::describe;
 use crate::state;
 
 /// Largest certificate chain or key accepted (a chain of a few RSA-4096
@@ -135,6 +136,9 @@ pub enum CredentialError {
     BadCertificate { what: String, detail: String },
     /// The key is not a valid PEM/DER RSA or EC private key.
     BadKey { what: String, detail: String },
+    /// The key parses but cannot sign a handshake under the TLS policy
+    /// (curve not offered, RSA too short, ...).
+    UnusableKey { what: String, detail: String },
     /// The key is encrypted and no password was given.
     PasswordRequired { what: String, hint: &'static str },
     /// The key is encrypted and the password is wrong.
@@ -158,14 +162,16 @@ impl fmt::Display for CredentialError {
                 f,
                 "{what} is {len} bytes, more than the {MAX_CREDENTIAL_LEN} accepted; pass only the certificate chain / the key, with the correct length"
             ),
-            CredentialError::BadCertificate { what, detail } => write!(
-                f,
-                "{what} is not a readable X.509 certificate ({detail}). It must be PEM (\"-----BEGIN CERTIFICATE-----\") or DER, complete and unmodified."
-            ),
+            CredentialError::BadCertificate { what, detail } => {
+                write!(f, "{what} cannot be used: {detail}.")
+            }
             CredentialError::BadKey { what, detail } => write!(
                 f,
-                "{what} is not a readable RSA or EC private key ({detail}). It must be PEM (\"RSA PRIVATE KEY\", \"EC PRIVATE KEY\", \"PRIVATE KEY\" or \"ENCRYPTED PRIVATE KEY\") or DER, complete and unmodified."
+                "{what} is not a readable RSA or EC private key: {detail}. It must be PEM (\"RSA PRIVATE KEY\", \"EC PRIVATE KEY\", \"PRIVATE KEY\" or \"ENCRYPTED PRIVATE KEY\") or DER, complete and unmodified."
             ),
+            CredentialError::UnusableKey { what, detail } => {
+                write!(f, "{what} cannot be used for TLS: {detail}.")
+            }
             CredentialError::PasswordRequired { what, hint } => {
                 write!(f, "{what} is encrypted and no password was given: {hint}.")
             }
@@ -198,14 +204,106 @@ impl CredentialError {
     }
 }
 
-/// Strips what C callers commonly leave around text: trailing NULs (lengths
-/// that count the terminator) and whitespace.
+/// Bytes a C caller may leave after the data: the terminating NUL (lengths
+/// that count it) and whitespace.
+fn is_c_padding(b: u8) -> bool {
+    b == 0 || b.is_ascii_whitespace()
+}
+
+/// Strips C padding from both ends of text (PEM). Only for text: binary DER
+/// may legitimately end in any of those bytes.
 fn trim_c_text(input: &[u8]) -> &[u8] {
     let end = input
         .iter()
-        .rposition(|&b| b != 0 && !b.is_ascii_whitespace())
+        .rposition(|&b| !is_c_padding(b))
         .map_or(0, |i| i + 1);
-    &input[..end]
+    let start = input[..end]
+        .iter()
+        .position(|&b| !is_c_padding(b))
+        .unwrap_or(end);
+    &input[start..end]
+}
+
+/// ASN.1 tag of a SEQUENCE, the outer element of every DER certificate and key.
+const DER_SEQUENCE: u8 = 0x30;
+
+/// Total length (header + content) of the DER element at the start of
+/// `input`, when its header is well formed and the element fits.
+fn der_element_len(input: &[u8]) -> Option<usize> {
+    let (&first, rest) = input.split_first()?;
+    let (&len_byte, rest) = rest.split_first()?;
+    let (content, header) = if len_byte < 0x80 {
+        (usize::from(len_byte), 2)
+    } else {
+        let n = usize::from(len_byte & 0x7f);
+        // 0x80 is BER's indefinite length, never DER; 4 length bytes cover
+        // far more than MAX_CREDENTIAL_LEN.
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let content = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (content, 2 + n)
+    };
+    let total = header.checked_add(content)?;
+    (first == DER_SEQUENCE && total <= input.len()).then_some(total)
+}
+
+/// How a credential input is encoded, with C padding removed.
+enum Encoded<'a> {
+    /// PEM text (whitespace and terminating NULs trimmed).
+    Pem(&'a [u8]),
+    /// One or more DER elements back to back, each exactly as long as its
+    /// outer SEQUENCE says; what followed them was only C padding.
+    Der(Vec<&'a [u8]>),
+}
+
+/// Tells PEM from DER without touching the bytes of a DER element: DER
+/// starts with a SEQUENCE whose length says where it ends (a NUL counted in
+/// a C length, or a newline a tool appended, may follow).
+fn classify(input: &[u8]) -> Result<Encoded<'_>, String> {
+    if input.first() == Some(&DER_SEQUENCE) {
+        match split_der(input) {
+            Ok(elements) => return Ok(Encoded::Der(elements)),
+            // Text that happens to start with '0' (0x30), e.g. a saved
+            // `openssl s_client -showcerts` listing, is still PEM.
+            Err(_) if is_pem(input) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let text = trim_c_text(input);
+    if text.is_empty() {
+        return Err("it is empty".to_owned());
+    }
+    if is_pem(text) {
+        Ok(Encoded::Pem(text))
+    } else {
+        Err("it is neither PEM (no \"-----BEGIN\" line) nor DER (binary DER starts with the byte 0x30)".to_owned())
+    }
+}
+
+/// DER elements back to back, then nothing but C padding.
+fn split_der(input: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut elements = Vec::new();
+    let mut rest = input;
+    while rest.first() == Some(&DER_SEQUENCE) {
+        let Some(len) = der_element_len(rest) else {
+            return Err(
+                "it looks like DER but is truncated: its length field promises more bytes than were given; pass the whole file, with its length".to_owned()
+            );
+        };
+        elements.push(&rest[..len]);
+        rest = &rest[len..];
+    }
+    if let Some(offset) = rest.iter().position(|&b| !is_c_padding(b)) {
+        return Err(format!(
+            "it is DER followed by data that is not part of it (from byte {} of {}); pass only the DER data and its exact length",
+            input.len() - rest.len() + offset,
+            input.len()
+        ));
+    }
+    Ok(elements)
 }
 
 fn is_pem(input: &[u8]) -> bool {
@@ -220,30 +318,139 @@ fn nul_terminated(input: &[u8]) -> Zeroizing<Vec<u8>> {
     owned
 }
 
-fn describe(err: &mbedtls::Error) -> String {
-    let text = err.to_string();
-    text.strip_prefix("mbedTLS error ")
-        .unwrap_or(&text)
-        .to_owned()
+const PEM_CERT_BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+const PEM_CERT_END: &[u8] = b"-----END CERTIFICATE-----";
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Parses one certificate chain (leaf first), PEM (any number of
-/// certificates) or DER (one certificate).
-pub(crate) fn parse_certificates(
-    input: &[u8],
-    what: &str,
-) -> Result<MbedtlsList<Certificate>, String> {
-    let input = trim_c_text(input);
-    if input.is_empty() {
-        return Err(format!("{what} is empty"));
+/// The CERTIFICATE blocks of PEM text, each from its BEGIN line through its
+/// END line. Other blocks (a key in a combined file) and text between blocks
+/// are skipped, as mbedTLS does.
+fn pem_certificate_blocks(text: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(begin) = find(rest, PEM_CERT_BEGIN) {
+        let from_begin = &rest[begin..];
+        let Some(end) = find(from_begin, PEM_CERT_END) else {
+            return Err(format!(
+                "certificate {} has no \"-----END CERTIFICATE-----\" line: the text is cut off",
+                blocks.len() + 1
+            ));
+        };
+        let block_len = end + PEM_CERT_END.len();
+        blocks.push(&from_begin[..block_len]);
+        rest = &from_begin[block_len..];
     }
-    if is_pem(input) {
-        Certificate::from_pem_multiple(&nul_terminated(input)).map_err(|e| describe(&e))
+    if blocks.is_empty() {
+        return Err("it holds no \"-----BEGIN CERTIFICATE-----\" block".to_owned());
+    }
+    Ok(blocks)
+}
+
+/// What a parse failure of certificate `index` (1-based) of `count` means.
+fn certificate_failure(index: usize, count: usize, err: &mbedtls::Error) -> String {
+    let which = if count == 1 {
+        "the certificate".to_owned()
     } else {
-        let cert = Certificate::from_der(input).map_err(|e| describe(&e))?;
-        let mut list = MbedtlsList::new();
-        list.push(cert);
-        Ok(list)
+        format!("certificate {index} of {count}")
+    };
+    let reason = if matches!(
+        err.high_level(),
+        Some(codes::X509UnknownSigAlg | codes::PkUnknownPkAlg | codes::X509FeatureUnavailable)
+    ) {
+        format!(
+            "uses a key or signature algorithm this library cannot use (Ed25519 and Ed448 are not supported); {SUPPORTED_KEYS}"
+        )
+    } else {
+        format!(
+            "is not readable: {}; it must be PEM (\"-----BEGIN CERTIFICATE-----\") or DER, complete and unmodified",
+            describe(err)
+        )
+    };
+    format!("{which} {reason}")
+}
+
+/// Parses one certificate chain (leaf first) or CA bundle: PEM with any
+/// number of certificates, or DER certificates back to back. Every
+/// certificate must parse; a damaged one is named by its position.
+pub(crate) fn parse_certificates(input: &[u8]) -> Result<MbedtlsList<Certificate>, String> {
+    let mut list = MbedtlsList::new();
+    match classify(input)? {
+        Encoded::Pem(text) => {
+            let blocks = pem_certificate_blocks(text)?;
+            for (i, block) in blocks.iter().enumerate() {
+                let cert = Certificate::from_pem(&nul_terminated(block))
+                    .map_err(|e| certificate_failure(i + 1, blocks.len(), &e))?;
+                list.push(cert);
+            }
+        }
+        Encoded::Der(elements) => {
+            for (i, der) in elements.iter().enumerate() {
+                let cert = Certificate::from_der(der)
+                    .map_err(|e| certificate_failure(i + 1, elements.len(), &e))?;
+                list.push(cert);
+            }
+        }
+    }
+    Ok(list)
+}
+
+/// The key types a device key may have, for messages.
+pub(crate) const SUPPORTED_KEYS: &str =
+    "supported are RSA keys of 2048 bits or more and ECDSA keys on P-256 (prime256v1) or P-384 (secp384r1)";
+
+/// Smallest RSA key accepted (the TLS profile refuses shorter server keys too).
+pub(crate) const MIN_RSA_BITS: usize = 2048;
+
+/// Curves a device's ECDSA key may use: those the TLS configuration offers
+/// for signatures (Curve25519 is offered for key exchange only).
+pub(crate) const SIGNATURE_CURVES: [EcGroupId; 2] = [EcGroupId::SecP256R1, EcGroupId::SecP384R1];
+
+fn curve_name(curve: EcGroupId) -> &'static str {
+    match curve {
+        EcGroupId::SecP192R1 => "P-192 (secp192r1)",
+        EcGroupId::SecP224R1 => "P-224 (secp224r1)",
+        EcGroupId::SecP256R1 => "P-256 (prime256v1)",
+        EcGroupId::SecP384R1 => "P-384 (secp384r1)",
+        EcGroupId::SecP521R1 => "P-521 (secp521r1)",
+        EcGroupId::Bp256R1 => "brainpoolP256r1",
+        EcGroupId::Bp384R1 => "brainpoolP384r1",
+        EcGroupId::Bp512R1 => "brainpoolP512r1",
+        EcGroupId::Curve25519 => "Curve25519",
+        EcGroupId::SecP192K1 => "secp192k1",
+        EcGroupId::SecP224K1 => "secp224k1",
+        EcGroupId::SecP256K1 => "secp256k1",
+        EcGroupId::Curve448 => "Curve448",
+        EcGroupId::None => "an unnamed curve",
+    }
+}
+
+/// Why this key cannot sign a TLS handshake with the configured policy.
+fn unusable_key(key: &Pk) -> Option<String> {
+    match key.pk_type() {
+        PkType::Rsa => {
+            let bits = key.len();
+            (bits < MIN_RSA_BITS).then(|| {
+                format!("it is an RSA key of {bits} bits, too short for TLS; {SUPPORTED_KEYS}")
+            })
+        }
+        PkType::Eckey | PkType::Ecdsa => match key.curve() {
+            Ok(curve) if SIGNATURE_CURVES.contains(&curve) => None,
+            Ok(curve) => Some(format!(
+                "it is an EC key on the curve {}, which the TLS configuration does not offer; {SUPPORTED_KEYS}",
+                curve_name(curve)
+            )),
+            Err(_) => Some(format!("its EC curve is not readable; {SUPPORTED_KEYS}")),
+        },
+        PkType::EckeyDh => Some(format!(
+            "it is an EC key restricted to key agreement (ECDH), which cannot sign; {SUPPORTED_KEYS}"
+        )),
+        PkType::RsassaPss => Some(format!(
+            "it is an RSA-PSS-only key, which TLS 1.2 client authentication cannot use; {SUPPORTED_KEYS}"
+        )),
+        _ => Some(format!("it is of a type that cannot sign a TLS handshake; {SUPPORTED_KEYS}")),
     }
 }
 
@@ -253,18 +460,22 @@ fn parse_key(
     origin: &CredentialOrigin,
 ) -> Result<Pk, CredentialError> {
     let what = origin.key_name();
-    let input = trim_c_text(input);
-    if input.is_empty() {
-        return Err(CredentialError::BadKey {
-            what,
-            detail: "it is empty".to_owned(),
-        });
-    }
+    let bad = |detail: String| CredentialError::BadKey {
+        what: what.clone(),
+        detail,
+    };
     let password = password.filter(|p| !p.is_empty());
-    let parsed = if is_pem(input) {
-        Pk::from_private_key(&nul_terminated(input), password)
-    } else {
-        Pk::from_private_key(input, password)
+    let parsed = match classify(input).map_err(bad)? {
+        Encoded::Pem(text) => Pk::from_private_key(&nul_terminated(text), password),
+        Encoded::Der(elements) => match elements.as_slice() {
+            [der] => Pk::from_private_key(der, password),
+            _ => {
+                return Err(bad(format!(
+                    "it holds {} DER elements where one key was expected",
+                    elements.len()
+                )))
+            }
+        },
     };
     let key = parsed.map_err(|e| match e.high_level() {
         Some(codes::PkPasswordRequired | codes::PemPasswordRequired) => {
@@ -285,17 +496,17 @@ fn parse_key(
             | codes::PemFeatureUnavailable
             | codes::PemUnknownEncAlg,
         ) => CredentialError::UnsupportedEncryption { what: what.clone() },
-        _ => CredentialError::BadKey {
-            what: what.clone(),
-            detail: describe(&e),
-        },
+        Some(codes::PkUnknownPkAlg) => bad(format!(
+            "its algorithm is not supported (Ed25519 and Ed448 keys are not); {SUPPORTED_KEYS}"
+        )),
+        Some(codes::PkUnknownNamedCurve) => bad(format!(
+            "it is an EC key on a curve this build does not know; {SUPPORTED_KEYS}"
+        )),
+        _ => bad(describe(&e)),
     })?;
-    match key.pk_type() {
-        PkType::Rsa | PkType::Eckey | PkType::Ecdsa => Ok(key),
-        other => Err(CredentialError::BadKey {
-            what,
-            detail: format!("{other:?} keys cannot sign a TLS handshake; use RSA or ECDSA"),
-        }),
+    match unusable_key(&key) {
+        None => Ok(key),
+        Some(detail) => Err(CredentialError::UnusableKey { what, detail }),
     }
 }
 
@@ -416,11 +627,9 @@ impl ClientCredentials {
                 return Err(CredentialError::TooLarge { what, len });
             }
         }
-        let chain = parse_certificates(cert, &origin.cert_name()).map_err(|detail| {
-            CredentialError::BadCertificate {
-                what: origin.cert_name(),
-                detail,
-            }
+        let chain = parse_certificates(cert).map_err(|detail| CredentialError::BadCertificate {
+            what: origin.cert_name(),
+            detail,
         })?;
         let key = parse_key(key, password, &origin)?;
         let leaf: &MbedtlsBox<Certificate> =
@@ -525,8 +734,52 @@ mod tests {
     #[test]
     fn trims_terminators_and_whitespace() {
         assert_eq!(trim_c_text(b"abc\n\0\0"), b"abc");
+        assert_eq!(trim_c_text(b"\n  abc"), b"abc");
         assert_eq!(trim_c_text(b"\0"), b"");
         assert_eq!(trim_c_text(b""), b"");
+    }
+
+    fn der_elements(input: &[u8]) -> Vec<&[u8]> {
+        match classify(input) {
+            Ok(Encoded::Der(elements)) => elements,
+            Ok(Encoded::Pem(_)) => panic!("classified as PEM"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn der_keeps_its_trailing_bytes_and_drops_only_what_follows_it() {
+        // SEQUENCEs whose last content byte is one trim_c_text would strip.
+        for last in [0x00, 0x09, 0x0A, 0x0C, 0x0D, 0x20] {
+            let der = [0x30, 0x03, 0x02, 0x01, last];
+            assert_eq!(der_elements(&der), [&der[..]]);
+            let mut with_nul = der.to_vec();
+            with_nul.extend_from_slice(b"\0");
+            assert_eq!(der_elements(&with_nul), [&der[..]]);
+        }
+        // Long-form lengths, and two elements back to back (a DER chain).
+        let mut long = vec![0x30, 0x82, 0x01, 0x00];
+        long.extend(std::iter::repeat(0x20).take(256));
+        let mut chain = long.clone();
+        chain.extend_from_slice(&[0x30, 0x00, 0x00]);
+        assert_eq!(der_elements(&chain), [&long[..], &[0x30, 0x00][..]]);
+    }
+
+    #[test]
+    fn truncated_or_padded_der_is_explained() {
+        let err = classify(&[0x30, 0x82, 0x01, 0x00, 0x01]).err().unwrap();
+        assert!(err.contains("truncated"), "{err}");
+        let err = classify(&[0x30, 0x01, 0x05, b'x']).err().unwrap();
+        assert!(err.contains("from byte 3 of 4"), "{err}");
+        assert!(
+            classify(&[0x30, 0x80, 0x00, 0x00]).is_err(),
+            "BER indefinite length"
+        );
+        let err = classify(b"\x01\x02").err().unwrap();
+        assert!(err.contains("neither PEM"), "{err}");
+        // Text that starts with '0' is still PEM.
+        let listing = b"0 s:CN=x\n-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n";
+        assert!(matches!(classify(listing), Ok(Encoded::Pem(_))));
     }
 
     #[test]

@@ -7,12 +7,15 @@
 //! shared read-only through `Arc`.
 
 mod credentials;
+mod explain;
 mod san;
 
 pub use credentials::{
     format_utc, ClientCredentials, CredentialError, CredentialOrigin, CredentialSource,
     MAX_CREDENTIAL_LEN,
 };
+
+use explain::describe;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -34,39 +37,93 @@ use crate::net::{self, ConnectError, TimeoutCache};
 use crate::state;
 use crate::transport::{Transport, TransportError};
 
-/// Offered cipher suites, most preferred first: forward-secret AEAD suites,
-/// then CBC and static-RSA ones that old servers (and the vendor's own
-/// client) still rely on, so no working deployment breaks.
-const CIPHERSUITES: &[i32] = &[
-    0xC02B, // ECDHE-ECDSA-AES128-GCM-SHA256
-    0xC02C, // ECDHE-ECDSA-AES256-GCM-SHA384
-    0xCCA9, // ECDHE-ECDSA-CHACHA20-POLY1305
-    0xC02F, // ECDHE-RSA-AES128-GCM-SHA256
-    0xC030, // ECDHE-RSA-AES256-GCM-SHA384
-    0xCCA8, // ECDHE-RSA-CHACHA20-POLY1305
-    0xC023, // ECDHE-ECDSA-AES128-CBC-SHA256
-    0xC027, // ECDHE-RSA-AES128-CBC-SHA256
-    0x009C, // RSA-AES128-GCM-SHA256
-    0x009D, // RSA-AES256-GCM-SHA384
-    0x003C, // RSA-AES128-CBC-SHA256
-    0x002F, // RSA-AES128-CBC-SHA
-    0x0035, // RSA-AES256-CBC-SHA
-    0,
+/// The TLS policy (README "TLS policy"): TLS 1.2 only, AEAD suites only,
+/// forward-secret ECDHE first, RSA key exchange with AES-GCM as the fallback
+/// for servers that offer nothing else (the vendor's 3.2.x client offered
+/// mbedTLS's defaults, so which suites the platform accepts is not known).
+/// No CBC suite and nothing with SHA-1 MACs. Most preferred first.
+pub const CIPHERSUITES: [(u16, &str); 8] = [
+    (0xC02B, "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"),
+    (0xC02C, "TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384"),
+    (0xCCA9, "TLS-ECDHE-ECDSA-WITH-CHACHA20-POLY1305-SHA256"),
+    (0xC02F, "TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256"),
+    (0xC030, "TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384"),
+    (0xCCA8, "TLS-ECDHE-RSA-WITH-CHACHA20-POLY1305-SHA256"),
+    (0x009C, "TLS-RSA-WITH-AES-128-GCM-SHA256"),
+    (0x009D, "TLS-RSA-WITH-AES-256-GCM-SHA384"),
 ];
+
+/// Key-exchange groups offered, most preferred first (the `supported_groups`
+/// extension). Certificates' ECDSA keys must be on P-256 or P-384.
+pub const CURVES: [(EcGroupId, &str); 3] = [
+    (EcGroupId::Curve25519, "x25519"),
+    (EcGroupId::SecP256R1, "secp256r1"),
+    (EcGroupId::SecP384R1, "secp384r1"),
+];
+
+/// What the handshake-failure message says iotkit offers.
+const OFFER_SUMMARY: &str = "iotkit offers TLS 1.2 only, with ECDHE-ECDSA, ECDHE-RSA or RSA key exchange and AES-GCM or ChaCha20-Poly1305 (no CBC suites, no TLS 1.0/1.1/1.3)";
 
 /// Largest plaintext per outgoing TLS record. mbedTLS is built with
 /// `MBEDTLS_SSL_OUT_CONTENT_LEN` = this (`.cargo/config.toml`), which saves
 /// 12 KiB per connection over the 16 KiB default; the client chooses the size
 /// of its own records, so any server accepts them. Writes are cut into chunks
-/// of this size so that a chunk is always taken whole (see `write`).
+/// of the record size mbedTLS reports at run time, so that a chunk is always
+/// taken whole whatever the build set (see `write`).
 pub const MAX_RECORD_PAYLOAD: usize = 4 * 1024;
 
 /// How long dropping a connection may spend sending close-notify.
 const CLOSE_NOTIFY_TIMEOUT: Duration = Duration::from_millis(200);
 
-/// Before this the device clock is surely unset (no RTC, no NTP yet):
-/// certificate dates cannot be judged, so date errors are not fatal.
-const CLOCK_PLAUSIBLE_AFTER_UNIX: u64 = 1_577_836_800; // 2020-01-01
+/// Before this the device clock was surely never set (no RTC, no NTP yet):
+/// a date before this library's release. Until the time is known to be
+/// right ([`set_clock_trusted`]), a clock reading earlier makes the validity
+/// dates of the server's certificates unjudgeable, so they are not checked.
+pub(crate) const CLOCK_PLAUSIBLE_AFTER_UNIX: u64 = 1_735_689_600; // 2025-01-01 00:00:00 UTC
+
+/// Set once the firmware (or a time service) vouches for the device clock.
+static CLOCK_TRUSTED: AtomicBool = AtomicBool::new(false);
+
+/// Declares whether the device clock shows the real time. Once `true`, the
+/// validity dates of server certificates are always checked, whatever the
+/// clock reads; `false` returns to the default: dates are checked when the
+/// clock reads 2025-01-01 or later and skipped (with a warning) before.
+/// Applies to handshakes started afterwards.
+pub fn set_clock_trusted(trusted: bool) {
+    CLOCK_TRUSTED.store(trusted, Ordering::Relaxed);
+}
+
+/// Whether [`set_clock_trusted`] vouched for the clock.
+pub fn clock_trusted() -> bool {
+    CLOCK_TRUSTED.load(Ordering::Relaxed)
+}
+
+/// How the next handshake treats certificate validity dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateCheck {
+    /// Expired or not-yet-valid server certificates are refused.
+    Enforced,
+    /// The clock reads before 2025-01-01 and nobody
+    /// vouched for it: dates are not checked (everything else is).
+    SkippedClockUnset,
+}
+
+/// The date policy for a clock reading `now` (see [`set_clock_trusted`]).
+pub fn date_check_at(now: SystemTime, trusted: bool) -> DateCheck {
+    let plausible = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .is_ok_and(|d| d.as_secs() >= CLOCK_PLAUSIBLE_AFTER_UNIX);
+    if trusted || plausible {
+        DateCheck::Enforced
+    } else {
+        DateCheck::SkippedClockUnset
+    }
+}
+
+/// The date policy now.
+pub fn date_check() -> DateCheck {
+    date_check_at(SystemTime::now(), clock_trusted())
+}
 
 /// Why a TLS connection could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +165,7 @@ impl fmt::Display for TlsError {
         match self {
             TlsError::BadCaCertificate { detail } => write!(
                 f,
-                "the CA certificate for verifying the server is unusable ({detail}); pass the server's root CA in PEM"
+                "the CA certificate(s) for verifying the server cannot be used: {detail}; pass the server's root CA (one or more certificates, PEM or DER)"
             ),
             TlsError::Connect(e) => e.fmt(f),
             TlsError::HandshakeTimeout { host, port, timeout } => write!(
@@ -128,9 +185,10 @@ impl fmt::Display for TlsError {
                 f,
                 "the certificate of {host} is outside its validity period ({detail}); check the device clock"
             ),
-            TlsError::ServerCertificateRejected { host, detail } => {
-                write!(f, "the certificate of {host} was rejected: {detail}")
-            }
+            TlsError::ServerCertificateRejected { host, detail } => write!(
+                f,
+                "the certificate of {host} was rejected: {detail} The server must present a certificate signed with SHA-256 or stronger, with an RSA key of 2048 bits or more or an ECDSA key"
+            ),
             TlsError::ClientCertificateRequired { host } => write!(
                 f,
                 "{host} requires a client certificate and none is configured; assign g_cli_crt/g_cli_key, call iotkit_x509_set_credentials(), or set IOTX_X509_CERT_FILE/IOTX_X509_KEY_FILE"
@@ -189,13 +247,14 @@ impl fmt::Debug for TlsConfig {
 }
 
 impl TlsConfig {
-    /// `ca_pem`: the server's root CA(s), PEM (a trailing NUL is fine) or one
-    /// DER certificate.
+    /// `ca_pem`: the server's root CA(s): a PEM bundle of any number of
+    /// certificates (a trailing NUL is fine) or DER certificates back to
+    /// back. Every certificate in it must be readable.
     pub fn new(
         ca_pem: &[u8],
         credentials: Option<Arc<ClientCredentials>>,
     ) -> Result<TlsConfig, TlsError> {
-        let ca = credentials::parse_certificates(ca_pem, "the CA certificate")
+        let ca = credentials::parse_certificates(ca_pem)
             .map_err(|detail| TlsError::BadCaCertificate { detail })?;
         Ok(TlsConfig {
             ca: Arc::new(ca),
@@ -276,12 +335,6 @@ struct VerifyOutcome {
     leaf_seen: AtomicBool,
 }
 
-fn clock_is_plausible() -> bool {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .is_ok_and(|d| d.as_secs() >= CLOCK_PLAUSIBLE_AFTER_UNIX)
-}
-
 /// `host` as an IP address when it is a literal (IPv6 possibly bracketed).
 fn ip_literal(host: &str) -> Option<IpAddr> {
     host.strip_prefix('[')
@@ -300,19 +353,18 @@ fn mbedtls_config(
     conf.set_min_version(Version::Tls1_2)?;
     conf.set_max_version(Version::Tls1_2)?;
     conf.set_authmode(AuthMode::Required);
-    conf.set_ciphersuites(Arc::new(CIPHERSUITES.to_vec()));
-    conf.set_curves(Arc::new(vec![
-        EcGroupId::Curve25519.into(),
-        EcGroupId::SecP256R1.into(),
-        EcGroupId::SecP384R1.into(),
-        EcGroupId::None.into(),
-    ]));
+    let mut suites: Vec<i32> = CIPHERSUITES.iter().map(|&(id, _)| i32::from(id)).collect();
+    suites.push(0);
+    conf.set_ciphersuites(Arc::new(suites));
+    let mut curves: Vec<_> = CURVES.iter().map(|&(curve, _)| curve.into()).collect();
+    curves.push(EcGroupId::None.into());
+    conf.set_curves(Arc::new(curves));
     conf.set_rng(Arc::new(CtrDrbg::new(Arc::new(OsEntropy::new()), None)?));
     conf.set_ca_list(config.ca.clone(), None);
     if let Some(credentials) = &config.credentials {
         conf.push_cert(credentials.chain.clone(), credentials.key.clone())?;
     }
-    let clock_ok = clock_is_plausible();
+    let dates = date_check();
     conf.set_verify_callback(
         move |cert: &Certificate, depth: i32, flags: &mut VerifyError| {
             if depth == 0 {
@@ -327,24 +379,21 @@ fn mbedtls_config(
                     }
                 }
             }
-            if !clock_ok && flags.intersects(VerifyError::CERT_EXPIRED | VerifyError::CERT_FUTURE) {
+            let date_flags = VerifyError::CERT_EXPIRED | VerifyError::CERT_FUTURE;
+            if dates == DateCheck::SkippedClockUnset && flags.intersects(date_flags) {
                 crate::log_warn!(
-                    "device clock is unset (before 2020): ignoring the validity dates of the server's certificate"
+                    "the device clock reads {}, before {}: it was never set, so the validity dates of the server's certificate \"{}\" are not checked (everything else is); call iotkit_tls_set_clock_trusted(1) once the clock is right",
+                    format_utc(SystemTime::now()),
+                    format_utc(SystemTime::UNIX_EPOCH + Duration::from_secs(CLOCK_PLAUSIBLE_AFTER_UNIX)),
+                    cert.subject().unwrap_or_default()
                 );
-                flags.remove(VerifyError::CERT_EXPIRED | VerifyError::CERT_FUTURE);
+                flags.remove(date_flags);
             }
             outcome.flags.fetch_or(flags.bits(), Ordering::Relaxed);
             Ok(())
         },
     );
     Ok(conf)
-}
-
-fn describe(err: &mbedtls::Error) -> String {
-    let text = err.to_string();
-    text.strip_prefix("mbedTLS error ")
-        .unwrap_or(&text)
-        .to_owned()
 }
 
 fn is_want(err: &mbedtls::Error) -> bool {
@@ -480,9 +529,15 @@ fn classify_handshake_error(
         };
     }
     let mut detail = match err.high_level() {
-        Some(codes::SslFatalAlertMessage) => {
-            "the server aborted the handshake (no common TLS version or cipher suite?)".to_owned()
-        }
+        Some(codes::SslFatalAlertMessage) => format!(
+            "the server refused the handshake before showing its certificate: it accepts none of the TLS versions and cipher suites offered ({OFFER_SUMMARY})"
+        ),
+        Some(codes::SslBadHsProtocolVersion) => format!(
+            "the server does not speak TLS 1.2 ({OFFER_SUMMARY})"
+        ),
+        Some(codes::SslBadHsServerHello) => format!(
+            "the server chose a TLS version or cipher suite that was not offered ({OFFER_SUMMARY})"
+        ),
         Some(codes::SslCertificateTooLarge) => format!(
             "the device certificate chain does not fit in one {MAX_RECORD_PAYLOAD}-byte TLS \
              record; send the device certificate alone (the platform knows its CA) or use \
@@ -520,6 +575,16 @@ impl fmt::Debug for TlsConnection {
 }
 
 impl TlsConnection {
+    /// The negotiated cipher suite's name, e.g.
+    /// "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256".
+    pub fn cipher_suite(&self) -> &'static str {
+        let id = self.ctx.ciphersuite().ok();
+        CIPHERSUITES
+            .iter()
+            .find(|&&(suite, _)| Some(suite) == id)
+            .map_or("(unknown)", |&(_, name)| name)
+    }
+
     fn set_deadline(&mut self, deadline: Instant) {
         if let Some(io) = self.ctx.io_mut() {
             io.deadline = deadline;
@@ -601,9 +666,13 @@ impl Transport for TlsConnection {
         if !self.flush_pending(deadline)? {
             return Ok(0);
         }
+        // One record's worth per send, as mbedTLS was built and negotiated
+        // (not our constant): a chunk is then always taken whole, also when
+        // the send blocks. 512 is the smallest record TLS allows.
+        let record = crate::ffi::tls::max_out_record_payload(&self.ctx).unwrap_or(512);
         let mut written = 0;
         while written < buf.len() {
-            let chunk = &buf[written..buf.len().min(written + MAX_RECORD_PAYLOAD)];
+            let chunk = &buf[written..buf.len().min(written + record)];
             match Io::send(&mut self.ctx, chunk) {
                 Ok(n) => written += n,
                 Err(e) if is_want(&e) => {
@@ -658,9 +727,13 @@ mod tests {
     }
 
     #[test]
-    fn cipher_list_is_terminated_and_starts_with_aead_ecdhe() {
-        assert_eq!(CIPHERSUITES.last(), Some(&0));
-        assert_eq!(CIPHERSUITES[0], 0xC02B);
+    fn dates_are_checked_once_the_clock_is_plausible_or_trusted() {
+        let unset = SystemTime::UNIX_EPOCH + Duration::from_secs(86_400);
+        let set = SystemTime::UNIX_EPOCH + Duration::from_secs(CLOCK_PLAUSIBLE_AFTER_UNIX);
+        assert_eq!(date_check_at(unset, false), DateCheck::SkippedClockUnset);
+        assert_eq!(date_check_at(unset, true), DateCheck::Enforced);
+        assert_eq!(date_check_at(set, false), DateCheck::Enforced);
+        assert_eq!(date_check_at(set, true), DateCheck::Enforced);
     }
 
     #[test]

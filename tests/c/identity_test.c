@@ -6,6 +6,12 @@
  * reach the identity callback, and keep the connection.
  *
  * Usage: identity_test READY_FILE EXPECTED_BAD_PAYLOADS SECONDS
+ *
+ * identity_test --switch CERT_A KEY_A DN_A CERT_B KEY_B DN_B: in one process,
+ * connect with certificate A (g_cli_crt/g_cli_key) and learn its identity,
+ * Destroy, assign certificate B and connect again: the second CONNECT must
+ * not carry A's identity, and B must learn its own. Persistence is off, so
+ * only the identity in memory is at stake.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +44,53 @@ static int on_state(const int code, const char *message)
     return 0;
 }
 
+static char *read_file(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    char *text = NULL;
+    long size;
+    if (file == NULL) {
+        return NULL;
+    }
+    if (fseek(file, 0, SEEK_END) == 0 && (size = ftell(file)) > 0 && fseek(file, 0, SEEK_SET) == 0) {
+        text = (char *)calloc(1, (size_t)size + 1);
+        if (text != NULL && fread(text, 1, (size_t)size, file) != (size_t)size) {
+            free(text);
+            text = NULL;
+        }
+    }
+    fclose(file);
+    return text;
+}
+
+static int connect_as(const char *cert_file, const char *key_file, const char *expected_dn)
+{
+    char *cert = read_file(cert_file);
+    char *key = read_file(key_file);
+    char dn[IOTX_DEVICE_NAME_LEN + 1];
+    void *client;
+    int before = identity_callbacks;
+
+    CHECK(cert != NULL && key != NULL);
+    g_cli_crt = cert;
+    g_cli_key = key;
+    client = IOT_MQTT_Construct(NULL);
+    CHECK(client != NULL);
+    dn[0] = '\0';
+    CHECK_INT(IOT_Ioctl(IOTX_IOCTL_GET_DEVICE_NAME, dn), 0);
+    printf("[identity_test] connected with %s as DeviceName '%s'\n", cert_file, dn);
+    CHECK_STR(dn, expected_dn);
+    CHECK_INT(identity_callbacks, before + 1);
+    if (client != NULL) {
+        CHECK_INT(IOT_MQTT_Destroy(&client), 0);
+    }
+    g_cli_crt = NULL;
+    g_cli_key = NULL;
+    free(cert);
+    free(key);
+    return 0;
+}
+
 int main(int argc, char *argv[])
 {
     char pk_before[IOTX_PRODUCT_KEY_LEN + 1];
@@ -50,6 +103,14 @@ int main(int argc, char *argv[])
     void *client;
     FILE *ready;
 
+    if (argc == 8 && strcmp(argv[1], "--switch") == 0) {
+        IOT_RegisterCallback(ITE_IDENTITY_RESPONSE, on_identity);
+        iotkit_x509_set_identity_persistence(0);
+        IOT_SetLogLevel(IOT_LOG_INFO); /* the log shows each CONNECT's user name */
+        connect_as(argv[2], argv[3], argv[4]);
+        connect_as(argv[5], argv[6], argv[7]);
+        return check_report();
+    }
     if (argc < 4) {
         fprintf(stderr, "usage: %s READY_FILE EXPECTED_BAD_PAYLOADS SECONDS\n", argv[0]);
         return 2;

@@ -375,7 +375,7 @@ impl Seen {
                 dup: m.dup,
                 retain: m.retain,
             },
-            Event::BufferOverflow { needed, limit } => Seen::BufferOverflow { needed, limit },
+            Event::BufferOverflow { needed, limit, .. } => Seen::BufferOverflow { needed, limit },
         }
     }
 }

@@ -19,3 +19,19 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral port on 127.0.0.1")
         .port()
 }
+
+/// A NUL-terminated copy of `text` that stays valid for the rest of the test
+/// process, for C globals such as `g_cli_crt` that the library reads later.
+/// The copies stay reachable from a static, so a leak checker does not count
+/// them when a test points the global elsewhere.
+pub fn lasting_c_text(text: impl Into<Vec<u8>>) -> *const std::ffi::c_char {
+    static KEPT: std::sync::Mutex<Vec<std::ffi::CString>> = std::sync::Mutex::new(Vec::new());
+    let text = std::ffi::CString::new(text).expect("text without NUL bytes");
+    // A CString's bytes live in their own heap block: moving the CString into
+    // the vector does not move them, so the pointer stays valid.
+    let pointer = text.as_ptr();
+    KEPT.lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(text);
+    pointer
+}

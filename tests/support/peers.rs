@@ -70,19 +70,20 @@ impl Drop for Peer {
     }
 }
 
-/// Copies a child's output stream into `sink`, signalling `marker` lines.
+/// Copies a child's output stream into `sink`, sending the lines that
+/// start with `marker` on its channel.
 fn collect(
     stream: impl Read + Send + 'static,
     sink: Arc<Mutex<String>>,
-    marker: Option<(&'static str, mpsc::Sender<()>)>,
+    marker: Option<(&'static str, mpsc::Sender<String>)>,
 ) {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stream);
         let mut line = String::new();
         while reader.read_line(&mut line).unwrap_or(0) > 0 {
             if let Some((text, tx)) = &marker {
-                if line.trim_end() == *text {
-                    let _ = tx.send(());
+                if line.starts_with(*text) {
+                    let _ = tx.send(line.trim_end().to_owned());
                 }
             }
             sink.lock().unwrap().push_str(&line);
@@ -122,12 +123,15 @@ impl Default for SServer<'_> {
 /// Starts `openssl s_server` on a free 127.0.0.1 port and waits until it
 /// accepts connections. Lines written with [`Peer::send_stdin`] go to the
 /// connected client; a line "Q" makes it close the connection and exit.
+///
+/// s_server binds port 0 itself and reports the port it got ("ACCEPT
+/// 127.0.0.1:PORT"), so no other process can take the port in between.
+/// Quiet servers print nothing: they get a port from free_port() and are
+/// retried should it be taken first.
 pub fn s_server(pki: &Pki, options: &SServer<'_>) -> Peer {
     let mut last_output = String::new();
-    // A port freed by free_port() can be taken by someone else before
-    // s_server binds it; try a few.
     for _ in 0..3 {
-        let port = free_port();
+        let port = if options.quiet { free_port() } else { 0 };
         let mut args = vec![
             "s_server".to_owned(),
             "-accept".to_owned(),
@@ -178,7 +182,16 @@ pub fn s_server(pki: &Pki, options: &SServer<'_>) -> Peer {
         let ready = if options.quiet {
             wait_listening(&mut peer)
         } else {
-            rx.recv_timeout(START_TIMEOUT).is_ok()
+            match rx.recv_timeout(START_TIMEOUT) {
+                Ok(line) => match line.rsplit_once(':').and_then(|(_, p)| p.parse().ok()) {
+                    Some(bound) => {
+                        peer.port = bound;
+                        true
+                    }
+                    None => false,
+                },
+                Err(_) => false,
+            }
         };
         if ready {
             return peer;

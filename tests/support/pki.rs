@@ -74,6 +74,11 @@ impl Pki {
         std::fs::read(self.path(file)).unwrap_or_else(|e| panic!("read {file}: {e}"))
     }
 
+    /// Writes `data` to `file` in the PKI directory.
+    pub fn write(&self, file: &str, data: &[u8]) {
+        std::fs::write(self.path(file), data).unwrap_or_else(|e| panic!("write {file}: {e}"));
+    }
+
     fn run(&self, args: &[&str]) {
         openssl(self.dir(), args);
     }
@@ -117,6 +122,10 @@ impl Pki {
     }
 
     fn sign(&self, name: &str, ca: &str, extensions: &str) {
+        self.sign_with_digest(name, ca, extensions, "-sha256");
+    }
+
+    fn sign_with_digest(&self, name: &str, ca: &str, extensions: &str, digest: &str) {
         let ext_file = format!("{name}.ext");
         std::fs::write(self.path(&ext_file), extensions).expect("write extensions file");
         self.run(&[
@@ -133,7 +142,7 @@ impl Pki {
             &format!("{name}.crt"),
             "-days",
             "30",
-            "-sha256",
+            digest,
             "-extfile",
             &ext_file,
         ]);
@@ -154,12 +163,33 @@ impl Pki {
 
     /// A server certificate with the given subjectAltName list (P-256 key).
     pub fn issue_server(&self, name: &str, ca: &str, san: &str) {
-        self.new_key(name, KeyKind::EcP256);
+        self.issue_server_with(name, ca, san, KeyKind::EcP256);
+    }
+
+    /// A server certificate with the given subjectAltName list and key kind.
+    pub fn issue_server_with(&self, name: &str, ca: &str, san: &str, kind: KeyKind) {
+        self.new_key(name, kind);
         self.request(name, "iotkit test server");
         self.sign(
             name,
             ca,
             &format!("subjectAltName={san}\nextendedKeyUsage=serverAuth\n"),
+        );
+    }
+
+    /// A server certificate for localhost / 127.0.0.1 whose key `openssl
+    /// <key_args> -out <name>.key` makes, signed with `digest` ("-sha1", ...).
+    pub fn issue_server_signed(&self, name: &str, ca: &str, key_args: &[&str], digest: &str) {
+        let key = format!("{name}.key");
+        let mut args = key_args.to_vec();
+        args.extend(["-out", &key]);
+        self.run(&args);
+        self.request(name, "iotkit test server");
+        self.sign_with_digest(
+            name,
+            ca,
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            digest,
         );
     }
 
@@ -170,42 +200,96 @@ impl Pki {
         self.sign(name, ca, "extendedKeyUsage=clientAuth\n");
     }
 
-    /// A client certificate valid only in 2020 (long expired), via `openssl ca`
-    /// which, unlike `x509 -req` in OpenSSL 3.0, takes explicit dates.
+    /// A client certificate, CN = `name`, for a key that `openssl
+    /// <key_args> -out <name>.key` generates (any curve or algorithm).
+    pub fn issue_client_with_key(&self, name: &str, ca: &str, key_args: &[&str]) {
+        let key = format!("{name}.key");
+        let mut args = key_args.to_vec();
+        args.extend(["-out", &key]);
+        self.run(&args);
+        self.request(name, name);
+        self.sign(name, ca, "extendedKeyUsage=clientAuth\n");
+    }
+
+    /// A client certificate valid only in 2020 (long expired).
     pub fn issue_expired_client(&self, name: &str, ca: &str) {
         self.new_key(name, KeyKind::EcP256);
         self.request(name, name);
+        self.sign_with_dates(
+            name,
+            Some(ca),
+            ("20200101000000Z", "20201231000000Z"),
+            "extendedKeyUsage=clientAuth\n",
+        );
+    }
+
+    /// A server certificate for localhost / 127.0.0.1 valid only in 2020.
+    pub fn issue_expired_server(&self, name: &str, ca: &str) {
+        self.new_key(name, KeyKind::EcP256);
+        self.request(name, "iotkit test server (2020)");
+        self.sign_with_dates(
+            name,
+            Some(ca),
+            ("20200101000000Z", "20201231000000Z"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        );
+    }
+
+    /// A self-signed CA valid only in 2020 (an expired root).
+    pub fn new_expired_ca(&self, name: &str) {
+        self.new_key(name, KeyKind::EcP256);
+        self.request(name, &format!("iotkit test CA {name} (2020)"));
+        self.sign_with_dates(
+            name,
+            None,
+            ("20200101000000Z", "20201231000000Z"),
+            "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+        );
+    }
+
+    /// Signs `<name>.csr` with explicit dates via `openssl ca`, which, unlike
+    /// `x509 -req` in OpenSSL 3.0, takes them; `ca` None self-signs.
+    /// `extensions`: lines of an X.509 v3 extension section.
+    fn sign_with_dates(&self, name: &str, ca: Option<&str>, dates: (&str, &str), extensions: &str) {
         let db = format!("{name}.index");
         std::fs::write(self.path(&db), "").unwrap();
         std::fs::write(self.path(&format!("{name}.serial")), "1000\n").unwrap();
         let config = format!(
             "[ca]\ndefault_ca=test\n[test]\ndatabase={db}\nnew_certs_dir=.\nserial={name}.serial\n\
              default_md=sha256\npolicy=any\nunique_subject=no\n[any]\ncommonName=supplied\n\
-             [client]\nextendedKeyUsage=clientAuth\n"
+             [exts]\n{extensions}"
         );
         let config_file = format!("{name}.cnf");
         std::fs::write(self.path(&config_file), config).unwrap();
-        self.run(&[
-            "ca",
-            "-batch",
-            "-config",
-            &config_file,
-            "-cert",
-            &format!("{ca}.crt"),
-            "-keyfile",
-            &format!("{ca}.key"),
+        let csr = format!("{name}.csr");
+        let out = format!("{name}.crt");
+        let mut args = vec!["ca", "-batch", "-config", &config_file];
+        let (cert, key);
+        match ca {
+            Some(ca) => {
+                cert = format!("{ca}.crt");
+                key = format!("{ca}.key");
+                args.extend(["-cert", &cert, "-keyfile", &key]);
+            }
+            None => {
+                key = format!("{name}.key");
+                args.extend(["-selfsign", "-keyfile", &key]);
+            }
+        }
+        args.extend([
             "-in",
-            &format!("{name}.csr"),
+            &csr,
             "-out",
-            &format!("{name}.crt"),
+            &out,
             "-startdate",
-            "20200101000000Z",
+            dates.0,
             "-enddate",
-            "20201231000000Z",
+            dates.1,
             "-extensions",
-            "client",
+            "exts",
             "-notext",
         ]);
+        self.run(&args);
     }
 
     /// `<name>.key` re-encoded: PKCS#8 encrypted with `password` and

@@ -9,8 +9,8 @@
 //! Validation is strict: every defect the decoder finds has its own
 //! [`DecodeError`] variant, so a bad server can be told exactly what it did.
 
-use std::fmt;
-use std::str;
+use core::fmt;
+use core::str;
 
 use super::topic::{self, TopicError};
 
@@ -237,7 +237,7 @@ impl fmt::Display for DecodeError {
     }
 }
 
-impl std::error::Error for DecodeError {}
+impl core::error::Error for DecodeError {}
 
 /// Why a packet could not be encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,7 +306,7 @@ impl fmt::Display for EncodeError {
     }
 }
 
-impl std::error::Error for EncodeError {}
+impl core::error::Error for EncodeError {}
 
 /// CONNECT's last will.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,7 +361,7 @@ impl<'a> SubscribeFilters<'a> {
             SubscribeFilters::List(list) => (&[], list),
         };
         let mut rest = encoded;
-        std::iter::from_fn(move || {
+        core::iter::from_fn(move || {
             let (filter, after) = split_prefixed_str(rest)?;
             let (&options, after) = after.split_first()?;
             rest = after;
@@ -393,7 +393,7 @@ impl<'a> UnsubscribeFilters<'a> {
             UnsubscribeFilters::List(list) => (&[], list),
         };
         let mut rest = encoded;
-        std::iter::from_fn(move || {
+        core::iter::from_fn(move || {
             let (filter, after) = split_prefixed_str(rest)?;
             rest = after;
             Some(filter)

@@ -3,7 +3,7 @@
 //! Everything here works on borrowed `&str` level by level with `split('/')`,
 //! so matching a message against the subscription table never allocates.
 
-use std::fmt;
+use core::fmt;
 
 /// The longest topic the protocol can carry: its length is a 16-bit prefix.
 pub const MAX_TOPIC_LEN: usize = 65_535;
@@ -44,7 +44,7 @@ impl fmt::Display for TopicError {
     }
 }
 
-impl std::error::Error for TopicError {}
+impl core::error::Error for TopicError {}
 
 fn check_common(topic: &str) -> Result<(), TopicError> {
     if topic.is_empty() {
