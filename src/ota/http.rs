@@ -244,7 +244,9 @@ fn transport_error(e: TransportError) -> FetchError {
         TransportError::PeerClosed => {
             FetchError::Cut("the download server closed the connection early".to_owned())
         }
-        TransportError::Failed(why) => FetchError::Cut(why),
+        TransportError::Failed(why) | TransportError::OpenFailed { message: why, .. } => {
+            FetchError::Cut(why)
+        }
     }
 }
 
