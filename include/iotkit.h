@@ -256,6 +256,42 @@
 
 #define OTA_CH_FETCH_HTTP 1
 
+// infra_types.h.
+#define IOT_TRUE 1
+
+#define IOT_FALSE 0
+
+// mqtt_api.h (the dynamic-memory values: topics are not limited by it here).
+#define CONFIG_MQTT_TOPIC_MAXLEN 128
+
+#define CONFIG_MQTT_OFFLINE_TOPIC_MAXNUM 5
+
+#define MUTLI_SUBSCIRBE_MAX 5
+
+// infra_state.h: the first code of each area (codes count down from it).
+#define STATE_BASE 0
+
+#define STATE_USER_INPUT_BASE -256
+
+#define STATE_SYS_DEPEND_BASE -512
+
+#define STATE_MQTT_BASE -768
+
+#define STATE_WIFI_BASE -1024
+
+#define STATE_COAP_BASE -1280
+
+#define STATE_HTTP_BASE -1536
+
+#define STATE_OTA_BASE -1792
+
+#define STATE_BIND_BASE -2048
+
+#define STATE_DEV_MODEL_BASE -2304
+
+// infra_compat.h.
+#define NETWORK_ADDR_LEN 16
+
 typedef enum {
   IOTX_MQTT_EVENT_UNDEF = 0,
   IOTX_MQTT_EVENT_DISCONNECT = 1,
@@ -435,6 +471,40 @@ typedef enum {
   IOT_OTAG_RESET_FETCHED_SIZE,
 } IOT_OTA_CmdType_t;
 
+// The events of `iotx_event_regist_cb` (infra_compat.h `enum iotx_event_t`).
+typedef enum {
+  IOTX_AWSS_START = 4096,
+  IOTX_AWSS_ENABLE,
+  IOTX_AWSS_LOCK_CHAN,
+  IOTX_AWSS_CS_ERR,
+  IOTX_AWSS_PASSWD_ERR,
+  IOTX_AWSS_GOT_SSID_PASSWD,
+  IOTX_AWSS_CONNECT_ADHA,
+  IOTX_AWSS_CONNECT_ADHA_FAIL,
+  IOTX_AWSS_CONNECT_AHA,
+  IOTX_AWSS_CONNECT_AHA_FAIL,
+  IOTX_AWSS_SETUP_NOTIFY,
+  IOTX_AWSS_CONNECT_ROUTER,
+  IOTX_AWSS_CONNECT_ROUTER_FAIL,
+  IOTX_AWSS_GOT_IP,
+  IOTX_AWSS_SUC_NOTIFY,
+  IOTX_AWSS_BIND_NOTIFY,
+  IOTX_AWSS_ENABLE_TIMEOUT,
+  IOTX_CONN_CLOUD = 8192,
+  IOTX_CONN_CLOUD_FAIL,
+  IOTX_CONN_CLOUD_SUC,
+  IOTX_RESET = 12288,
+} iotx_event_t;
+
+// Network events of an asynchronous protocol stack (mqtt_api.h).
+typedef enum {
+  IOTX_MQTT_SOC_CONNECTED,
+  IOTX_MQTT_SOC_CLOSE,
+  IOTX_MQTT_SOC_READ,
+  IOTX_MQTT_SOC_WRITE,
+  IOTX_MQTT_SOC_MAX,
+} iotx_mqtt_nwk_event_t;
+
 // Heap counters of `HAL_Malloc` / `HAL_Free` (see `iotkit_heap_stats`).
 typedef struct {
   // Bytes currently allocated through HAL_Malloc and not yet freed.
@@ -570,9 +640,96 @@ typedef struct {
   char password[DEV_SIGN_PASSWORD_MAXLEN];
 } iotx_sign_mqtt_t;
 
+// The socket an async network event is about (mqtt_api.h).
+typedef struct {
+  size_t fd;
+} iotx_mqtt_nwk_param_t;
+
+typedef void (*iotkit_event_monitor_t)(int event);
+
+// ITE_AWSS_STATUS: `int (*)(int)`.
+typedef int (*iotkit_awss_status_handler_t)(int);
+
+// ITE_RAWDATA_ARRIVED: `int (*)(const int, const unsigned char *, const int)`.
+typedef int (*iotkit_rawdata_handler_t)(int, const unsigned char*, int);
+
+// ITE_SERVICE_REQUEST: `int (*)(const int, const char *, const int, const char *, const int, char **, int *)`.
+typedef int (*iotkit_service_request_handler_t)(int,
+                                                const char*,
+                                                int,
+                                                const char*,
+                                                int,
+                                                char**,
+                                                int*);
+
+// ITE_SERVICE_REQUEST_EXT: `int (*)(int, const char *, int, const char *, int, const char *, int, void *)`.
+typedef int (*iotkit_service_request_ext_handler_t)(int,
+                                                    const char*,
+                                                    int,
+                                                    const char*,
+                                                    int,
+                                                    const char*,
+                                                    int,
+                                                    void*);
+
+// ITE_PROPERTY_SET: `int (*)(const int, const char *, const int)`.
+typedef int (*iotkit_property_set_handler_t)(int, const char*, int);
+
+// ITE_PROPERTY_GET: `int (*)(const int, const char *, const int, char **, int *)`.
+typedef int (*iotkit_property_get_handler_t)(int, const char*, int, char**, int*);
+
+// ITE_PROPERTY_DESIRED_GET_REPLY, ITE_PERMIT_JOIN: `int (*)(const char *, const int)`.
+typedef int (*iotkit_text_len_handler_t)(const char*, int);
+
+// ITE_REPORT_REPLY, ITE_TOPOLIST_REPLY: `int (*)(const int, const int, const int, const char *, const int)`.
+typedef int (*iotkit_reply_handler_t)(int, int, int, const char*, int);
+
+// ITE_TRIGGER_EVENT_REPLY: `int (*)(const int, const int, const int, const char *, const int, const char *, const int)`.
+typedef int (*iotkit_event_reply_handler_t)(int, int, int, const char*, int, const char*, int);
+
+// ITE_TIMESTAMP_REPLY, ITE_BIND_EVENT: `int (*)(const char *)`.
+typedef int (*iotkit_text_handler_t)(const char*);
+
+// ITE_INITIALIZE_COMPLETED: `int (*)(const int)`.
+typedef int (*iotkit_devid_handler_t)(int);
+
+// ITE_FOTA: `int (*)(const int, const char *)`.
+typedef int (*iotkit_fota_handler_t)(int, const char*);
+
+// ITE_FOTA_MODULE: `int (*)(const int, const char *, const char *)`.
+typedef int (*iotkit_int_text_text_handler_t)(int, const char*, const char*);
+
+// ITE_COTA: `int (*)(const int, const char *, int, const char *, const char *, const char *, const char *)`.
+typedef int (*iotkit_cota_handler_t)(int,
+                                     const char*,
+                                     int,
+                                     const char*,
+                                     const char*,
+                                     const char*,
+                                     const char*);
+
 typedef iotx_mqtt_event_handle_t *iotx_mqtt_event_handle_pt;
 
 typedef iotx_mqtt_param_t *iotx_mqtt_param_pt;
+
+// A network address (infra_compat.h), for UDP/CoAP HAL ports.
+typedef struct {
+  unsigned char addr[NETWORK_ADDR_LEN];
+  unsigned short port;
+} NetworkAddr;
+
+// The connection parameters of IOT_SetupConnInfo (infra_compat.h).
+typedef struct {
+  uint16_t port;
+  uint8_t init;
+  char *host_name;
+  char *client_id;
+  char *username;
+  char *password;
+  const char *pub_key;
+} iotx_conn_info_t;
+
+typedef iotx_conn_info_t *iotx_conn_info_pt;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1030,6 +1187,99 @@ int iotkit_mqtt_get_identity(void *handle, char *product_key, char *device_name)
 int32_t IOT_Sign_MQTT(iotx_mqtt_region_types_t region,
                       iotx_dev_meta_info_t *meta,
                       iotx_sign_mqtt_t *signout);
+
+// For firmware on an asynchronous protocol stack. iotkit drives its own
+// sockets, so this returns STATE_MQTT_ASYNC_STACK_NOT_SUPPORT (as the
+// vendor's library built without ASYNC_PROTOCOL_STACK does), with a state event.
+int IOT_MQTT_Nwk_Event_Handler(void *handle,
+                               iotx_mqtt_nwk_event_t event,
+                               iotx_mqtt_nwk_param_t *param);
+
+// Signs the device-secret MQTT connection of `product_key`/`device_name`/
+// `device_secret` for the configured region (as IOT_Sign_MQTT) and sets
+// `*info_ptr` to an `iotx_conn_info_t` with the host, port, client id, user
+// name, password and `iotx_ca_crt`. The structure is the library's and is
+// overwritten by the next call. Returns 0 or a negative STATE_* code.
+int IOT_SetupConnInfo(const char *product_key,
+                      const char *device_name,
+                      const char *device_secret,
+                      void **info_ptr);
+
+// Registers the firmware's event monitor (infra_compat.h); NULL removes it.
+// iotkit posts no events itself; `iotx_event_post` calls it. Returns 0.
+int iotx_event_regist_cb(iotkit_event_monitor_t monitor_cb);
+
+// Calls the monitor registered with `iotx_event_regist_cb` with `event`
+// (outside any library lock). Returns 0, or -1 when none is registered.
+int iotx_event_post(int event);
+
+// ITE_AWSS_STATUS (WiFi provisioning). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_AWSS_STATUS(iotkit_awss_status_handler_t callback);
+
+// ITE_RAWDATA_ARRIVED (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_RAWDATA_ARRIVED(iotkit_rawdata_handler_t callback);
+
+// ITE_SERVICE_REQUEST (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_SERVICE_REQUEST(iotkit_service_request_handler_t callback);
+
+// ITE_SERVICE_REQUEST_EXT (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_SERVICE_REQUEST_EXT(iotkit_service_request_ext_handler_t callback);
+
+// ITE_PROPERTY_SET (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_PROPERTY_SET(iotkit_property_set_handler_t callback);
+
+// ITE_PROPERTY_GET (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_PROPERTY_GET(iotkit_property_get_handler_t callback);
+
+// ITE_PROPERTY_DESIRED_GET_REPLY (device model with shadow). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_PROPERTY_DESIRED_GET_REPLY(iotkit_text_len_handler_t callback);
+
+// ITE_REPORT_REPLY (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_REPORT_REPLY(iotkit_reply_handler_t callback);
+
+// ITE_TRIGGER_EVENT_REPLY (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_TRIGGER_EVENT_REPLY(iotkit_event_reply_handler_t callback);
+
+// ITE_TIMESTAMP_REPLY (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_TIMESTAMP_REPLY(iotkit_text_handler_t callback);
+
+// ITE_TOPOLIST_REPLY (gateway). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_TOPOLIST_REPLY(iotkit_reply_handler_t callback);
+
+// ITE_PERMIT_JOIN (gateway). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_PERMIT_JOIN(iotkit_text_len_handler_t callback);
+
+// ITE_INITIALIZE_COMPLETED (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_INITIALIZE_COMPLETED(iotkit_devid_handler_t callback);
+
+// ITE_FOTA (OTA through linkkit; use ota_api.h). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_FOTA(iotkit_fota_handler_t callback);
+
+// ITE_FOTA_MODULE (OTA through linkkit; use ota_api.h). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_FOTA_MODULE(iotkit_int_text_text_handler_t callback);
+
+// ITE_COTA (remote configuration). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_COTA(iotkit_cota_handler_t callback);
+
+// ITE_BIND_EVENT (device binding). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_BIND_EVENT(iotkit_text_handler_t callback);
 
 #ifdef __cplusplus
 }  // extern "C"

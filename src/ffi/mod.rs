@@ -27,6 +27,8 @@ pub mod compat;
 pub mod mqtt;
 #[cfg(feature = "sdk")]
 pub mod sign;
+#[cfg(feature = "sdk")]
+pub mod surface;
 
 /// Runs `body`, turning a panic into `on_panic` plus a state event, so that no
 /// unwind ever crosses into C.
