@@ -7,18 +7,16 @@
 //! The OTA logic is `crate::ota`; MQTT is reached only through [`Signal`],
 //! a narrow adapter over the exported MQTT functions.
 
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_char, c_int};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use super::{c_str_bounded, guard};
 use crate::ota::codes::*;
-use crate::ota::message::{self, Topic, Upgrade};
+use crate::ota::message::Upgrade;
 use crate::ota::persist::{self, Writer};
-use crate::ota::session::{self, Session, State, Verdict};
-use crate::ota::{progress_step, TlsDialer};
-use crate::state::{STATE_SUCCESS, STATE_SYS_DEPEND_FIRMWAIRE_WIRTE, STATE_USER_INPUT_INVALID};
+use crate::ota::session;
+use crate::state::STATE_SYS_DEPEND_FIRMWAIRE_WIRTE;
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
@@ -276,6 +274,13 @@ mod sdk {
     };
     use crate::ffi::types::*;
     use crate::handles::HandleTable;
+    use crate::ota::message::{self, Topic};
+    use crate::ota::session::{Session, State, Verdict};
+    use crate::ota::{progress_step, TlsDialer};
+    use crate::state::{STATE_SUCCESS, STATE_USER_INPUT_INVALID};
+    use std::ffi::{c_void, CString};
+    use std::sync::Arc;
+    use std::time::Duration;
 
     const SUBSCRIBE_TIMEOUT_MS: c_int = 5000;
     /// Longest progress description accepted.

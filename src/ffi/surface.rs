@@ -6,8 +6,8 @@
 //!
 //! Which events can occur: this library raises ITE_CONNECT_SUCC,
 //! ITE_CONNECT_FAIL, ITE_DISCONNECTED, ITE_MQTT_CONNECT_SUCC,
-//! ITE_IDENTITY_RESPONSE, ITE_CLOUD_ERROR and the ITE_STATE_* events
-//! (ITE_DYNREG_DEVICE_SECRET is registered in `compat` and never raised). The device-model,
+//! ITE_IDENTITY_RESPONSE and the ITE_STATE_* events (ITE_CLOUD_ERROR and
+//! ITE_DYNREG_DEVICE_SECRET are registered in `compat` and not raised today). The device-model,
 //! provisioning, OTA-through-linkkit and binding events registered here
 //! (ITE_AWSS_STATUS, ITE_RAWDATA_ARRIVED, ITE_SERVICE_REQUEST[_EXT],
 //! ITE_PROPERTY_SET/GET/DESIRED_GET_REPLY, ITE_REPORT_REPLY,
