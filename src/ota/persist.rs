@@ -152,7 +152,10 @@ impl Writer {
 }
 
 fn libc_enospc() -> i32 {
-    28
+    #[cfg(unix)]
+    return libc::ENOSPC;
+    #[cfg(not(unix))]
+    return -1;
 }
 
 #[cfg(test)]
@@ -191,6 +194,21 @@ mod tests {
             b"hello world",
             "the old image stays"
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_storage_is_named() {
+        if !Path::new("/dev/full").exists() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        // The partial image goes to /dev/full: every write fails with ENOSPC.
+        std::os::unix::fs::symlink("/dev/full", dir.path().join(PART)).unwrap();
+        let mut w = Writer::start(dir.path()).unwrap();
+        let err = w.write(&[0u8; 8192]).unwrap_err();
+        assert!(err.contains("the storage is full"), "{err}");
+        assert!(err.contains("after 0 bytes"), "{err}");
     }
 
     #[test]
