@@ -413,9 +413,9 @@ mod sdk {
         }
     }
 
-    fn fail(ota: &Ota, inner: &mut Inner, code: i32, message: &str) -> c_int {
+    /// Records `code` as the handle's last error and raises its state event.
+    fn fail(inner: &mut Inner, code: i32, message: &str) -> c_int {
         inner.session.set_last_error(code);
-        let _ = ota;
         ota_event(code, message);
         code
     }
@@ -457,7 +457,6 @@ mod sdk {
                     Ok(upgrade) => upgrade,
                     Err(why) => {
                         fail(
-                            &ota,
                             &mut inner,
                             IOT_OTAE_INVALID_PARAM,
                             &format!("{why}; the upgrade was ignored"),
@@ -632,7 +631,6 @@ mod sdk {
                 Ok(Some(v)) => v,
                 Ok(None) => {
                     return fail(
-                        &ota,
                         &mut inner,
                         IOT_OTAE_INVALID_PARAM,
                         &format!("{f}: the version is NULL or empty"),
@@ -644,19 +642,13 @@ mod sdk {
                 }
             };
             if let Err(why) = message::validate_version(&version) {
-                return fail(
-                    &ota,
-                    &mut inner,
-                    IOT_OTAE_INVALID_PARAM,
-                    &format!("{f}: {why}"),
-                );
+                return fail(&mut inner, IOT_OTAE_INVALID_PARAM, &format!("{f}: {why}"));
             }
             inner.next_id = inner.next_id.wrapping_add(1);
             let payload = message::inform(inner.next_id, &version);
             let rc = ota.signal.publish(&ota.topic(Topic::Inform), &payload);
             if rc < 0 {
                 return fail(
-                    &ota,
                     &mut inner,
                     IOT_OTAE_OSC_FAILED,
                     &format!("{f}: publishing the version failed ({rc})"),
@@ -685,12 +677,11 @@ mod sdk {
             };
             let mut inner = lock(&ota.inner);
             if !(progress_step::BURN_FAILED..=progress_step::PERCENTAGE_MAX).contains(&progress) {
-                return fail(&ota, &mut inner, IOT_OTAE_INVALID_PARAM, &format!(
+                return fail(&mut inner, IOT_OTAE_INVALID_PARAM, &format!(
                     "{f}: progress {progress} is neither a percentage (0 to 100) nor an IOT_OTAP_* failure (-4 to -1)"));
             }
             if inner.session.upgrade().is_none() {
                 return fail(
-                    &ota,
                     &mut inner,
                     IOT_OTAE_INVALID_STATE,
                     &format!("{f}: no upgrade was pushed yet, so there is no progress to report"),
@@ -706,7 +697,6 @@ mod sdk {
             let rc = ota.report(&mut inner, progress, &desc);
             if rc < 0 {
                 return fail(
-                    &ota,
                     &mut inner,
                     IOT_OTAE_OSC_FAILED,
                     &format!("{f}: publishing the progress failed ({rc})"),
@@ -775,14 +765,13 @@ mod sdk {
             let mut inner = lock(&ota.inner);
             if buf.is_null() || buf_len == 0 {
                 return fail(
-                    &ota,
                     &mut inner,
                     IOT_OTAE_INVALID_PARAM,
                     &format!("{f}: the buffer is NULL or its length is 0"),
                 );
             }
             if inner.session.state() != State::Fetching {
-                return fail(&ota, &mut inner, IOT_OTAE_INVALID_STATE, &format!(
+                return fail(&mut inner, IOT_OTAE_INVALID_STATE, &format!(
                     "{f}: no firmware is being fetched (wait until IOT_OTA_IsFetching() returns 1)"));
             }
             if inner.dialer.is_none() {
@@ -792,12 +781,7 @@ mod sdk {
                 match config {
                     Ok(config) => inner.dialer = Some(TlsDialer { config }),
                     Err(why) => {
-                        return fail(
-                            &ota,
-                            &mut inner,
-                            IOT_OTAE_FETCH_FAILED,
-                            &format!("{f}: {why}"),
-                        )
+                        return fail(&mut inner, IOT_OTAE_FETCH_FAILED, &format!("{f}: {why}"))
                     }
                 }
             }
@@ -863,7 +847,6 @@ mod sdk {
             let mut inner = lock(&ota.inner);
             let small = |inner: &mut Inner, need: &str| {
                 fail(
-                    &ota,
                     inner,
                     IOT_OTAE_INVALID_PARAM,
                     &format!("{f}: command {} needs a buffer of {need}", r#type),
@@ -887,7 +870,7 @@ mod sdk {
                         session.upgrade().map(|u| u.version.clone())
                     };
                     let Some(text) = text else {
-                        return fail(&ota, &mut inner, IOT_OTAE_INVALID_STATE, &format!("{f}: no upgrade was pushed yet"));
+                        return fail(&mut inner, IOT_OTAE_INVALID_STATE, &format!("{f}: no upgrade was pushed yet"));
                     };
                     let cap = usize::try_from(buf_len).unwrap_or(0);
                     // SAFETY: the caller passes `buf_len` writable bytes.
@@ -895,13 +878,13 @@ mod sdk {
                         0
                     } else {
                         let code = if buf.is_null() { IOT_OTAE_INVALID_PARAM } else { IOT_OTAE_STR_TOO_LONG };
-                        fail(&ota, &mut inner, code, &format!(
+                        fail(&mut inner, code, &format!(
                             "{f}: the buffer must hold {} bytes ({text:?} and its NUL); it is NULL or holds {buf_len}", text.len() + 1))
                     }
                 }
                 IOT_OTAG_CHECK_FIRMWARE => {
                     if session.state() != State::Fetched {
-                        return fail(&ota, &mut inner, IOT_OTAE_INVALID_STATE, &format!(
+                        return fail(&mut inner, IOT_OTAE_INVALID_STATE, &format!(
                             "{f}: the firmware can be checked only after the download finished (IOT_OTA_IsFetchFinish() returns 1)"));
                     }
                     let good = session.is_good();
@@ -911,9 +894,9 @@ mod sdk {
                     inner.session.reset_fetched();
                     0
                 }
-                IOT_OTAG_COTA_CONFIG_ID..=IOT_OTAG_COTA_GETTYPE | IOT_OTAG_CHECK_CONFIG => fail(&ota, &mut inner, IOT_OTAE_INVALID_PARAM, &format!(
+                IOT_OTAG_COTA_CONFIG_ID..=IOT_OTAG_COTA_GETTYPE | IOT_OTAG_CHECK_CONFIG => fail(&mut inner, IOT_OTAE_INVALID_PARAM, &format!(
                     "{f}: command {} is for remote configuration (COTA), which iotkit does not support", r#type)),
-                other => fail(&ota, &mut inner, IOT_OTAE_INVALID_PARAM, &format!("{f}: {other} is not an IOT_OTAG_* command")),
+                other => fail(&mut inner, IOT_OTAE_INVALID_PARAM, &format!("{f}: {other} is not an IOT_OTAG_* command")),
             }
         })
     }
