@@ -3,9 +3,11 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=c/shim.c");
+    println!("cargo:rerun-if-changed=c/ota_weak.c");
     let mut build = cc::Build::new();
     build
         .file("c/shim.c")
+        .file("c/ota_weak.c")
         .warnings(true)
         .extra_warnings(true)
         .warnings_into_errors(true)

@@ -249,6 +249,49 @@
 
 #define CONFIG_MQTT_MESSAGE_MAXLEN 3072
 
+// The signal channel IOT_OTA_Init's `ch_signal` is (an MQTT client).
+#define OTA_CH_SIGNAL_MQTT 0
+
+#define OTA_CH_SIGNAL_COAP 1
+
+#define OTA_CH_FETCH_HTTP 1
+
+// infra_types.h.
+#define IOT_TRUE 1
+
+#define IOT_FALSE 0
+
+// mqtt_api.h (the dynamic-memory values: topics are not limited by it here).
+#define CONFIG_MQTT_TOPIC_MAXLEN 128
+
+#define CONFIG_MQTT_OFFLINE_TOPIC_MAXNUM 5
+
+#define MUTLI_SUBSCIRBE_MAX 5
+
+// infra_state.h: the first code of each area (codes count down from it).
+#define STATE_BASE 0
+
+#define STATE_USER_INPUT_BASE -256
+
+#define STATE_SYS_DEPEND_BASE -512
+
+#define STATE_MQTT_BASE -768
+
+#define STATE_WIFI_BASE -1024
+
+#define STATE_COAP_BASE -1280
+
+#define STATE_HTTP_BASE -1536
+
+#define STATE_OTA_BASE -1792
+
+#define STATE_BIND_BASE -2048
+
+#define STATE_DEV_MODEL_BASE -2304
+
+// infra_compat.h.
+#define NETWORK_ADDR_LEN 16
+
 typedef enum {
   IOTX_MQTT_EVENT_UNDEF = 0,
   IOTX_MQTT_EVENT_DISCONNECT = 1,
@@ -372,6 +415,95 @@ typedef enum {
   os_thread_priority_realtime = 3,
   os_thread_priority_error = 132,
 } hal_os_thread_priority_t;
+
+// Error codes of the IOT_OTA_* functions.
+typedef enum {
+  IOT_OTAE_GENERAL = -1,
+  IOT_OTAE_INVALID_PARAM = -2,
+  IOT_OTAE_INVALID_STATE = -3,
+  IOT_OTAE_STR_TOO_LONG = -4,
+  IOT_OTAE_FETCH_FAILED = -5,
+  IOT_OTAE_NOMEM = -6,
+  IOT_OTAE_OSC_FAILED = -7,
+  IOT_OTAE_NONE = 0,
+} IOT_OTA_Err_t;
+
+// The state of an OTA handle.
+typedef enum {
+  IOT_OTAS_UNINITED = 0,
+  IOT_OTAS_INITED,
+  IOT_OTAS_FETCHING,
+  IOT_OTAS_FETCHED,
+} IOT_OTA_State_t;
+
+// What an upgrade updates (IOT_OTAG_OTA_TYPE): only firmware (FOTA) here.
+typedef enum {
+  IOT_OTAT_NONE,
+  IOT_OTAT_COTA,
+  IOT_OTAT_FOTA,
+} IOT_OTA_Type_t;
+
+// The `progress` of IOT_OTA_ReportProgress: a percentage or a failure.
+typedef enum {
+  IOT_OTAP_BURN_FAILED = -4,
+  IOT_OTAP_CHECK_FALIED = -3,
+  IOT_OTAP_FETCH_FAILED = -2,
+  IOT_OTAP_GENERAL_FAILED = -1,
+  IOT_OTAP_FETCH_PERCENTAGE_MIN = 0,
+  IOT_OTAP_FETCH_PERCENTAGE_MAX = 100,
+} IOT_OTA_Progress_t;
+
+// The commands of IOT_OTA_Ioctl.
+typedef enum {
+  IOT_OTAG_COTA_CONFIG_ID,
+  IOT_OTAG_COTA_CONFIG_SIZE,
+  IOT_OTAG_COTA_SIGN,
+  IOT_OTAG_COTA_SIGN_METHOD,
+  IOT_OTAG_COTA_URL,
+  IOT_OTAG_COTA_GETTYPE,
+  IOT_OTAG_OTA_TYPE,
+  IOT_OTAG_FETCHED_SIZE,
+  IOT_OTAG_FILE_SIZE,
+  IOT_OTAG_MD5SUM,
+  IOT_OTAG_VERSION,
+  IOT_OTAG_CHECK_FIRMWARE,
+  IOT_OTAG_CHECK_CONFIG,
+  IOT_OTAG_RESET_FETCHED_SIZE,
+} IOT_OTA_CmdType_t;
+
+// The events of `iotx_event_regist_cb` (infra_compat.h `enum iotx_event_t`).
+typedef enum {
+  IOTX_AWSS_START = 4096,
+  IOTX_AWSS_ENABLE,
+  IOTX_AWSS_LOCK_CHAN,
+  IOTX_AWSS_CS_ERR,
+  IOTX_AWSS_PASSWD_ERR,
+  IOTX_AWSS_GOT_SSID_PASSWD,
+  IOTX_AWSS_CONNECT_ADHA,
+  IOTX_AWSS_CONNECT_ADHA_FAIL,
+  IOTX_AWSS_CONNECT_AHA,
+  IOTX_AWSS_CONNECT_AHA_FAIL,
+  IOTX_AWSS_SETUP_NOTIFY,
+  IOTX_AWSS_CONNECT_ROUTER,
+  IOTX_AWSS_CONNECT_ROUTER_FAIL,
+  IOTX_AWSS_GOT_IP,
+  IOTX_AWSS_SUC_NOTIFY,
+  IOTX_AWSS_BIND_NOTIFY,
+  IOTX_AWSS_ENABLE_TIMEOUT,
+  IOTX_CONN_CLOUD = 8192,
+  IOTX_CONN_CLOUD_FAIL,
+  IOTX_CONN_CLOUD_SUC,
+  IOTX_RESET = 12288,
+} iotx_event_t;
+
+// Network events of an asynchronous protocol stack (mqtt_api.h).
+typedef enum {
+  IOTX_MQTT_SOC_CONNECTED,
+  IOTX_MQTT_SOC_CLOSE,
+  IOTX_MQTT_SOC_READ,
+  IOTX_MQTT_SOC_WRITE,
+  IOTX_MQTT_SOC_MAX,
+} iotx_mqtt_nwk_event_t;
 
 // Heap counters of `HAL_Malloc` / `HAL_Free` (see `iotkit_heap_stats`).
 typedef struct {
@@ -508,9 +640,96 @@ typedef struct {
   char password[DEV_SIGN_PASSWORD_MAXLEN];
 } iotx_sign_mqtt_t;
 
+// The socket an async network event is about (mqtt_api.h).
+typedef struct {
+  size_t fd;
+} iotx_mqtt_nwk_param_t;
+
+typedef void (*iotkit_event_monitor_t)(int event);
+
+// ITE_AWSS_STATUS: `int (*)(int)`.
+typedef int (*iotkit_awss_status_handler_t)(int);
+
+// ITE_RAWDATA_ARRIVED: `int (*)(const int, const unsigned char *, const int)`.
+typedef int (*iotkit_rawdata_handler_t)(int, const unsigned char*, int);
+
+// ITE_SERVICE_REQUEST: `int (*)(const int, const char *, const int, const char *, const int, char **, int *)`.
+typedef int (*iotkit_service_request_handler_t)(int,
+                                                const char*,
+                                                int,
+                                                const char*,
+                                                int,
+                                                char**,
+                                                int*);
+
+// ITE_SERVICE_REQUEST_EXT: `int (*)(int, const char *, int, const char *, int, const char *, int, void *)`.
+typedef int (*iotkit_service_request_ext_handler_t)(int,
+                                                    const char*,
+                                                    int,
+                                                    const char*,
+                                                    int,
+                                                    const char*,
+                                                    int,
+                                                    void*);
+
+// ITE_PROPERTY_SET: `int (*)(const int, const char *, const int)`.
+typedef int (*iotkit_property_set_handler_t)(int, const char*, int);
+
+// ITE_PROPERTY_GET: `int (*)(const int, const char *, const int, char **, int *)`.
+typedef int (*iotkit_property_get_handler_t)(int, const char*, int, char**, int*);
+
+// ITE_PROPERTY_DESIRED_GET_REPLY, ITE_PERMIT_JOIN: `int (*)(const char *, const int)`.
+typedef int (*iotkit_text_len_handler_t)(const char*, int);
+
+// ITE_REPORT_REPLY, ITE_TOPOLIST_REPLY: `int (*)(const int, const int, const int, const char *, const int)`.
+typedef int (*iotkit_reply_handler_t)(int, int, int, const char*, int);
+
+// ITE_TRIGGER_EVENT_REPLY: `int (*)(const int, const int, const int, const char *, const int, const char *, const int)`.
+typedef int (*iotkit_event_reply_handler_t)(int, int, int, const char*, int, const char*, int);
+
+// ITE_TIMESTAMP_REPLY, ITE_BIND_EVENT: `int (*)(const char *)`.
+typedef int (*iotkit_text_handler_t)(const char*);
+
+// ITE_INITIALIZE_COMPLETED: `int (*)(const int)`.
+typedef int (*iotkit_devid_handler_t)(int);
+
+// ITE_FOTA: `int (*)(const int, const char *)`.
+typedef int (*iotkit_fota_handler_t)(int, const char*);
+
+// ITE_FOTA_MODULE: `int (*)(const int, const char *, const char *)`.
+typedef int (*iotkit_int_text_text_handler_t)(int, const char*, const char*);
+
+// ITE_COTA: `int (*)(const int, const char *, int, const char *, const char *, const char *, const char *)`.
+typedef int (*iotkit_cota_handler_t)(int,
+                                     const char*,
+                                     int,
+                                     const char*,
+                                     const char*,
+                                     const char*,
+                                     const char*);
+
 typedef iotx_mqtt_event_handle_t *iotx_mqtt_event_handle_pt;
 
 typedef iotx_mqtt_param_t *iotx_mqtt_param_pt;
+
+// A network address (infra_compat.h), for UDP/CoAP HAL ports.
+typedef struct {
+  unsigned char addr[NETWORK_ADDR_LEN];
+  unsigned short port;
+} NetworkAddr;
+
+// The connection parameters of IOT_SetupConnInfo (infra_compat.h).
+typedef struct {
+  uint16_t port;
+  uint8_t init;
+  char *host_name;
+  char *client_id;
+  char *username;
+  char *password;
+  const char *pub_key;
+} iotx_conn_info_t;
+
+typedef iotx_conn_info_t *iotx_conn_info_pt;
 
 #ifdef __cplusplus
 extern "C" {
@@ -642,6 +861,77 @@ int HAL_GetDeviceSecret(char *device_secret);
 
 // Copies the ProductSecret into a buffer of IOTX_PRODUCT_SECRET_LEN + 1 bytes.
 int HAL_GetProductSecret(char *product_secret);
+
+// Sets the directory where the default HAL_Firmware_Persistence_* write
+// `firmware.bin` (NULL: back to env IOTX_OTA_DIR, else `$HOME/.iotkit/ota`).
+// Returns 0, or IOT_OTAE_INVALID_PARAM for a path that is not UTF-8 or is
+// longer than 4096 bytes.
+int iotkit_ota_set_dir(const char *dir);
+
+// The library's HAL_Firmware_Persistence_Start: opens
+// `<dir>/firmware.bin.part` for a new image (any unfinished one is dropped).
+void iotkit_firmware_persistence_start(void);
+
+// The library's HAL_Firmware_Persistence_Write: appends `length` bytes.
+// Returns 0, or -1 (with a state event) when nothing was started, the
+// arguments are bad, or the storage failed (e.g. full).
+int iotkit_firmware_persistence_write(char *buffer, uint32_t length);
+
+// The library's HAL_Firmware_Persistence_Stop: when the bytes written are
+// the whole image of the last pushed upgrade and their MD5/SHA-256 match it,
+// the image becomes `<dir>/firmware.bin` (fsync, rename, fsync of the
+// directory) and 0 is returned; otherwise the partial file is removed and
+// -1 returned with a state event.
+int iotkit_firmware_persistence_stop(void);
+
+// Starts OTA for the device of MQTT client `ch_signal` (NULL: the default
+// client) and subscribes to `/ota/device/upgrade/PK/DN`. An empty or NULL
+// ProductKey/DeviceName means the identity the client learned on its
+// X.509 connection. Returns the OTA handle, or NULL (with a state event).
+void *IOT_OTA_Init(const char *product_key, const char *device_name, void *ch_signal);
+
+// Ends OTA on `handle`: unsubscribes and frees it. Returns 0 or
+// IOT_OTAE_INVALID_PARAM.
+int IOT_OTA_Deinit(void *handle);
+
+// Publishes `{"id":"N","params":{"version":"V"}}` to
+// `/ota/device/inform/PK/DN` (QoS 1). Returns 0 or a negative code.
+int IOT_OTA_ReportVersion(void *handle, const char *version);
+
+// Publishes `{"id":"N","params":{"step":"S","desc":"D"}}` to
+// `/ota/device/progress/PK/DN`; `progress` is 0..100 or an IOT_OTAP_*
+// failure (-4..-1); `msg` may be NULL. Returns 0 or a negative code.
+int IOT_OTA_ReportProgress(void *handle, IOT_OTA_Progress_t progress, const char *msg);
+
+// 1 while an upgrade is being downloaded, else 0 (also for a bad handle).
+int IOT_OTA_IsFetching(void *handle);
+
+// 1 once the download ended (the whole image arrived, or it failed: see
+// IOT_OTAG_CHECK_FIRMWARE and IOT_OTA_GetLastError), else 0.
+int IOT_OTA_IsFetchFinish(void *handle);
+
+// Downloads up to `buf_len` bytes of the image into `buf`, waiting up to
+// `timeout_s` seconds: returns the count (> 0), 0 when nothing arrived,
+// or a negative IOT_OTAE_* code. Cuts are resumed with HTTP Range; when
+// the last byte arrives the MD5/SHA-256 are checked (a mismatch is
+// reported to the platform and as a state event, and
+// IOT_OTAG_CHECK_FIRMWARE then gives 0).
+int IOT_OTA_FetchYield(void *handle, char *buf, uint32_t buf_len, uint32_t timeout_s);
+
+// Reads OTA information (IOT_OTAG_*). Returns 0 or a negative code:
+// IOT_OTAE_INVALID_PARAM for a NULL or too small buffer or an unknown
+// command, IOT_OTAE_INVALID_STATE when there is nothing to tell yet.
+// Config updates (COTA) are not supported.
+int IOT_OTA_Ioctl(void *handle, IOT_OTA_CmdType_t type, void *buf, int buf_len);
+
+// The last IOT_OTAE_* code of `handle` (0 when nothing failed), or
+// IOT_OTAE_INVALID_PARAM for a bad handle.
+int IOT_OTA_GetLastError(void *handle);
+
+// Calls `cb(handle)` each time an upgrade is pushed (after
+// IOT_OTA_IsFetching() became 1); NULL removes it. Returns 0 or
+// IOT_OTAE_INVALID_PARAM.
+int IOT_OTA_SetOnPushedCallback(void *handle, int (*cb)(void *context));
 
 // Connects to `host:port` (DNS name, IPv4 or IPv6) with TCP_NODELAY.
 // Returns a handle, or 0 with a state event saying why.
@@ -901,6 +1191,99 @@ int32_t IOT_Sign_MQTT(iotx_mqtt_region_types_t region,
                       iotx_dev_meta_info_t *meta,
                       iotx_sign_mqtt_t *signout);
 
+// For firmware on an asynchronous protocol stack. iotkit drives its own
+// sockets, so this returns STATE_MQTT_ASYNC_STACK_NOT_SUPPORT (as the
+// vendor's library built without ASYNC_PROTOCOL_STACK does), with a state event.
+int IOT_MQTT_Nwk_Event_Handler(void *handle,
+                               iotx_mqtt_nwk_event_t event,
+                               iotx_mqtt_nwk_param_t *param);
+
+// Signs the device-secret MQTT connection of `product_key`/`device_name`/
+// `device_secret` for the configured region (as IOT_Sign_MQTT) and sets
+// `*info_ptr` to an `iotx_conn_info_t` with the host, port, client id, user
+// name, password and `iotx_ca_crt`. The structure is the library's and is
+// overwritten by the next call. Returns 0 or a negative STATE_* code.
+int IOT_SetupConnInfo(const char *product_key,
+                      const char *device_name,
+                      const char *device_secret,
+                      void **info_ptr);
+
+// Registers the firmware's event monitor (infra_compat.h); NULL removes it.
+// iotkit posts no events itself; `iotx_event_post` calls it. Returns 0.
+int iotx_event_regist_cb(iotkit_event_monitor_t monitor_cb);
+
+// Calls the monitor registered with `iotx_event_regist_cb` with `event`
+// (outside any library lock). Returns 0, or -1 when none is registered.
+int iotx_event_post(int event);
+
+// ITE_AWSS_STATUS (WiFi provisioning). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_AWSS_STATUS(iotkit_awss_status_handler_t callback);
+
+// ITE_RAWDATA_ARRIVED (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_RAWDATA_ARRIVED(iotkit_rawdata_handler_t callback);
+
+// ITE_SERVICE_REQUEST (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_SERVICE_REQUEST(iotkit_service_request_handler_t callback);
+
+// ITE_SERVICE_REQUEST_EXT (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_SERVICE_REQUEST_EXT(iotkit_service_request_ext_handler_t callback);
+
+// ITE_PROPERTY_SET (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_PROPERTY_SET(iotkit_property_set_handler_t callback);
+
+// ITE_PROPERTY_GET (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_PROPERTY_GET(iotkit_property_get_handler_t callback);
+
+// ITE_PROPERTY_DESIRED_GET_REPLY (device model with shadow). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_PROPERTY_DESIRED_GET_REPLY(iotkit_text_len_handler_t callback);
+
+// ITE_REPORT_REPLY (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_REPORT_REPLY(iotkit_reply_handler_t callback);
+
+// ITE_TRIGGER_EVENT_REPLY (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_TRIGGER_EVENT_REPLY(iotkit_event_reply_handler_t callback);
+
+// ITE_TIMESTAMP_REPLY (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_TIMESTAMP_REPLY(iotkit_text_handler_t callback);
+
+// ITE_TOPOLIST_REPLY (gateway). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_TOPOLIST_REPLY(iotkit_reply_handler_t callback);
+
+// ITE_PERMIT_JOIN (gateway). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_PERMIT_JOIN(iotkit_text_len_handler_t callback);
+
+// ITE_INITIALIZE_COMPLETED (device model). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_INITIALIZE_COMPLETED(iotkit_devid_handler_t callback);
+
+// ITE_FOTA (OTA through linkkit; use ota_api.h). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_FOTA(iotkit_fota_handler_t callback);
+
+// ITE_FOTA_MODULE (OTA through linkkit; use ota_api.h). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_FOTA_MODULE(iotkit_int_text_text_handler_t callback);
+
+// ITE_COTA (remote configuration). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_COTA(iotkit_cota_handler_t callback);
+
+// ITE_BIND_EVENT (device binding). iotkit never raises this event: registering succeeds (returns 0)
+// and the callback is never called.
+int iotx_register_for_ITE_BIND_EVENT(iotkit_text_handler_t callback);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
@@ -927,6 +1310,13 @@ void (HAL_Printf)(const char *fmt, ...);
  * `state_code` to the handler of `event` (an ITE_STATE_* value) and to
  * ITE_STATE_EVERYTHING. Returns 0 or a negative STATE_* code. */
 int iotx_state_event(const int event, const int state_code, const char *fmt, ...);
+
+/* Firmware storage for OTA (wrappers.h in 3.2.x). The library defines them
+ * as weak symbols (c/ota_weak.c) that call iotkit_firmware_persistence_*;
+ * firmware that defines them itself replaces them. */
+void HAL_Firmware_Persistence_Start(void);
+int HAL_Firmware_Persistence_Write(char *buffer, uint32_t length);
+int HAL_Firmware_Persistence_Stop(void);
 
 #ifdef __cplusplus
 }

@@ -22,3 +22,4 @@ pub mod kv;
 pub mod mqtt;
 
 pub mod ffi;
+pub mod ota;

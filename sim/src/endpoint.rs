@@ -916,6 +916,9 @@ async fn relay(
                     } else {
                         Ok(publish.retain)
                     };
+                    if verdict.is_ok() && publish.topic.starts_with("/ota/device/") {
+                        crate::ota::device_published(pk, dn, publish.topic, publish.payload);
+                    }
                     let (qos, packet_id) = (publish.qos, publish.packet_id);
                     match verdict {
                         Ok(retain) => {

@@ -82,7 +82,19 @@ fn handle(mut request: Request, store: &mut Store, shared: &Shared) {
                 Ok(_) => publish(shared, &query, &body),
             }
         }
-        (_, "/healthz" | "/api/device-cert" | "/api/connections" | "/api/pub") => {
+        (Method::Post, "/api/ota/firmware") => {
+            let mut body = Vec::new();
+            let read = request.as_reader().take(crate::ota::MAX_IMAGE as u64 + 1).read_to_end(&mut body);
+            match read {
+                Err(e) => error_reply(400, format!("reading the request body failed: {e}")),
+                Ok(_) if body.len() > crate::ota::MAX_IMAGE => error_reply(413, format!("images are limited to {} bytes", crate::ota::MAX_IMAGE)),
+                Ok(_) => ota_reply(crate::ota::http_upload(&shared.data_dir, &query, &body)),
+            }
+        }
+        (Method::Post, "/api/ota/jobs") => ota_reply(crate::ota::http_job(&shared.data_dir, &query)),
+        (Method::Post, "/api/ota/push") => ota_reply(crate::ota::http_push(&query)),
+        (Method::Get, "/api/ota/jobs") => ota_reply(crate::ota::http_status(&shared.data_dir, &query)),
+        (_, "/healthz" | "/api/device-cert" | "/api/connections" | "/api/pub" | "/api/ota/firmware" | "/api/ota/jobs" | "/api/ota/push") => {
             error_reply(405, format!("{method} is not allowed on {path}"))
         }
         _ => error_reply(
@@ -101,6 +113,13 @@ fn handle(mut request: Request, store: &mut Store, shared: &Shared) {
         .with_header(header);
     if let Err(e) = request.respond(response) {
         println!("[sim] HTTP {method} {path}: sending the response failed: {e}");
+    }
+}
+
+fn ota_reply(result: anyhow::Result<serde_json::Value>) -> Reply {
+    match result {
+        Ok(value) => json_reply(200, value),
+        Err(e) => error_reply(400, format!("{e:#}")),
     }
 }
 

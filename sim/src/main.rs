@@ -7,6 +7,7 @@ mod http;
 mod mqtt;
 mod names;
 mod openapi;
+mod ota;
 mod pki;
 mod probe;
 mod quote;
@@ -83,6 +84,51 @@ enum Command {
     },
     /// Record which platform rules a real endpoint follows; prints rule-file rows
     Probe(probe::ProbeArgs),
+    /// Firmware updates: upload images, start upgrade jobs, show progress
+    #[command(subcommand)]
+    Ota(OtaCommand),
+}
+
+#[derive(Subcommand)]
+enum OtaCommand {
+    /// Store a firmware image for a product under a version
+    Upload {
+        #[arg(long)]
+        product: String,
+        #[arg(long)]
+        version: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Start an upgrade job for one device (--device) or every device of the product
+    Job {
+        #[arg(long)]
+        product: String,
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long)]
+        version: String,
+        /// The digest in the push's sign: SHA256 (default) or Md5
+        #[arg(long)]
+        sign_method: Option<String>,
+        /// Test hook: each device's first download stops after this many bytes
+        #[arg(long)]
+        cut_at: Option<u64>,
+        /// Test hook: the push carries a wrong md5 and sign
+        #[arg(long)]
+        corrupt_digest: bool,
+        /// Test hook: the download server ignores Range requests (answers 200)
+        #[arg(long)]
+        no_range: bool,
+        /// Seconds the signed download URL stays valid (default 3600)
+        #[arg(long)]
+        url_ttl: Option<i64>,
+    },
+    /// Jobs, their devices' progress and the versions devices reported
+    Status {
+        #[arg(long)]
+        job: Option<i64>,
+    },
 }
 
 #[derive(Args)]
@@ -289,6 +335,109 @@ struct ServeArgs {
     /// The region the sim pretends to be (X.509 exists only in cn-shanghai; default: the rule file's)
     #[arg(long)]
     region: Option<String>,
+    /// Address of the HTTPS server that serves firmware images (OTA); port 0 picks a free port
+    #[arg(long, default_value = "127.0.0.1:0")]
+    ota_https: String,
+}
+
+fn ota_command(data_dir: &Path, command: OtaCommand, as_json: bool) -> Result<()> {
+    match command {
+        OtaCommand::Upload {
+            product,
+            version,
+            file,
+        } => {
+            let image = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let record = ota::upload(data_dir, &product, &version, &image)?;
+            if as_json {
+                print_json(&record);
+            } else {
+                println!(
+                    "{product} {version} {} bytes md5 {}",
+                    record["size"],
+                    record["md5"].as_str().unwrap_or("")
+                );
+            }
+        }
+        OtaCommand::Job {
+            product,
+            device,
+            version,
+            sign_method,
+            cut_at,
+            corrupt_digest,
+            no_range,
+            url_ttl,
+        } => {
+            let spec = ota::JobSpec {
+                product_key: product,
+                device_name: device,
+                version,
+                sign_method,
+                cut_at,
+                corrupt: corrupt_digest,
+                no_range,
+                url_ttl,
+            };
+            let job = ota::create_job(data_dir, &spec)?;
+            // A running serve pushes at once; otherwise the push goes out when
+            // the device next reports its version.
+            let pushed = default_url_base(data_dir)
+                .strip_prefix("http://")
+                .and_then(|address| http_post(address, &format!("/api/ota/push?job={job}")).ok());
+            if as_json {
+                print_json(&json!({"jobId": job, "pushedNow": pushed.is_some()}));
+            } else {
+                println!("{job}");
+                if pushed.is_none() {
+                    eprintln!("job {job} created; it is pushed when the device reports its version to a running serve");
+                }
+            }
+        }
+        OtaCommand::Status { job } => {
+            let status = ota::status(data_dir, job)?;
+            if as_json {
+                print_json(&status);
+            } else {
+                for job in status["jobs"].as_array().into_iter().flatten() {
+                    println!(
+                        "job {} {} version {} ({} bytes): {}",
+                        job["jobId"],
+                        job["productKey"].as_str().unwrap_or(""),
+                        job["version"].as_str().unwrap_or(""),
+                        job["size"],
+                        job["status"].as_str().unwrap_or("")
+                    );
+                    for t in job["targets"].as_array().into_iter().flatten() {
+                        println!(
+                            "  {} {} step {} {} (reported version {})",
+                            t["deviceName"].as_str().unwrap_or(""),
+                            t["status"].as_str().unwrap_or(""),
+                            t["step"],
+                            t["desc"].as_str().unwrap_or(""),
+                            t["reportedVersion"].as_str().unwrap_or("-")
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A bodiless POST to the running serve's HTTP API; Ok when it answered 200.
+fn http_post(address: &str, target: &str) -> Result<()> {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(stream, "POST {target} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    if answer.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        bail!("the serve answered {}", answer.lines().next().unwrap_or(""))
+    }
 }
 
 fn main() {
@@ -317,6 +466,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Probe(args) => probe::run(&args),
+        Command::Ota(command) => ota_command(&data_dir, command, cli.json),
     }
 }
 
@@ -1092,6 +1242,7 @@ fn serve(data_dir: &Path, args: &ServeArgs, rules: rules::Rules) -> Result<()> {
         region,
         data_dir.to_path_buf(),
     ));
+    let ota_https_port = ota::start(data_dir, &shared.broker, &args.ota_https)?;
     http::spawn_workers(Arc::new(http_server), shared.clone(), data_dir, 4);
 
     let serve_json = data_dir.join(SERVE_JSON);
@@ -1102,6 +1253,7 @@ fn serve(data_dir: &Path, args: &ServeArgs, rules: rules::Rules) -> Result<()> {
         "http": http_address.to_string(),
         "broker": broker_text,
         "pid": std::process::id(),
+        "ota_https_port": ota_https_port,
     });
     write_file(
         &serve_json,

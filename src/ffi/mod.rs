@@ -19,6 +19,7 @@ pub mod types;
 
 pub mod kv;
 pub mod os;
+pub mod ota;
 pub mod tcp;
 pub mod tls;
 
@@ -28,6 +29,8 @@ pub mod compat;
 pub mod mqtt;
 #[cfg(feature = "sdk")]
 pub mod sign;
+#[cfg(feature = "sdk")]
+pub mod surface;
 
 /// Runs `body`, turning a panic into `on_panic` plus a state event, so that no
 /// unwind ever crosses into C.

@@ -20,6 +20,7 @@
 #include "wrappers_tcp.h"
 #include "wrappers_tls.h"
 #include "wrappers_kv.h"
+#include "ota_api.h"
 #include "check.h"
 
 /* ---- independent declarations, as the vendor's headers lay them out ---- */
@@ -299,6 +300,115 @@ static void check_constants(void)
     CHECK(IOTKIT_VERSION_MAJOR >= 0 && IOTKIT_VERSION_MINOR >= 0 && IOTKIT_VERSION_PATCH >= 0);
 }
 
+/* ---- the rest of the MQTT-only surface and ota_api.h ---- */
+typedef struct {
+    unsigned char addr[16];
+    unsigned short port;
+} ref_network_addr;
+
+typedef struct {
+    uint16_t port;
+    uint8_t init;
+    char *host_name;
+    char *client_id;
+    char *username;
+    char *password;
+    const char *pub_key;
+} ref_conn_info;
+
+SAME_SIZE(NetworkAddr, ref_network_addr);
+SAME_FIELD(NetworkAddr, ref_network_addr, addr);
+SAME_FIELD(NetworkAddr, ref_network_addr, port);
+SAME_SIZE(iotx_conn_info_t, ref_conn_info);
+SAME_FIELD(iotx_conn_info_t, ref_conn_info, port);
+SAME_FIELD(iotx_conn_info_t, ref_conn_info, init);
+SAME_FIELD(iotx_conn_info_t, ref_conn_info, host_name);
+SAME_FIELD(iotx_conn_info_t, ref_conn_info, client_id);
+SAME_FIELD(iotx_conn_info_t, ref_conn_info, username);
+SAME_FIELD(iotx_conn_info_t, ref_conn_info, password);
+SAME_FIELD(iotx_conn_info_t, ref_conn_info, pub_key);
+STATIC_CHECK(sizeof(iotx_mqtt_nwk_param_t) == sizeof(uintptr_t), "iotx_mqtt_nwk_param_t size");
+STATIC_CHECK(sizeof(iotx_mqtt_nwk_event_t) == sizeof(int), "iotx_mqtt_nwk_event_t size");
+STATIC_CHECK(sizeof(IOT_OTA_CmdType_t) == sizeof(int), "IOT_OTA_CmdType_t size");
+STATIC_CHECK(sizeof(IOT_OTA_Progress_t) == sizeof(int), "IOT_OTA_Progress_t size");
+
+static int on_property_set(const int devid, const char *request, const int request_len)
+{
+    (void)devid;
+    (void)request;
+    (void)request_len;
+    return 0;
+}
+
+static int monitored = -1;
+static void on_monitor(int event)
+{
+    monitored = event;
+}
+
+static void check_surface(void)
+{
+    iotx_conn_info_pt info = NULL;
+    iotx_mqtt_nwk_param_t nwk;
+    CHECK_INT(IOT_TRUE, 1);
+    CHECK_INT(IOT_FALSE, 0);
+    CHECK_INT(CONFIG_MQTT_TOPIC_MAXLEN, 128);
+    CHECK_INT(NETWORK_ADDR_LEN, 16);
+    CHECK_INT(STATE_BASE, 0);
+    CHECK_INT(STATE_USER_INPUT_BASE, -0x0100);
+    CHECK_INT(STATE_SYS_DEPEND_BASE, -0x0200);
+    CHECK_INT(STATE_MQTT_BASE, -0x0300);
+    CHECK_INT(STATE_WIFI_BASE, -0x0400);
+    CHECK_INT(STATE_COAP_BASE, -0x0500);
+    CHECK_INT(STATE_HTTP_BASE, -0x0600);
+    CHECK_INT(STATE_OTA_BASE, -0x0700);
+    CHECK_INT(STATE_BIND_BASE, -0x0800);
+    CHECK_INT(STATE_DEV_MODEL_BASE, -0x0900);
+    CHECK_INT(STATE_USER_INPUT_NULL_POINTER, STATE_USER_INPUT_BASE - 1);
+    CHECK_INT(STATE_MQTT_PUB_INFO, STATE_MQTT_BASE - 0x29);
+    CHECK_INT(IOTX_MQTT_SOC_CONNECTED, 0);
+    CHECK_INT(IOTX_MQTT_SOC_MAX, 4);
+    CHECK_INT(IOTX_AWSS_START, 0x1000);
+    CHECK_INT(IOTX_AWSS_ENABLE_TIMEOUT, 0x1010);
+    CHECK_INT(IOTX_CONN_CLOUD_SUC, 0x2002);
+    CHECK_INT(IOTX_RESET, 0x3000);
+    CHECK_INT(IOT_OTAE_OSC_FAILED, -7);
+    CHECK_INT(IOT_OTAS_FETCHED, 3);
+    CHECK_INT(IOT_OTAT_FOTA, 2);
+    CHECK_INT(IOT_OTAP_BURN_FAILED, -4);
+    CHECK_INT(IOT_OTAP_FETCH_PERCENTAGE_MAX, 100);
+    CHECK_INT(IOT_OTAG_COTA_CONFIG_ID, 0);
+    CHECK_INT(IOT_OTAG_FETCHED_SIZE, 7);
+    CHECK_INT(IOT_OTAG_CHECK_FIRMWARE, 11);
+    CHECK_INT(IOT_OTAG_RESET_FETCHED_SIZE, 13);
+    CHECK_INT(OTA_CH_SIGNAL_MQTT, 0);
+    /* Events iotkit never raises still register. */
+    CHECK_INT(IOT_RegisterCallback(ITE_PROPERTY_SET, on_property_set), 0);
+    CHECK_INT(IOT_RegisterCallback(ITE_PROPERTY_SET, NULL), 0);
+    /* The event monitor. */
+    CHECK_INT(iotx_event_post(IOTX_CONN_CLOUD), -1);
+    CHECK_INT(iotx_event_regist_cb(on_monitor), 0);
+    CHECK_INT(iotx_event_post(IOTX_CONN_CLOUD_SUC), 0);
+    CHECK_INT(monitored, IOTX_CONN_CLOUD_SUC);
+    CHECK_INT(iotx_event_regist_cb(NULL), 0);
+    /* The async-stack hook is refused with its code. */
+    nwk.fd = 3;
+    CHECK_INT(IOT_MQTT_Nwk_Event_Handler(NULL, IOTX_MQTT_SOC_READ, &nwk), STATE_MQTT_ASYNC_STACK_NOT_SUPPORT);
+    /* Connection info for the device-secret mode. */
+    CHECK_INT(IOT_SetupConnInfo(NULL, "dn", "ds", (void **)&info), STATE_USER_INPUT_NULL_POINTER);
+    CHECK_INT(IOT_SetupConnInfo("a1pk", "dn", "", (void **)&info), STATE_USER_INPUT_META_INFO);
+    CHECK(info == NULL);
+    CHECK_INT(IOT_SetupConnInfo("a1234567890", "device-1", "0123456789abcdef0123456789abcdef", (void **)&info), 0);
+    CHECK(info != NULL);
+    if (info != NULL) {
+        CHECK_INT(info->init, 1);
+        CHECK(info->port != 0);
+        CHECK(strstr(info->host_name, "a1234567890") != NULL);
+        CHECK(strcmp(info->username, "device-1&a1234567890") == 0);
+        CHECK(strlen(info->password) == 64);
+    }
+}
+
 int main(void)
 {
     (void)param_pt_check;
@@ -307,6 +417,7 @@ int main(void)
     (void)event_handle_pt_check;
     check_enum_values();
     check_constants();
+    check_surface();
 #include "state_codes.inc"
     return check_report();
 }
