@@ -174,7 +174,11 @@ static int stored_version(char *out, size_t cap)
     }
     fclose(file);
     line[strcspn(line, "\r\n")] = '\0';
-    snprintf(out, cap, "%s", line + 8);
+    /* A version longer than the caller's buffer is an error, not cut short. */
+    if (strlen(line + 8) + 1 > cap) {
+        return -1;
+    }
+    memcpy(out, line + 8, strlen(line + 8) + 1);
     return 0;
 }
 
