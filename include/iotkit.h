@@ -1108,6 +1108,15 @@ const char *iotkit_version(void);
 // off when this was never called. Returns 0.
 int iotkit_x509_set_identity_persistence(int enable);
 
+// The form of the first X.509 CONNECT, sent while the device's identity is
+// not yet known: 0 (the default) sends the user name and password fields
+// present and both empty, as the platform's own X.509 sample does; 1 sends
+// what the vendor's Link SDK 3.2.0 sends, user name `&` and a 64-hex-digit
+// HMAC-SHA256 password keyed with an empty secret. Later CONNECTs (identity
+// known) are not affected. Applies to clients constructed afterwards.
+// Returns 0, or STATE_USER_INPUT_INVALID (and a state event) for another value.
+int iotkit_x509_set_first_connect_form(int form);
+
 // Connects and returns the client (the default client for NULL-handle
 // calls). `pInitParams` may be NULL or zeroed: all defaults. In X.509 mode
 // with no ProductKey/DeviceName yet, waits (up to the request timeout,

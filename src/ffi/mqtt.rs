@@ -5,7 +5,7 @@
 #![allow(non_snake_case, non_upper_case_globals)]
 
 use std::ffi::{c_char, c_int, c_void};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
@@ -112,6 +112,42 @@ pub extern "C" fn iotkit_x509_set_identity_persistence(enable: c_int) -> c_int {
     )
 }
 
+/// How the first X.509 CONNECT (identity not yet known) presents itself;
+/// read by each Construct.
+static FIRST_CONNECT_FORM: AtomicI32 = AtomicI32::new(FIRST_CONNECT_EMPTY);
+/// User name and password present, both empty (the platform's sample).
+const FIRST_CONNECT_EMPTY: i32 = 0;
+/// User name `&` and the vendor 3.2.0 signature with an empty secret.
+const FIRST_CONNECT_VENDOR: i32 = 1;
+
+/// The form of the first X.509 CONNECT, sent while the device's identity is
+/// not yet known: 0 (the default) sends the user name and password fields
+/// present and both empty, as the platform's own X.509 sample does; 1 sends
+/// what the vendor's Link SDK 3.2.0 sends, user name `&` and a 64-hex-digit
+/// HMAC-SHA256 password keyed with an empty secret. Later CONNECTs (identity
+/// known) are not affected. Applies to clients constructed afterwards.
+/// Returns 0, or STATE_USER_INPUT_INVALID (and a state event) for another value.
+#[no_mangle]
+pub extern "C" fn iotkit_x509_set_first_connect_form(form: c_int) -> c_int {
+    guard(
+        "iotkit_x509_set_first_connect_form",
+        STATE_USER_INPUT_INVALID,
+        || {
+            if form != FIRST_CONNECT_EMPTY && form != FIRST_CONNECT_VENDOR {
+                events::state_event(
+                    STATE_USER_INPUT_INVALID,
+                    &format!(
+                        "iotkit_x509_set_first_connect_form: {form} is not a form; use 0 (empty user name and password) or 1 (the vendor's '&' form)"
+                    ),
+                );
+                return STATE_USER_INPUT_INVALID;
+            }
+            FIRST_CONNECT_FORM.store(form, Ordering::Release);
+            STATE_SUCCESS
+        },
+    )
+}
+
 // ---- the session: how this client connects and learns its identity ---------------
 
 enum Mode {
@@ -145,6 +181,8 @@ struct Session {
     configured_username: Option<String>,
     configured_password: Option<String>,
     customize_info: String,
+    /// [`iotkit_x509_set_first_connect_form`] when the client was made.
+    first_connect_form: i32,
     /// The client id's `timestamp=` value, fixed when the client is made:
     /// every reconnect is the same client to the broker, so a
     /// `clean_session = 0` session resumes.
@@ -415,6 +453,12 @@ impl Connector for DeviceConnector {
         }
     }
 
+    /// X.509: the first CONNECT carries the user name and password fields
+    /// even when both are empty, the form the platform is known to accept.
+    fn send_empty_login(&self) -> bool {
+        matches!(self.session.mode, Mode::X509 { .. })
+    }
+
     fn credentials(&self) -> Credentials {
         let s = &self.session;
         let (product_key, device_name, device_secret) = s.current();
@@ -429,11 +473,26 @@ impl Connector for DeviceConnector {
                 // Checked at Construct; a learned identity is validated, so
                 // PK.DN (at most 53 characters) always fits.
                 .unwrap_or_else(|_| format!("{product_key}.{device_name}"));
-                (
-                    identity::x509_client_id(&base, &s.customize_info, s.client_timestamp_ms),
-                    identity::x509_username(&product_key, &device_name),
-                    String::new(),
-                )
+                let client_id =
+                    identity::x509_client_id(&base, &s.customize_info, s.client_timestamp_ms);
+                let first = product_key.is_empty() || device_name.is_empty();
+                if first && s.first_connect_form == FIRST_CONNECT_VENDOR {
+                    let vendor = identity::sign_device_secret(
+                        "",
+                        "",
+                        "",
+                        &s.host,
+                        s.port,
+                        SignMethod::HmacSha256,
+                    );
+                    (client_id, vendor.username, vendor.password)
+                } else {
+                    (
+                        client_id,
+                        identity::x509_username(&product_key, &device_name),
+                        String::new(),
+                    )
+                }
             }
             Mode::DeviceSecret => {
                 let signed = identity::sign_device_secret(
@@ -800,6 +859,7 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
             configured_username: username,
             configured_password: password,
             customize_info,
+            first_connect_form: FIRST_CONNECT_FORM.load(Ordering::Acquire),
             client_timestamp_ms: crate::os::unix_time_ms(),
             persist,
             identity_known: Mutex::new(identity_known),
@@ -1450,6 +1510,7 @@ fn x509_client_settings(p: &iotkit_x509_client_params_t) -> Result<Settings, Ref
             configured_username: None,
             configured_password: None,
             customize_info: String::new(),
+            first_connect_form: FIRST_CONNECT_FORM.load(Ordering::Acquire),
             client_timestamp_ms: crate::os::unix_time_ms(),
             persist: false,
             identity_known: Mutex::new(identity_known),
