@@ -169,6 +169,8 @@ struct Session {
     device_secret: String,
     /// An identity response was accepted on the current connection.
     accepted_on_connection: AtomicBool,
+    /// The platform pushed `thing/disable`: the client must not reconnect.
+    disabled: AtomicBool,
     /// The last failure to open the connection (code, sentence).
     open_failure: Mutex<Option<(i32, String)>>,
     /// An identity response too large for the read buffer: its size and the buffer's.
@@ -215,6 +217,36 @@ impl Session {
         match &self.mode {
             Mode::X509 { fingerprint } => Some(fingerprint),
             Mode::DeviceSecret => None,
+        }
+    }
+
+    /// Whether `topic` is this device's `/sys/${pk}/${dn}/thing/disable`.
+    fn is_disable_push(&self, topic: &str) -> bool {
+        let Some(path) = topic
+            .strip_prefix("/sys/")
+            .and_then(|t| t.strip_suffix("/thing/disable"))
+        else {
+            return false;
+        };
+        let identity = lock(&self.identity);
+        path.split_once('/')
+            .is_some_and(|(pk, dn)| !pk.is_empty() && pk == identity.0 && dn == identity.1)
+    }
+
+    /// The platform disabled this device: say so once and stop the client
+    /// from reconnecting (a disabled device that keeps reconnecting gets
+    /// the account throttled). Before Construct registered the client,
+    /// `start_client` stops it once it is there.
+    fn on_disable_push(&self) {
+        if self.disabled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        events::state_event(
+            STATE_MQTT_CONNACK_NOT_AUTHORIZED,
+            "the platform disabled this device (thing/disable); it no longer reconnects — enable it in the console and restart",
+        );
+        if let Some(handle) = CLIENTS.get(self.handle()) {
+            handle.client.stop_reconnecting();
         }
     }
 
@@ -849,6 +881,7 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
             configured_by_firmware,
             device_secret: config.device_secret.clone(),
             accepted_on_connection: AtomicBool::new(false),
+            disabled: AtomicBool::new(false),
             open_failure: Mutex::new(None),
             identity_overflow: Mutex::new(None),
             host,
@@ -968,6 +1001,10 @@ fn start_client(settings: Settings) -> Result<usize, Refusal> {
             identity_session.on_identity_response(message);
             true
         } else {
+            if identity_session.is_disable_push(message.topic) {
+                // Still delivered: firmware that subscribed sees it too.
+                identity_session.on_disable_push();
+            }
             false
         }
     });
@@ -997,6 +1034,11 @@ fn start_client(settings: Settings) -> Result<usize, Refusal> {
         session: Arc::clone(&session),
     }));
     *lock(&session.handle) = handle;
+    if session.disabled.load(Ordering::Acquire) {
+        if let Some(registered) = CLIENTS.get(handle) {
+            registered.client.stop_reconnecting();
+        }
+    }
     if wait_for_identity {
         let entry = CLIENTS
             .get(handle)
@@ -1496,6 +1538,7 @@ fn x509_client_settings(p: &iotkit_x509_client_params_t) -> Result<Settings, Ref
             configured_by_firmware: identity_known,
             device_secret: String::new(),
             accepted_on_connection: AtomicBool::new(false),
+            disabled: AtomicBool::new(false),
             open_failure: Mutex::new(None),
             identity_overflow: Mutex::new(None),
             host,
