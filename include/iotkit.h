@@ -1186,6 +1186,19 @@ void *iotkit_mqtt_construct_x509(const iotkit_x509_client_params_t *params);
 // or a negative code.
 int iotkit_mqtt_get_identity(void *handle, char *product_key, char *device_name);
 
+// Asks the platform's NTP service for the time: publishes
+// `{"deviceSendTime":"<ms>"}` to `/ext/ntp/${pk}/${dn}/request` and serves
+// the connection (like IOT_MQTT_Subscribe_Sync) for up to `timeout_ms`
+// until `/ext/ntp/${pk}/${dn}/response` arrives. On success writes the UTC
+// time in milliseconds since 1970 to `*utc_ms_out`, raises a state event
+// with it and returns 0. When the device clock agrees with it within a
+// minute, certificate dates are checked from then on as if the clock were
+// set; otherwise the event says by how many seconds the device clock is off
+// (the library does not set the system clock). `handle` NULL is the
+// default client. Not from inside an MQTT callback (the connection is
+// being served there). Negative on failure, with a state event.
+int iotkit_ntp_sync(void *handle, uint32_t timeout_ms, uint64_t *utc_ms_out);
+
 // Fills `signout` with the host, port, client id, user name and password a
 // device connects with. X.509 mode when `meta->device_secret` is empty and a
 // client certificate is available at run time (g_cli_crt/g_cli_key, the

@@ -1627,3 +1627,176 @@ pub extern "C" fn iotkit_mqtt_get_identity(
         }
     })
 }
+
+// ---- iotkit_ntp_sync: the platform's NTP service over MQTT --------------------------
+
+/// An NTP response's payload and the device time (ms) it arrived.
+type NtpAnswer = (Vec<u8>, u64);
+
+/// The learned time agrees with the device clock when they differ by at most this.
+const NTP_CLOCK_AGREEMENT_MS: u64 = 60_000;
+
+/// A millisecond field of the NTP response: a string of digits (as the
+/// platform sends it) or a number.
+fn ntp_field(object: &serde_json::Map<String, serde_json::Value>, key: &str) -> Option<u64> {
+    match object.get(key)? {
+        serde_json::Value::String(text) => text.parse().ok(),
+        value => value.as_u64(),
+    }
+}
+
+/// The UTC time in ms from an NTP response and the device's receive time.
+fn ntp_time(payload: &[u8], device_recv_ms: u64) -> Result<u64, String> {
+    let value: serde_json::Value = serde_json::from_slice(payload)
+        .map_err(|_| "the NTP response is not valid JSON".to_owned())?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| "the NTP response is not a JSON object".to_owned())?;
+    let field = |key: &str| {
+        ntp_field(object, key)
+            .ok_or_else(|| format!("the NTP response has no millisecond value \"{key}\""))
+    };
+    let (sent, received, answered) = (
+        field("deviceSendTime")?,
+        field("serverRecvTime")?,
+        field("serverSendTime")?,
+    );
+    // (serverRecvTime + serverSendTime + deviceRecvTime - deviceSendTime) / 2
+    received
+        .checked_add(answered)
+        .and_then(|sum| sum.checked_add(device_recv_ms))
+        .and_then(|sum| sum.checked_sub(sent))
+        .map(|sum| sum / 2)
+        .ok_or_else(|| "the NTP response's times are out of range".to_owned())
+}
+
+/// Asks the platform's NTP service for the time: publishes
+/// `{"deviceSendTime":"<ms>"}` to `/ext/ntp/${pk}/${dn}/request` and serves
+/// the connection (like IOT_MQTT_Subscribe_Sync) for up to `timeout_ms`
+/// until `/ext/ntp/${pk}/${dn}/response` arrives. On success writes the UTC
+/// time in milliseconds since 1970 to `*utc_ms_out`, raises a state event
+/// with it and returns 0. When the device clock agrees with it within a
+/// minute, certificate dates are checked from then on as if the clock were
+/// set; otherwise the event says by how many seconds the device clock is off
+/// (the library does not set the system clock). `handle` NULL is the
+/// default client. Not from inside an MQTT callback (the connection is
+/// being served there). Negative on failure, with a state event.
+#[no_mangle]
+pub extern "C" fn iotkit_ntp_sync(
+    handle: *mut c_void,
+    timeout_ms: u32,
+    utc_ms_out: *mut u64,
+) -> c_int {
+    guard("iotkit_ntp_sync", STATE_USER_INPUT_INVALID, || {
+        const FUNCTION: &str = "iotkit_ntp_sync";
+        let Some((_, entry)) = resolve(handle) else {
+            return invalid_handle(FUNCTION, handle);
+        };
+        if utc_ms_out.is_null() {
+            events::state_event(
+                STATE_USER_INPUT_NULL_POINTER,
+                "iotkit_ntp_sync: utc_ms_out is NULL",
+            );
+            return STATE_USER_INPUT_NULL_POINTER;
+        }
+        let (pk, dn, _) = entry.session.current();
+        if pk.is_empty() || dn.is_empty() {
+            events::state_event(
+                STATE_USER_INPUT_META_INFO,
+                "iotkit_ntp_sync: the device's ProductKey and DeviceName are not known yet (the identity response has not arrived)",
+            );
+            return STATE_USER_INPUT_META_INFO;
+        }
+        let response_topic = format!("/ext/ntp/{pk}/{dn}/response");
+        let request_topic = format!("/ext/ntp/{pk}/{dn}/request");
+        let answer: Arc<Mutex<Option<NtpAnswer>>> = Arc::new(Mutex::new(None));
+        let slot = Arc::clone(&answer);
+        let handler: mqtt::Handler = Arc::new(move |event: &Event<'_>| {
+            if let Event::Message(message) = event {
+                *lock(&slot) = Some((message.payload.to_vec(), crate::os::unix_time_ms()));
+            }
+        });
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        let deadline = Instant::now() + timeout;
+        let fail = |code: i32, sentence: String| {
+            events::state_event(code, &format!("{FUNCTION}: {sentence}"));
+            code
+        };
+        match entry
+            .client
+            .subscribe_sync(&response_topic, QoS::AtMostOnce, Some(handler), timeout)
+        {
+            Ok(_) => {}
+            Err(ClientError::Reentrant(_)) => {
+                return fail(
+                    STATE_USER_INPUT_INVALID,
+                    "called from inside an MQTT callback; call it from the firmware's own thread"
+                        .to_owned(),
+                )
+            }
+            Err(e) => {
+                return fail(
+                    e.state_code(),
+                    format!("subscribing to {response_topic}: {e}"),
+                )
+            }
+        }
+        let sent_ms = crate::os::unix_time_ms();
+        let request = format!("{{\"deviceSendTime\":\"{sent_ms}\"}}");
+        let result =
+            match entry
+                .client
+                .publish(&request_topic, request.as_bytes(), QoS::AtMostOnce, false)
+            {
+                Err(e) => Err(fail(
+                    e.state_code(),
+                    format!("publishing to {request_topic}: {e}"),
+                )),
+                Ok(_) => loop {
+                    if let Some((payload, recv_ms)) = lock(&answer).take() {
+                        break ntp_time(&payload, recv_ms)
+                            .map_err(|sentence| fail(STATE_MQTT_DESERIALIZE_PUB_ERROR, sentence));
+                    }
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break Err(fail(
+                            STATE_SYS_DEPEND_NWK_TIMEOUT,
+                            format!(
+                                "no answer from the platform's NTP service within {timeout_ms} ms"
+                            ),
+                        ));
+                    }
+                    let slice = (deadline - now).min(Duration::from_millis(100));
+                    if let Err(e) = entry.client.yield_for(slice) {
+                        break Err(fail(e.state_code(), format!("serving the connection: {e}")));
+                    }
+                },
+            };
+        let _ = entry.client.unsubscribe(&response_topic);
+        let utc_ms = match result {
+            Ok(utc_ms) => utc_ms,
+            Err(code) => return code,
+        };
+        // SAFETY: checked non-NULL above; the caller passes a writable u64.
+        unsafe { utc_ms_out.write_unaligned(utc_ms) };
+        let device_ms = crate::os::unix_time_ms();
+        let off_ms = device_ms.abs_diff(utc_ms);
+        if off_ms <= NTP_CLOCK_AGREEMENT_MS {
+            tls::set_clock_trusted(true);
+            events::state_event(
+                STATE_MQTT_PUB_INFO,
+                &format!("time from the platform's NTP service: {utc_ms} ms since 1970 UTC; the device clock agrees (within {} ms), certificate dates are checked against it", off_ms),
+            );
+        } else {
+            events::state_event(
+                STATE_MQTT_PUB_INFO,
+                &format!(
+                    "time from the platform's NTP service: {utc_ms} ms since 1970 UTC; the device clock is off by {} s ({}); the library cannot set the system clock — set it from this time",
+                    off_ms / 1000,
+                    if device_ms > utc_ms { "ahead" } else { "behind" }
+                ),
+            );
+        }
+        STATE_SUCCESS
+    })
+}
