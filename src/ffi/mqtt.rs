@@ -171,6 +171,8 @@ struct Session {
     accepted_on_connection: AtomicBool,
     /// The platform pushed `thing/disable`: the client must not reconnect.
     disabled: AtomicBool,
+    /// The firmware version went out on the current connection.
+    version_reported: AtomicBool,
     /// The last failure to open the connection (code, sentence).
     open_failure: Mutex<Option<(i32, String)>>,
     /// An identity response too large for the read buffer: its size and the buffer's.
@@ -217,6 +219,38 @@ impl Session {
         match &self.mode {
             Mode::X509 { fingerprint } => Some(fingerprint),
             Mode::DeviceSecret => None,
+        }
+    }
+
+    /// Reports the firmware version the firmware set (as the vendor does
+    /// after CONNACK): QoS 1 `{"id":"<n>","params":{"version":"<v>"}}` on
+    /// `/ota/device/inform/${pk}/${dn}`, once per connection and only once
+    /// ProductKey and DeviceName are known.
+    fn report_version(&self, client: &Client) {
+        static NEXT_ID: AtomicI32 = AtomicI32::new(1);
+        let Some(version) = crate::os::firmware_version_if_set() else {
+            return;
+        };
+        let (pk, dn, _) = self.current();
+        if pk.is_empty() || dn.is_empty() || self.version_reported.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let topic = format!("/ota/device/inform/{pk}/{dn}");
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let payload =
+            serde_json::json!({"id": id.to_string(), "params": {"version": version}}).to_string();
+        match client.publish(&topic, payload.as_bytes(), QoS::AtLeastOnce, false) {
+            Ok(_) => events::state_event(
+                STATE_MQTT_PUB_INFO,
+                &format!("reported firmware version {version} on {topic}"),
+            ),
+            Err(e) => {
+                self.version_reported.store(false, Ordering::Release);
+                events::state_event(
+                    e.state_code(),
+                    &format!("reporting firmware version {version} on {topic}: {e}"),
+                );
+            }
         }
     }
 
@@ -333,6 +367,11 @@ impl Session {
         if self.global {
             events::identity_response(&String::from_utf8_lossy(message.payload));
         }
+        // A first X.509 connection reports the version now that the topic
+        // can name the device (never /ota/device/inform//).
+        if let Some(registered) = CLIENTS.get(self.handle()) {
+            self.report_version(&registered.client);
+        }
     }
 
     /// A PUBLISH larger than the read buffer: say which and what size it needs.
@@ -380,6 +419,12 @@ impl Session {
         match event {
             Event::Connected | Event::Reconnected => {
                 self.accepted_on_connection.store(false, Ordering::Release);
+                self.version_reported.store(false, Ordering::Release);
+                // The first connection's report is sent by start_client once
+                // the client is registered (and the identity known).
+                if let Some(registered) = CLIENTS.get(self.handle()) {
+                    self.report_version(&registered.client);
+                }
                 events::notify(ite::CONNECT_SUCC);
                 events::notify(ite::MQTT_CONNECT_SUCC);
             }
@@ -882,6 +927,7 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
             device_secret: config.device_secret.clone(),
             accepted_on_connection: AtomicBool::new(false),
             disabled: AtomicBool::new(false),
+            version_reported: AtomicBool::new(false),
             open_failure: Mutex::new(None),
             identity_overflow: Mutex::new(None),
             host,
@@ -1063,6 +1109,9 @@ fn start_client(settings: Settings) -> Result<usize, Refusal> {
                 ),
             }
         }
+    }
+    if let Some(registered) = CLIENTS.get(handle) {
+        session.report_version(&registered.client);
     }
     Ok(handle)
 }
@@ -1539,6 +1588,7 @@ fn x509_client_settings(p: &iotkit_x509_client_params_t) -> Result<Settings, Ref
             device_secret: String::new(),
             accepted_on_connection: AtomicBool::new(false),
             disabled: AtomicBool::new(false),
+            version_reported: AtomicBool::new(false),
             open_failure: Mutex::new(None),
             identity_overflow: Mutex::new(None),
             host,
