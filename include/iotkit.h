@@ -1108,6 +1108,15 @@ const char *iotkit_version(void);
 // off when this was never called. Returns 0.
 int iotkit_x509_set_identity_persistence(int enable);
 
+// The form of the first X.509 CONNECT, sent while the device's identity is
+// not yet known: 0 (the default) sends the user name and password fields
+// present and both empty, as the platform's own X.509 sample does; 1 sends
+// what the vendor's Link SDK 3.2.0 sends, user name `&` and a 64-hex-digit
+// HMAC-SHA256 password keyed with an empty secret. Later CONNECTs (identity
+// known) are not affected. Applies to clients constructed afterwards.
+// Returns 0, or STATE_USER_INPUT_INVALID (and a state event) for another value.
+int iotkit_x509_set_first_connect_form(int form);
+
 // Connects and returns the client (the default client for NULL-handle
 // calls). `pInitParams` may be NULL or zeroed: all defaults. In X.509 mode
 // with no ProductKey/DeviceName yet, waits (up to the request timeout,
@@ -1176,6 +1185,19 @@ void *iotkit_mqtt_construct_x509(const iotkit_x509_client_params_t *params);
 // unknown). For the default client this is the global identity. Returns 0
 // or a negative code.
 int iotkit_mqtt_get_identity(void *handle, char *product_key, char *device_name);
+
+// Asks the platform's NTP service for the time: publishes
+// `{"deviceSendTime":"<ms>"}` to `/ext/ntp/${pk}/${dn}/request` and serves
+// the connection (like IOT_MQTT_Subscribe_Sync) for up to `timeout_ms`
+// until `/ext/ntp/${pk}/${dn}/response` arrives. On success writes the UTC
+// time in milliseconds since 1970 to `*utc_ms_out`, raises a state event
+// with it and returns 0. When the device clock agrees with it within a
+// minute, certificate dates are checked from then on as if the clock were
+// set; otherwise the event says by how many seconds the device clock is off
+// (the library does not set the system clock). `handle` NULL is the
+// default client. Not from inside an MQTT callback (the connection is
+// being served there). Negative on failure, with a state event.
+int iotkit_ntp_sync(void *handle, uint32_t timeout_ms, uint64_t *utc_ms_out);
 
 // Fills `signout` with the host, port, client id, user name and password a
 // device connects with. X.509 mode when `meta->device_secret` is empty and a

@@ -271,6 +271,18 @@ pub fn firmware_version() -> String {
         .unwrap_or_else(|| "app-1.0.0".to_owned())
 }
 
+/// The version the firmware gave (`iotkit_set_firmware_version` or env
+/// IOTX_FIRMWARE_VERSION), `None` while only the default applies.
+pub fn firmware_version_if_set() -> Option<String> {
+    let set = lock_ignoring_poison(&FIRMWARE_VERSION).clone();
+    if !set.is_empty() {
+        return Some(set);
+    }
+    std::env::var("IOTX_FIRMWARE_VERSION")
+        .ok()
+        .filter(|v| !v.is_empty() && v.len() <= crate::ffi::types::IOTX_FIRMWARE_VER_LEN)
+}
+
 /// Sets the firmware version; refuses empty or longer than IOTX_FIRMWARE_VER_LEN.
 pub fn set_firmware_version(version: &str) -> bool {
     if version.is_empty() || version.len() > crate::ffi::types::IOTX_FIRMWARE_VER_LEN {

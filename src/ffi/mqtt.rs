@@ -5,7 +5,7 @@
 #![allow(non_snake_case, non_upper_case_globals)]
 
 use std::ffi::{c_char, c_int, c_void};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
@@ -112,6 +112,42 @@ pub extern "C" fn iotkit_x509_set_identity_persistence(enable: c_int) -> c_int {
     )
 }
 
+/// How the first X.509 CONNECT (identity not yet known) presents itself;
+/// read by each Construct.
+static FIRST_CONNECT_FORM: AtomicI32 = AtomicI32::new(FIRST_CONNECT_EMPTY);
+/// User name and password present, both empty (the platform's sample).
+const FIRST_CONNECT_EMPTY: i32 = 0;
+/// User name `&` and the vendor 3.2.0 signature with an empty secret.
+const FIRST_CONNECT_VENDOR: i32 = 1;
+
+/// The form of the first X.509 CONNECT, sent while the device's identity is
+/// not yet known: 0 (the default) sends the user name and password fields
+/// present and both empty, as the platform's own X.509 sample does; 1 sends
+/// what the vendor's Link SDK 3.2.0 sends, user name `&` and a 64-hex-digit
+/// HMAC-SHA256 password keyed with an empty secret. Later CONNECTs (identity
+/// known) are not affected. Applies to clients constructed afterwards.
+/// Returns 0, or STATE_USER_INPUT_INVALID (and a state event) for another value.
+#[no_mangle]
+pub extern "C" fn iotkit_x509_set_first_connect_form(form: c_int) -> c_int {
+    guard(
+        "iotkit_x509_set_first_connect_form",
+        STATE_USER_INPUT_INVALID,
+        || {
+            if form != FIRST_CONNECT_EMPTY && form != FIRST_CONNECT_VENDOR {
+                events::state_event(
+                    STATE_USER_INPUT_INVALID,
+                    &format!(
+                        "iotkit_x509_set_first_connect_form: {form} is not a form; use 0 (empty user name and password) or 1 (the vendor's '&' form)"
+                    ),
+                );
+                return STATE_USER_INPUT_INVALID;
+            }
+            FIRST_CONNECT_FORM.store(form, Ordering::Release);
+            STATE_SUCCESS
+        },
+    )
+}
+
 // ---- the session: how this client connects and learns its identity ---------------
 
 enum Mode {
@@ -133,6 +169,10 @@ struct Session {
     device_secret: String,
     /// An identity response was accepted on the current connection.
     accepted_on_connection: AtomicBool,
+    /// The platform pushed `thing/disable`: the client must not reconnect.
+    disabled: AtomicBool,
+    /// The firmware version went out on the current connection.
+    version_reported: AtomicBool,
     /// The last failure to open the connection (code, sentence).
     open_failure: Mutex<Option<(i32, String)>>,
     /// An identity response too large for the read buffer: its size and the buffer's.
@@ -145,6 +185,8 @@ struct Session {
     configured_username: Option<String>,
     configured_password: Option<String>,
     customize_info: String,
+    /// [`iotkit_x509_set_first_connect_form`] when the client was made.
+    first_connect_form: i32,
     /// The client id's `timestamp=` value, fixed when the client is made:
     /// every reconnect is the same client to the broker, so a
     /// `clean_session = 0` session resumes.
@@ -177,6 +219,68 @@ impl Session {
         match &self.mode {
             Mode::X509 { fingerprint } => Some(fingerprint),
             Mode::DeviceSecret => None,
+        }
+    }
+
+    /// Reports the firmware version the firmware set (as the vendor does
+    /// after CONNACK): QoS 1 `{"id":"<n>","params":{"version":"<v>"}}` on
+    /// `/ota/device/inform/${pk}/${dn}`, once per connection and only once
+    /// ProductKey and DeviceName are known.
+    fn report_version(&self, client: &Client) {
+        static NEXT_ID: AtomicI32 = AtomicI32::new(1);
+        let Some(version) = crate::os::firmware_version_if_set() else {
+            return;
+        };
+        let (pk, dn, _) = self.current();
+        if pk.is_empty() || dn.is_empty() || self.version_reported.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let topic = format!("/ota/device/inform/{pk}/{dn}");
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let payload =
+            serde_json::json!({"id": id.to_string(), "params": {"version": version}}).to_string();
+        match client.publish(&topic, payload.as_bytes(), QoS::AtLeastOnce, false) {
+            Ok(_) => events::state_event(
+                STATE_MQTT_PUB_INFO,
+                &format!("reported firmware version {version} on {topic}"),
+            ),
+            Err(e) => {
+                self.version_reported.store(false, Ordering::Release);
+                events::state_event(
+                    e.state_code(),
+                    &format!("reporting firmware version {version} on {topic}: {e}"),
+                );
+            }
+        }
+    }
+
+    /// Whether `topic` is this device's `/sys/${pk}/${dn}/thing/disable`.
+    fn is_disable_push(&self, topic: &str) -> bool {
+        let Some(path) = topic
+            .strip_prefix("/sys/")
+            .and_then(|t| t.strip_suffix("/thing/disable"))
+        else {
+            return false;
+        };
+        let identity = lock(&self.identity);
+        path.split_once('/')
+            .is_some_and(|(pk, dn)| !pk.is_empty() && pk == identity.0 && dn == identity.1)
+    }
+
+    /// The platform disabled this device: say so once and stop the client
+    /// from reconnecting (a disabled device that keeps reconnecting gets
+    /// the account throttled). Before Construct registered the client,
+    /// `start_client` stops it once it is there.
+    fn on_disable_push(&self) {
+        if self.disabled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        events::state_event(
+            STATE_MQTT_CONNACK_NOT_AUTHORIZED,
+            "the platform disabled this device (thing/disable); it no longer reconnects — enable it in the console and restart",
+        );
+        if let Some(handle) = CLIENTS.get(self.handle()) {
+            handle.client.stop_reconnecting();
         }
     }
 
@@ -263,6 +367,11 @@ impl Session {
         if self.global {
             events::identity_response(&String::from_utf8_lossy(message.payload));
         }
+        // A first X.509 connection reports the version now that the topic
+        // can name the device (never /ota/device/inform//).
+        if let Some(registered) = CLIENTS.get(self.handle()) {
+            self.report_version(&registered.client);
+        }
     }
 
     /// A PUBLISH larger than the read buffer: say which and what size it needs.
@@ -310,6 +419,12 @@ impl Session {
         match event {
             Event::Connected | Event::Reconnected => {
                 self.accepted_on_connection.store(false, Ordering::Release);
+                self.version_reported.store(false, Ordering::Release);
+                // The first connection's report is sent by start_client once
+                // the client is registered (and the identity known).
+                if let Some(registered) = CLIENTS.get(self.handle()) {
+                    self.report_version(&registered.client);
+                }
                 events::notify(ite::CONNECT_SUCC);
                 events::notify(ite::MQTT_CONNECT_SUCC);
             }
@@ -415,6 +530,12 @@ impl Connector for DeviceConnector {
         }
     }
 
+    /// X.509: the first CONNECT carries the user name and password fields
+    /// even when both are empty, the form the platform is known to accept.
+    fn send_empty_login(&self) -> bool {
+        matches!(self.session.mode, Mode::X509 { .. })
+    }
+
     fn credentials(&self) -> Credentials {
         let s = &self.session;
         let (product_key, device_name, device_secret) = s.current();
@@ -429,11 +550,26 @@ impl Connector for DeviceConnector {
                 // Checked at Construct; a learned identity is validated, so
                 // PK.DN (at most 53 characters) always fits.
                 .unwrap_or_else(|_| format!("{product_key}.{device_name}"));
-                (
-                    identity::x509_client_id(&base, &s.customize_info, s.client_timestamp_ms),
-                    identity::x509_username(&product_key, &device_name),
-                    String::new(),
-                )
+                let client_id =
+                    identity::x509_client_id(&base, &s.customize_info, s.client_timestamp_ms);
+                let first = product_key.is_empty() || device_name.is_empty();
+                if first && s.first_connect_form == FIRST_CONNECT_VENDOR {
+                    let vendor = identity::sign_device_secret(
+                        "",
+                        "",
+                        "",
+                        &s.host,
+                        s.port,
+                        SignMethod::HmacSha256,
+                    );
+                    (client_id, vendor.username, vendor.password)
+                } else {
+                    (
+                        client_id,
+                        identity::x509_username(&product_key, &device_name),
+                        String::new(),
+                    )
+                }
             }
             Mode::DeviceSecret => {
                 let signed = identity::sign_device_secret(
@@ -790,6 +926,8 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
             configured_by_firmware,
             device_secret: config.device_secret.clone(),
             accepted_on_connection: AtomicBool::new(false),
+            disabled: AtomicBool::new(false),
+            version_reported: AtomicBool::new(false),
             open_failure: Mutex::new(None),
             identity_overflow: Mutex::new(None),
             host,
@@ -800,6 +938,7 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
             configured_username: username,
             configured_password: password,
             customize_info,
+            first_connect_form: FIRST_CONNECT_FORM.load(Ordering::Acquire),
             client_timestamp_ms: crate::os::unix_time_ms(),
             persist,
             identity_known: Mutex::new(identity_known),
@@ -908,6 +1047,10 @@ fn start_client(settings: Settings) -> Result<usize, Refusal> {
             identity_session.on_identity_response(message);
             true
         } else {
+            if identity_session.is_disable_push(message.topic) {
+                // Still delivered: firmware that subscribed sees it too.
+                identity_session.on_disable_push();
+            }
             false
         }
     });
@@ -937,6 +1080,11 @@ fn start_client(settings: Settings) -> Result<usize, Refusal> {
         session: Arc::clone(&session),
     }));
     *lock(&session.handle) = handle;
+    if session.disabled.load(Ordering::Acquire) {
+        if let Some(registered) = CLIENTS.get(handle) {
+            registered.client.stop_reconnecting();
+        }
+    }
     if wait_for_identity {
         let entry = CLIENTS
             .get(handle)
@@ -961,6 +1109,9 @@ fn start_client(settings: Settings) -> Result<usize, Refusal> {
                 ),
             }
         }
+    }
+    if let Some(registered) = CLIENTS.get(handle) {
+        session.report_version(&registered.client);
     }
     Ok(handle)
 }
@@ -1436,6 +1587,8 @@ fn x509_client_settings(p: &iotkit_x509_client_params_t) -> Result<Settings, Ref
             configured_by_firmware: identity_known,
             device_secret: String::new(),
             accepted_on_connection: AtomicBool::new(false),
+            disabled: AtomicBool::new(false),
+            version_reported: AtomicBool::new(false),
             open_failure: Mutex::new(None),
             identity_overflow: Mutex::new(None),
             host,
@@ -1450,6 +1603,7 @@ fn x509_client_settings(p: &iotkit_x509_client_params_t) -> Result<Settings, Ref
             configured_username: None,
             configured_password: None,
             customize_info: String::new(),
+            first_connect_form: FIRST_CONNECT_FORM.load(Ordering::Acquire),
             client_timestamp_ms: crate::os::unix_time_ms(),
             persist: false,
             identity_known: Mutex::new(identity_known),
@@ -1521,5 +1675,178 @@ pub extern "C" fn iotkit_mqtt_get_identity(
         } else {
             STATE_USER_INPUT_OUT_RANGE
         }
+    })
+}
+
+// ---- iotkit_ntp_sync: the platform's NTP service over MQTT --------------------------
+
+/// An NTP response's payload and the device time (ms) it arrived.
+type NtpAnswer = (Vec<u8>, u64);
+
+/// The learned time agrees with the device clock when they differ by at most this.
+const NTP_CLOCK_AGREEMENT_MS: u64 = 60_000;
+
+/// A millisecond field of the NTP response: a string of digits (as the
+/// platform sends it) or a number.
+fn ntp_field(object: &serde_json::Map<String, serde_json::Value>, key: &str) -> Option<u64> {
+    match object.get(key)? {
+        serde_json::Value::String(text) => text.parse().ok(),
+        value => value.as_u64(),
+    }
+}
+
+/// The UTC time in ms from an NTP response and the device's receive time.
+fn ntp_time(payload: &[u8], device_recv_ms: u64) -> Result<u64, String> {
+    let value: serde_json::Value = serde_json::from_slice(payload)
+        .map_err(|_| "the NTP response is not valid JSON".to_owned())?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| "the NTP response is not a JSON object".to_owned())?;
+    let field = |key: &str| {
+        ntp_field(object, key)
+            .ok_or_else(|| format!("the NTP response has no millisecond value \"{key}\""))
+    };
+    let (sent, received, answered) = (
+        field("deviceSendTime")?,
+        field("serverRecvTime")?,
+        field("serverSendTime")?,
+    );
+    // (serverRecvTime + serverSendTime + deviceRecvTime - deviceSendTime) / 2
+    received
+        .checked_add(answered)
+        .and_then(|sum| sum.checked_add(device_recv_ms))
+        .and_then(|sum| sum.checked_sub(sent))
+        .map(|sum| sum / 2)
+        .ok_or_else(|| "the NTP response's times are out of range".to_owned())
+}
+
+/// Asks the platform's NTP service for the time: publishes
+/// `{"deviceSendTime":"<ms>"}` to `/ext/ntp/${pk}/${dn}/request` and serves
+/// the connection (like IOT_MQTT_Subscribe_Sync) for up to `timeout_ms`
+/// until `/ext/ntp/${pk}/${dn}/response` arrives. On success writes the UTC
+/// time in milliseconds since 1970 to `*utc_ms_out`, raises a state event
+/// with it and returns 0. When the device clock agrees with it within a
+/// minute, certificate dates are checked from then on as if the clock were
+/// set; otherwise the event says by how many seconds the device clock is off
+/// (the library does not set the system clock). `handle` NULL is the
+/// default client. Not from inside an MQTT callback (the connection is
+/// being served there). Negative on failure, with a state event.
+#[no_mangle]
+pub extern "C" fn iotkit_ntp_sync(
+    handle: *mut c_void,
+    timeout_ms: u32,
+    utc_ms_out: *mut u64,
+) -> c_int {
+    guard("iotkit_ntp_sync", STATE_USER_INPUT_INVALID, || {
+        const FUNCTION: &str = "iotkit_ntp_sync";
+        let Some((_, entry)) = resolve(handle) else {
+            return invalid_handle(FUNCTION, handle);
+        };
+        if utc_ms_out.is_null() {
+            events::state_event(
+                STATE_USER_INPUT_NULL_POINTER,
+                "iotkit_ntp_sync: utc_ms_out is NULL",
+            );
+            return STATE_USER_INPUT_NULL_POINTER;
+        }
+        let (pk, dn, _) = entry.session.current();
+        if pk.is_empty() || dn.is_empty() {
+            events::state_event(
+                STATE_USER_INPUT_META_INFO,
+                "iotkit_ntp_sync: the device's ProductKey and DeviceName are not known yet (the identity response has not arrived)",
+            );
+            return STATE_USER_INPUT_META_INFO;
+        }
+        let response_topic = format!("/ext/ntp/{pk}/{dn}/response");
+        let request_topic = format!("/ext/ntp/{pk}/{dn}/request");
+        let answer: Arc<Mutex<Option<NtpAnswer>>> = Arc::new(Mutex::new(None));
+        let slot = Arc::clone(&answer);
+        let handler: mqtt::Handler = Arc::new(move |event: &Event<'_>| {
+            if let Event::Message(message) = event {
+                *lock(&slot) = Some((message.payload.to_vec(), crate::os::unix_time_ms()));
+            }
+        });
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        let deadline = Instant::now() + timeout;
+        let fail = |code: i32, sentence: String| {
+            events::state_event(code, &format!("{FUNCTION}: {sentence}"));
+            code
+        };
+        match entry
+            .client
+            .subscribe_sync(&response_topic, QoS::AtMostOnce, Some(handler), timeout)
+        {
+            Ok(_) => {}
+            Err(ClientError::Reentrant(_)) => {
+                return fail(
+                    STATE_USER_INPUT_INVALID,
+                    "called from inside an MQTT callback; call it from the firmware's own thread"
+                        .to_owned(),
+                )
+            }
+            Err(e) => {
+                return fail(
+                    e.state_code(),
+                    format!("subscribing to {response_topic}: {e}"),
+                )
+            }
+        }
+        let sent_ms = crate::os::unix_time_ms();
+        let request = format!("{{\"deviceSendTime\":\"{sent_ms}\"}}");
+        let result =
+            match entry
+                .client
+                .publish(&request_topic, request.as_bytes(), QoS::AtMostOnce, false)
+            {
+                Err(e) => Err(fail(
+                    e.state_code(),
+                    format!("publishing to {request_topic}: {e}"),
+                )),
+                Ok(_) => loop {
+                    if let Some((payload, recv_ms)) = lock(&answer).take() {
+                        break ntp_time(&payload, recv_ms)
+                            .map_err(|sentence| fail(STATE_MQTT_DESERIALIZE_PUB_ERROR, sentence));
+                    }
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break Err(fail(
+                            STATE_SYS_DEPEND_NWK_TIMEOUT,
+                            format!(
+                                "no answer from the platform's NTP service within {timeout_ms} ms"
+                            ),
+                        ));
+                    }
+                    let slice = (deadline - now).min(Duration::from_millis(100));
+                    if let Err(e) = entry.client.yield_for(slice) {
+                        break Err(fail(e.state_code(), format!("serving the connection: {e}")));
+                    }
+                },
+            };
+        let _ = entry.client.unsubscribe(&response_topic);
+        let utc_ms = match result {
+            Ok(utc_ms) => utc_ms,
+            Err(code) => return code,
+        };
+        // SAFETY: checked non-NULL above; the caller passes a writable u64.
+        unsafe { utc_ms_out.write_unaligned(utc_ms) };
+        let device_ms = crate::os::unix_time_ms();
+        let off_ms = device_ms.abs_diff(utc_ms);
+        if off_ms <= NTP_CLOCK_AGREEMENT_MS {
+            tls::set_clock_trusted(true);
+            events::state_event(
+                STATE_MQTT_PUB_INFO,
+                &format!("time from the platform's NTP service: {utc_ms} ms since 1970 UTC; the device clock agrees (within {} ms), certificate dates are checked against it", off_ms),
+            );
+        } else {
+            events::state_event(
+                STATE_MQTT_PUB_INFO,
+                &format!(
+                    "time from the platform's NTP service: {utc_ms} ms since 1970 UTC; the device clock is off by {} s ({}); the library cannot set the system clock — set it from this time",
+                    off_ms / 1000,
+                    if device_ms > utc_ms { "ahead" } else { "behind" }
+                ),
+            );
+        }
+        STATE_SUCCESS
     })
 }

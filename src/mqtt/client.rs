@@ -48,7 +48,8 @@ pub enum QoS {
 }
 
 /// The CONNECT identity. An empty user name together with an empty password
-/// sends neither field.
+/// sends neither field, unless the connector asks for them
+/// ([`Connector::send_empty_login`]).
 #[derive(Clone, Default)]
 pub struct Credentials {
     pub client_id: String,
@@ -73,6 +74,12 @@ pub trait Connector: Send + Sync {
     fn open(&self) -> Result<Box<dyn Transport>, TransportError>;
     /// The CONNECT identity for this attempt; may change between attempts.
     fn credentials(&self) -> Credentials;
+    /// Whether an empty user name and an empty password are still sent as
+    /// present (both CONNECT flags set, two zero-length strings) instead of
+    /// being left out. The platform's own X.509 sample connects that way.
+    fn send_empty_login(&self) -> bool {
+        false
+    }
 }
 
 /// Session settings. The C layer enforces the vendor's ranges; this core
@@ -1853,7 +1860,9 @@ impl Client {
     fn establish(&self, reader: &mut Reader) -> Result<bool, ClientError> {
         let credentials = self.connector.credentials();
         let mut transport = self.connector.open().map_err(ClientError::Open)?;
-        let send_login = !credentials.username.is_empty() || !credentials.password.is_empty();
+        let send_login = !credentials.username.is_empty()
+            || !credentials.password.is_empty()
+            || self.connector.send_empty_login();
         let connect = Packet::Connect(Connect {
             client_id: &credentials.client_id,
             keep_alive: self.options.keepalive.as_secs() as u16,
