@@ -29,7 +29,7 @@ unsafe extern "C" fn on_state(_code: c_int, message: *const c_char) -> c_int {
 }
 
 fn leak(text: &str) -> *const c_char {
-    CString::new(text).unwrap().into_raw()
+    support::lasting_c_text(text)
 }
 
 fn set_text(option: iotx_ioctl_option_t, value: &str) {

@@ -278,8 +278,13 @@ static void trigger(int kind)
         break;
     case K_DISCONNECTED: {
         int i;
+        /* A fresh client each round: after a kick the old one waits out its
+         * reconnect backoff, which grows with every kick inside one
+         * keep-alive period (up to a minute), and only a connected client can
+         * be disconnected. */
+        drop_client();
         ensure_client();
-        /* Online first (the last round's kick may still be reconnecting). */
+        /* Online first (Construct returns connected; this only guards). */
         for (i = 0; i < 200 && client != NULL && !IOT_MQTT_CheckStateNormal(client); i++) {
             (void)IOT_MQTT_Yield(client, 50);
         }
