@@ -12,43 +12,9 @@ use crate::ffi::types::{
 };
 use crate::state::*;
 
-/// The regions of `iotx_mqtt_region_types_t`, in their C order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Region {
-    #[default]
-    Shanghai = 0,
-    Singapore = 1,
-    Japan = 2,
-    UsaWest = 3,
-    Germany = 4,
-    Custom = 5,
-}
-
-impl Region {
-    pub fn from_int(value: i64) -> Option<Region> {
-        Some(match value {
-            0 => Region::Shanghai,
-            1 => Region::Singapore,
-            2 => Region::Japan,
-            3 => Region::UsaWest,
-            4 => Region::Germany,
-            5 => Region::Custom,
-            _ => return None,
-        })
-    }
-
-    /// The platform's name of the region, as used in endpoint host names.
-    pub fn site(self) -> Option<&'static str> {
-        Some(match self {
-            Region::Shanghai => "cn-shanghai",
-            Region::Singapore => "ap-southeast-1",
-            Region::Japan => "ap-northeast-1",
-            Region::UsaWest => "us-west-1",
-            Region::Germany => "eu-central-1",
-            Region::Custom => return None,
-        })
-    }
-}
+/// The regions of `iotx_mqtt_region_types_t`: the core's type, so that the
+/// endpoint rule and the ioctl state can never disagree on them.
+pub use iotkit_core::agent::endpoint::Region;
 
 /// The text fields IOT_Ioctl can set and get.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,9 +12,10 @@ pub const ENV_HOST: &str = "IOTX_MQTT_HOST";
 /// See [`ENV_HOST`].
 pub const ENV_PORT: &str = "IOTX_MQTT_PORT";
 
-/// The core's region for the device's.
+/// The core's region for the device's (one type since the device
+/// configuration uses the core's).
 pub fn core_region(region: Region) -> endpoint::Region {
-    endpoint::Region::from_int(region as i64).unwrap_or_default()
+    region
 }
 
 /// What the caller knows beyond the device configuration.
