@@ -55,6 +55,9 @@ echo "== iotkit-sim: CA, an x509 product, an RSA-2048 and a P-256 device"
 data="$work/sim"
 "$sim" --data-dir "$data" init >/dev/null
 pk=$("$sim" --data-dir "$data" product create --name mcu --auth-type x509)
+# The example echoes on /user/get, which the platform makes subscribe-only by
+# default: give the class both rights, as a console user would.
+"$sim" --data-dir "$data" product topic add --product "$pk" --topic user/get --access ALL >/dev/null
 "$sim" --data-dir "$data" device create --product "$pk" --name mcu-rsa --key-type rsa-2048 >/dev/null
 "$sim" --data-dir "$data" device create --product "$pk" --name mcu-p256 --key-type ec-p256 >/dev/null
 "$sim" --data-dir "$data" serve --mqtt 127.0.0.1:0 --http 127.0.0.1:0 >"$work/sim.log" 2>&1 &
