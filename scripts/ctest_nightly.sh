@@ -15,7 +15,13 @@ fi
 case "$what" in
   asan)
     command -v clang >/dev/null || { echo "skipped: clang not installed"; exit 77; }
-    CARGO_TARGET_DIR="$work/target" exec "$here/asan_rust_tests.sh" --lib --tests
+    # Every test binary runs even after one fails (--no-fail-fast), so one
+    # run shows every failure. The unset-clock test is left to the plain run:
+    # it starts a child under faketime, whose LD_PRELOAD library and the ASan
+    # runtime both interpose malloc/dlsym (ASan reports a double free inside
+    # dlerror before the child's first line).
+    CARGO_TARGET_DIR="$work/target" exec "$here/asan_rust_tests.sh" --lib --tests --no-fail-fast \
+      -- --skip an_unset_clock_skips_dates_until_it_is_trusted
     ;;
   fuzz)
     cargo fuzz --version >/dev/null 2>&1 || { echo "skipped: cargo-fuzz not installed (cargo install cargo-fuzz --locked)"; exit 77; }
