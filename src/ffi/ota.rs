@@ -362,6 +362,12 @@ mod sdk {
             )
         }
 
+        /// The CA the client verifies its MQTT server with (None: no such
+        /// client lives any more).
+        fn server_ca(&self) -> Option<Vec<u8>> {
+            crate::ffi::mqtt::server_ca(self.ptr())
+        }
+
         fn unsubscribe(&self, filter: &str) {
             if let Ok(filter) = CString::new(filter) {
                 let _ = IOT_MQTT_Unsubscribe(self.ptr(), filter.as_ptr());
@@ -729,17 +735,17 @@ mod sdk {
         })
     }
 
-    fn download_ca() -> Result<Vec<u8>, String> {
-        if let Some(result) = crate::ffi::tls::ca_from_environment() {
-            return result;
-        }
-        // SAFETY: firmware assigns iotx_ca_crt before connecting; only the
-        // pointer value is read here.
-        let global = unsafe { std::ptr::addr_of!(crate::ffi::mqtt::iotx_ca_crt).read() };
-        // SAFETY: NULL or a NUL-terminated PEM string owned by the firmware.
-        match unsafe { c_str_bounded(global, 64 * 1024) } {
-            Ok(Some(pem)) if !pem.is_empty() => Ok(pem.to_vec()),
-            _ => Err("no CA certificate to verify the download server: set iotx_ca_crt or IOTX_X509_CA_FILE (the image is never fetched unverified)".to_owned()),
+    /// The CA the download server is verified with: the one the MQTT client
+    /// this OTA handle rides on verifies its server with, resolved when that
+    /// client was made (IOTX_X509_CA_FILE, else `mqtt_params.pub_key`, else
+    /// `iotx_ca_crt`; or `ca_pem` of iotkit_mqtt_construct_x509).
+    fn download_ca(signal: &Signal) -> Result<Vec<u8>, String> {
+        match signal.server_ca() {
+            Some(ca) if !ca.is_empty() => Ok(ca),
+            _ => Err(format!(
+                "the MQTT client this OTA handle rides on (ch_signal {:#x}; 0 is the default client) no longer exists, so there is no CA certificate to verify the download server with (the image is never fetched unverified)",
+                signal.handle
+            )),
         }
     }
 
@@ -775,7 +781,7 @@ mod sdk {
                     "{f}: no firmware is being fetched (wait until IOT_OTA_IsFetching() returns 1)"));
             }
             if inner.dialer.is_none() {
-                let config = download_ca().and_then(|ca| {
+                let config = download_ca(&ota.signal).and_then(|ca| {
                     crate::tls::TlsConfig::new(&ca, None).map_err(|e| e.to_string())
                 });
                 match config {
