@@ -1129,7 +1129,9 @@ int iotkit_firmware_persistence_write(char *buffer, uint32_t length);
 // the whole image of the last pushed upgrade and their MD5/SHA-256 match it,
 // the image becomes `<dir>/firmware.bin` (fsync, rename, fsync of the
 // directory) and 0 is returned; otherwise the partial file is removed and
-// -1 returned with a state event.
+// -1 returned with a state event. In the wrappers-only library (no
+// IOT_OTA_*: the vendor's C core checks the image) the bytes written become
+// `<dir>/firmware.bin` the same way without a check, unless there are none.
 int iotkit_firmware_persistence_stop(void);
 
 // Starts OTA for the device of MQTT client `ch_signal` (NULL: the default
