@@ -4,7 +4,8 @@
 # report after the "reboot" that completes the job; a download cut in the
 # middle and resumed with a Range; a wrong digest refused; the firmware's own
 # storage failing mid-write; an expired URL; a server that ignores Range
-# after a cut; bad input for every IOT_OTA_* function.
+# after a cut; bad input for every IOT_OTA_* function; an update whose
+# server CA the firmware gave only in mqtt_params.pub_key.
 #
 # Usage: ota_e2e.sh SIM OTA_TEST OTA_TEST_OWN_STORAGE WORK_DIR
 set -euo pipefail
@@ -30,7 +31,7 @@ S init >/dev/null
 pk=$(S product create --name ota --auth-type x509 2>/dev/null)
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 declare -A certs keys
-for d in full cut digest storage expired norange input; do
+for d in full cut digest storage expired norange input pubkey; do
   json=$(S device create --product "$pk" --name "ota-$d" --json 2>/dev/null)
   certs[$d]=$(field "$json" certFile)
   keys[$d]=$(field "$json" keyFile)
@@ -117,6 +118,15 @@ check "norange: the sim recorded the fetch failure (-2)" eventually field_is nor
 # 7. Bad input for every function.
 run input "$ota_test" badinput 0
 check "badinput: every check passed" grep -q " 0 failed" "$work/input.log"
+
+# 8. The CA given only in mqtt_params.pub_key (no IOTX_X509_CA_FILE,
+# iotx_ca_crt NULL): the download trusts the CA the MQTT connection used.
+S ota job --product "$pk" --device ota-pubkey --version 2.0.0 >/dev/null
+(unset IOTX_X509_CA_FILE; OTA_CA_IN_PUB_KEY="$data/ca.pem" run pubkey "$ota_test" update 1.0.0)
+check "pubkey: the CA went only through pub_key" grep -q "given only in mqtt_params.pub_key" "$work/pubkey.log"
+check "pubkey: the image is reported good" grep -q "RESULT good" "$work/pubkey.log"
+check "pubkey: the stored image is the uploaded one" cmp -s "$work/fw-2.0.0.bin" "$work/pubkey/ota/firmware.bin"
+check "pubkey: the sim recorded progress 100" eventually field_is pubkey step 100
 
 echo "$pass passed, $fail failed"
 if [ "$fail" -ne 0 ]; then

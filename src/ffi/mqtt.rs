@@ -78,6 +78,13 @@ fn resolve(handle: *mut c_void) -> Option<(usize, Arc<MqttHandle>)> {
     CLIENTS.get(id).map(|h| (id, h))
 }
 
+/// The CA client `handle` (NULL: the default client) verifies its server
+/// with, as it was resolved when the client was made; None when no such
+/// client lives. The OTA download over that client trusts the same CA.
+pub(crate) fn server_ca(handle: *mut c_void) -> Option<Vec<u8>> {
+    resolve(handle).map(|(_, entry)| entry.session.server_ca.clone())
+}
+
 fn invalid_handle(function: &str, handle: *mut c_void) -> c_int {
     events::state_event(
         STATE_USER_INPUT_INVALID,
@@ -180,6 +187,10 @@ struct Session {
     host: String,
     port: u16,
     tls: TlsConfig,
+    /// The CA `tls` verifies the server with, as resolved when the client was
+    /// made (see [`read_ca`], or `ca_pem` of iotkit_mqtt_construct_x509): an
+    /// OTA download over this client trusts the same ([`server_ca`]).
+    server_ca: Vec<u8>,
     mode: Mode,
     configured_client_id: Option<String>,
     configured_username: Option<String>,
@@ -668,6 +679,8 @@ fn in_range_or_default(
     default
 }
 
+/// The server CA of IOT_MQTT_Construct: IOTX_X509_CA_FILE, else
+/// `mqtt_params.pub_key`, else `iotx_ca_crt`.
 fn read_ca(pub_key: Option<String>) -> Result<Vec<u8>, Refusal> {
     if let Some(result) = super::tls::ca_from_environment() {
         return result.map_err(|why| Refusal(STATE_USER_INPUT_INVALID, why));
@@ -933,6 +946,7 @@ fn build_settings(params: Option<&iotx_mqtt_param_t>) -> Result<Settings, Refusa
             host,
             port,
             tls,
+            server_ca: ca,
             mode,
             configured_client_id: client_id,
             configured_username: username,
@@ -1598,6 +1612,7 @@ fn x509_client_settings(p: &iotkit_x509_client_params_t) -> Result<Settings, Ref
                 p.port
             },
             tls,
+            server_ca: ca.into_bytes(),
             mode: Mode::X509 { fingerprint },
             configured_client_id: client_id,
             configured_username: None,

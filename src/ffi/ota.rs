@@ -13,8 +13,10 @@ use std::sync::Mutex;
 
 use super::{c_str_bounded, guard};
 use crate::ota::codes::*;
+#[cfg(feature = "sdk")]
 use crate::ota::message::Upgrade;
 use crate::ota::persist::{self, Writer};
+#[cfg(feature = "sdk")]
 use crate::ota::session;
 use crate::state::STATE_SYS_DEPEND_FIRMWAIRE_WIRTE;
 
@@ -36,7 +38,44 @@ static OTA_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
 static WRITER: Mutex<Option<Writer>> = Mutex::new(None);
 /// The upgrade most recently pushed to any OTA handle: what the stored image
 /// must match before it is made final.
+#[cfg(feature = "sdk")]
 static EXPECTED: Mutex<Option<Upgrade>> = Mutex::new(None);
+
+/// Whether the image written (`written` bytes with these digests) may become
+/// final: it must be the whole image of the last push, digests matching.
+#[cfg(feature = "sdk")]
+fn accept_stored_image(written: u64, md5: &str, sha256: &str) -> Result<(), String> {
+    let Some(up) = lock(&EXPECTED).clone() else {
+        return Err(
+            "no firmware upgrade was pushed, so the stored image cannot be checked".to_owned(),
+        );
+    };
+    if written != up.size {
+        return Err(format!(
+            "the stored image of firmware {} has {written} of its {} bytes",
+            up.version, up.size
+        ));
+    }
+    session::check_digests(&up, Some(md5), Some(sha256)).map_err(|why| {
+        format!(
+            "the stored image of firmware {} is corrupt: {why}",
+            up.version
+        )
+    })
+}
+
+/// The wrappers-only library has no IOT_OTA_*: the vendor's C core of the
+/// firmware received the push, fetched the image and checks it
+/// (IOT_OTAG_CHECK_FIRMWARE), so what was written is kept, as the vendor's
+/// own HAL keeps it; only an empty image is refused (it would replace the
+/// last stored one with nothing).
+#[cfg(not(feature = "sdk"))]
+fn accept_stored_image(written: u64, _md5: &str, _sha256: &str) -> Result<(), String> {
+    if written == 0 {
+        return Err("no bytes were written, so there is no firmware image to keep".to_owned());
+    }
+    Ok(())
+}
 
 /// Sets the directory where the default HAL_Firmware_Persistence_* write
 /// `firmware.bin` (NULL: back to env IOTX_OTA_DIR, else `$HOME/.iotkit/ota`).
@@ -131,7 +170,9 @@ pub extern "C" fn iotkit_firmware_persistence_write(buffer: *mut c_char, length:
 /// the whole image of the last pushed upgrade and their MD5/SHA-256 match it,
 /// the image becomes `<dir>/firmware.bin` (fsync, rename, fsync of the
 /// directory) and 0 is returned; otherwise the partial file is removed and
-/// -1 returned with a state event.
+/// -1 returned with a state event. In the wrappers-only library (no
+/// IOT_OTA_*: the vendor's C core checks the image) the bytes written become
+/// `<dir>/firmware.bin` the same way without a check, unless there are none.
 #[no_mangle]
 pub extern "C" fn iotkit_firmware_persistence_stop() -> c_int {
     guard("HAL_Firmware_Persistence_Stop", -1, || {
@@ -142,27 +183,7 @@ pub extern "C" fn iotkit_firmware_persistence_stop() -> c_int {
             );
             return -1;
         };
-        let expected = lock(&EXPECTED).clone();
-        let result = writer.stop(|written, md5, sha256| {
-            let Some(up) = expected else {
-                return Err(
-                    "no firmware upgrade was pushed, so the stored image cannot be checked"
-                        .to_owned(),
-                );
-            };
-            if written != up.size {
-                return Err(format!(
-                    "the stored image of firmware {} has {written} of its {} bytes",
-                    up.version, up.size
-                ));
-            }
-            session::check_digests(&up, Some(md5), Some(sha256)).map_err(|why| {
-                format!(
-                    "the stored image of firmware {} is corrupt: {why}",
-                    up.version
-                )
-            })
-        });
+        let result = writer.stop(accept_stored_image);
         match result {
             Ok(path) => {
                 crate::log_info!("firmware image stored as {}", path.display());
@@ -360,6 +381,12 @@ mod sdk {
                 context as *mut c_void,
                 SUBSCRIBE_TIMEOUT_MS,
             )
+        }
+
+        /// The CA the client verifies its MQTT server with (None: no such
+        /// client lives any more).
+        fn server_ca(&self) -> Option<Vec<u8>> {
+            crate::ffi::mqtt::server_ca(self.ptr())
         }
 
         fn unsubscribe(&self, filter: &str) {
@@ -729,17 +756,17 @@ mod sdk {
         })
     }
 
-    fn download_ca() -> Result<Vec<u8>, String> {
-        if let Some(result) = crate::ffi::tls::ca_from_environment() {
-            return result;
-        }
-        // SAFETY: firmware assigns iotx_ca_crt before connecting; only the
-        // pointer value is read here.
-        let global = unsafe { std::ptr::addr_of!(crate::ffi::mqtt::iotx_ca_crt).read() };
-        // SAFETY: NULL or a NUL-terminated PEM string owned by the firmware.
-        match unsafe { c_str_bounded(global, 64 * 1024) } {
-            Ok(Some(pem)) if !pem.is_empty() => Ok(pem.to_vec()),
-            _ => Err("no CA certificate to verify the download server: set iotx_ca_crt or IOTX_X509_CA_FILE (the image is never fetched unverified)".to_owned()),
+    /// The CA the download server is verified with: the one the MQTT client
+    /// this OTA handle rides on verifies its server with, resolved when that
+    /// client was made (IOTX_X509_CA_FILE, else `mqtt_params.pub_key`, else
+    /// `iotx_ca_crt`; or `ca_pem` of iotkit_mqtt_construct_x509).
+    fn download_ca(signal: &Signal) -> Result<Vec<u8>, String> {
+        match signal.server_ca() {
+            Some(ca) if !ca.is_empty() => Ok(ca),
+            _ => Err(format!(
+                "the MQTT client this OTA handle rides on (ch_signal {:#x}; 0 is the default client) no longer exists, so there is no CA certificate to verify the download server with (the image is never fetched unverified)",
+                signal.handle
+            )),
         }
     }
 
@@ -775,7 +802,7 @@ mod sdk {
                     "{f}: no firmware is being fetched (wait until IOT_OTA_IsFetching() returns 1)"));
             }
             if inner.dialer.is_none() {
-                let config = download_ca().and_then(|ca| {
+                let config = download_ca(&ota.signal).and_then(|ca| {
                     crate::tls::TlsConfig::new(&ca, None).map_err(|e| e.to_string())
                 });
                 match config {

@@ -11,7 +11,11 @@
  *             $IOTX_OTA_DIR/firmware.bin (its first line is VERSION=...)
  *   badinput  every IOT_OTA_* function with bad arguments and wrong states
  * The connection comes from the environment (IOTX_MQTT_HOST, IOTX_MQTT_PORT,
- * IOTX_X509_CA_FILE, IOTX_X509_CERT_FILE, IOTX_X509_KEY_FILE).
+ * IOTX_X509_CA_FILE, IOTX_X509_CERT_FILE, IOTX_X509_KEY_FILE). With
+ * OTA_CA_IN_PUB_KEY=FILE the server CA is read from FILE and given only in
+ * mqtt_params.pub_key (IOTX_X509_CA_FILE must be unset; iotx_ca_crt stays
+ * NULL), and the copy is wiped and freed as soon as IOT_MQTT_Construct
+ * returns.
  *
  * Built twice: with OTA_OWN_STORAGE the program defines its own
  * HAL_Firmware_Persistence_* (as device firmware does), which fail once
@@ -75,11 +79,53 @@ int HAL_Firmware_Persistence_Stop(void)
 }
 #endif
 
+/* The whole of `path` as a NUL-terminated string (malloc'd), or NULL. */
+static char *read_text_file(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    char *text = NULL;
+    long size;
+    if (file == NULL) {
+        return NULL;
+    }
+    if (fseek(file, 0, SEEK_END) == 0 && (size = ftell(file)) > 0 && fseek(file, 0, SEEK_SET) == 0) {
+        text = (char *)malloc((size_t)size + 1);
+        if (text != NULL && fread(text, 1, (size_t)size, file) == (size_t)size) {
+            text[size] = '\0';
+        } else {
+            free(text);
+            text = NULL;
+        }
+    }
+    fclose(file);
+    return text;
+}
+
 static void *connect_client(void)
 {
     iotx_mqtt_param_t params;
+    const char *ca_file = getenv("OTA_CA_IN_PUB_KEY");
+    char *ca = NULL;
+    void *client;
     memset(&params, 0, sizeof(params));
-    return IOT_MQTT_Construct(&params);
+    if (ca_file != NULL) {
+        /* The CA reaches the library through pub_key and nothing else. */
+        CHECK(getenv("IOTX_X509_CA_FILE") == NULL);
+        CHECK(iotx_ca_crt == NULL);
+        ca = read_text_file(ca_file);
+        CHECK(ca != NULL);
+        if (ca == NULL) {
+            return NULL;
+        }
+        params.pub_key = ca;
+        printf("[ota_test] the server CA is given only in mqtt_params.pub_key\n");
+    }
+    client = IOT_MQTT_Construct(&params);
+    if (ca != NULL) {
+        memset(ca, 0, strlen(ca));
+        free(ca);
+    }
+    return client;
 }
 
 static int update(void *client, void *ota, int timeout_s)
