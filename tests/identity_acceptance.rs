@@ -406,7 +406,8 @@ fn a_failed_construct_reports_once_and_changes_nothing() {
     let store = KvStore::open(f._kv.path()).unwrap();
     iotkit::identity::save_identity(&store, &fingerprint, "a1Stored", "stored-device").unwrap();
     let mut params = f.params();
-    params.port = support::free_port();
+    let refusing = support::ports::RefusingPort::new();
+    params.port = refusing.port();
     events_lock().clear();
     assert!(IOT_MQTT_Construct(&mut params).is_null());
     assert_eq!(

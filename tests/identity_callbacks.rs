@@ -108,7 +108,8 @@ fn construct_from_the_connect_fail_handler_does_not_deadlock() {
         iotkit::ffi::tls::g_cli_crt = cert;
         iotkit::ffi::tls::g_cli_key = key;
     }
-    let port = support::free_port();
+    let refusing = support::ports::RefusingPort::new();
+    let port = refusing.port();
     // The handler's Construct(NULL) finds the endpoint in the environment.
     std::env::set_var("IOTX_MQTT_HOST", "127.0.0.1");
     std::env::set_var("IOTX_MQTT_PORT", port.to_string());

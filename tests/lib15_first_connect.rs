@@ -10,7 +10,6 @@ mod support;
 
 use std::ffi::{c_int, CString};
 use std::fs::File;
-use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::ptr;
 use std::sync::{mpsc, Mutex};
@@ -43,15 +42,16 @@ impl Drop for Server {
 }
 
 /// `openssl s_server` requiring a client certificate from "ca", its stdout
-/// (the bytes the client sent) in a file.
+/// (the bytes the client sent) in a file. It binds port 0 itself, and as a
+/// quiet server does not print the port it got: that is read from /proc, so
+/// no other process can take the port first.
 fn raw_server(pki: &Pki, name: &str) -> Server {
-    let port = support::free_port();
     let received = pki.path(&format!("{name}.received"));
     let out = File::create(&received).unwrap();
-    let child = Command::new("openssl")
+    let mut child = Command::new("openssl")
         .arg("s_server")
         .arg("-accept")
-        .arg(format!("127.0.0.1:{port}"))
+        .arg("127.0.0.1:0")
         .arg("-cert")
         .arg(pki.path("server.crt"))
         .arg("-key")
@@ -64,18 +64,17 @@ fn raw_server(pki: &Pki, name: &str) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("start openssl s_server");
-    let server = Server {
+    let port = support::ports::wait_listening_port(&mut child, Duration::from_secs(10));
+    let Some(port) = port else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("openssl s_server did not start listening");
+    };
+    Server {
         child,
         port,
         received,
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    // A bare TCP probe: s_server drops it and keeps accepting.
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "openssl s_server did not start");
-        std::thread::sleep(Duration::from_millis(20));
     }
-    server
 }
 
 /// The first complete MQTT packet in `bytes`, if there is one.

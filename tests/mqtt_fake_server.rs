@@ -3,6 +3,8 @@
 //! withheld acknowledgements, silence).
 
 mod mqtt_support;
+#[path = "support/ports.rs"]
+mod ports;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -231,7 +233,8 @@ fn connack_refusals_map_to_state_codes() {
 fn connect_failures_are_reported() {
     record_state_events();
     // Nothing listens: the transport cannot open.
-    let port = free_port();
+    let refusing = ports::RefusingPort::new();
+    let port = refusing.port();
     let err = Client::connect(
         fast_options(),
         Box::new(TcpConnector::new(

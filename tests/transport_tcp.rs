@@ -95,7 +95,8 @@ fn bad_arguments_and_stale_handles_fail_without_crashing() {
     assert_eq!(HAL_TCP_Establish(std::ptr::null(), 80), 0);
     assert_eq!(establish("", 80), 0);
     assert_eq!(establish("bad host name", 80), 0);
-    assert_eq!(establish("127.0.0.1", support::free_port()), 0, "refused");
+    let refusing = support::ports::RefusingPort::new();
+    assert_eq!(establish("127.0.0.1", refusing.port()), 0, "refused");
     assert_eq!(establish("no-such-host.invalid", 80), 0);
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -113,4 +114,14 @@ fn bad_arguments_and_stale_handles_fail_without_crashing() {
         let expected = if stale == 0 { 0 } else { -1 };
         assert_eq!(HAL_TCP_Destroy(stale), expected, "{stale:#x}");
     }
+}
+
+#[test]
+fn a_refusing_port_refuses_connections_and_nobody_else_can_listen_there() {
+    let refusing = support::ports::RefusingPort::new();
+    let error = std::net::TcpStream::connect(("127.0.0.1", refusing.port())).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
+    // std's listener sets SO_REUSEADDR; the refusing socket does not, so the
+    // port stays ours.
+    assert!(TcpListener::bind(("127.0.0.1", refusing.port())).is_err());
 }

@@ -466,7 +466,8 @@ fn close_notify_alone_makes_the_next_read_report_peer_closed() {
 fn connecting_to_a_closed_port_or_unknown_host_names_the_cause() {
     let pki = pki::shared();
     let conf = config(pki, "ca", None);
-    let err = tls::connect("127.0.0.1", support::free_port(), &conf, TIMEOUT).unwrap_err();
+    let refusing = support::ports::RefusingPort::new();
+    let err = tls::connect("127.0.0.1", refusing.port(), &conf, TIMEOUT).unwrap_err();
     assert!(err.to_string().contains("refused"), "{err}");
     let err = tls::connect("no-such-host.invalid", 8883, &conf, TIMEOUT).unwrap_err();
     assert!(err.to_string().contains("cannot resolve"), "{err}");

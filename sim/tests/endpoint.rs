@@ -590,6 +590,62 @@ impl Drop for Mosquitto {
     }
 }
 
+/// Starts mosquitto on a free loopback port and waits (bounded) for its own
+/// "running" line. The port is chosen before mosquitto binds it, so another
+/// process may take it first: mosquitto then says "Address already in use"
+/// (or exits) and another port is tried.
+fn start_mosquitto(program: &str, dir: &std::path::Path) -> (Mosquitto, u16) {
+    use std::io::BufRead;
+    let mut last = String::new();
+    for _ in 0..5 {
+        let port = common::free_port();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                 log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(program)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // stderr: unbuffered, so each line arrives as mosquitto logs it.
+        let log = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(log).lines() {
+                let Ok(line) = line else { break };
+                // Once the start is seen nobody listens; keep draining so
+                // mosquitto never blocks on (or is cut off from) its log.
+                let _ = tx.send(line);
+            }
+        });
+        let broker = Mosquitto(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(" running") => return (broker, port),
+                Ok(line) if line.contains("Address already in use") => {
+                    last = line;
+                    break;
+                }
+                Ok(line) => last = line,
+                // Exited (its log closed) or silent too long: another port.
+                Err(_) => break,
+            }
+        }
+        drop(broker);
+    }
+    panic!("mosquitto did not start in 5 attempts; last line: {last}");
+}
+
 #[test]
 fn upstream_mosquitto_broker() {
     let Some(mosquitto) = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
@@ -602,22 +658,7 @@ fn upstream_mosquitto_broker() {
     let sim = Sim::new();
     let pk = sim.product("x509");
     let dev = sim.device(&pk, "upstream-dev");
-    let port = common::free_port();
-    let conf = sim.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-    )
-    .unwrap();
-    let _broker = Mosquitto(
-        Command::new(mosquitto)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_broker, port) = start_mosquitto(mosquitto, sim.path());
     let upstream = format!("127.0.0.1:{port}");
     let server = sim.serve(&["--upstream", &upstream]);
     assert!(server

@@ -9,10 +9,15 @@
 pub mod heap;
 pub mod peers;
 pub mod pki;
+pub mod ports;
 
 use std::net::TcpListener;
 
-/// A port nothing listens on right now (bound to port 0, then released).
+/// A port nothing listens on right now (bound to port 0, then released), for
+/// servers that cannot bind port 0 themselves (mosquitto). Another process
+/// may take it at any moment, so the caller must check that the listener is
+/// its own server (see `ports`) and try again if not. A port that must refuse
+/// connections is a [`ports::RefusingPort`].
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

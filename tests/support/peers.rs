@@ -2,7 +2,6 @@
 //! free ports and killed when the handle drops.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -11,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::free_port;
 use super::pki::Pki;
+use super::ports;
 
 /// How long a peer may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -124,14 +124,13 @@ impl Default for SServer<'_> {
 /// accepts connections. Lines written with [`Peer::send_stdin`] go to the
 /// connected client; a line "Q" makes it close the connection and exit.
 ///
-/// s_server binds port 0 itself and reports the port it got ("ACCEPT
-/// 127.0.0.1:PORT"), so no other process can take the port in between.
-/// Quiet servers print nothing: they get a port from free_port() and are
-/// retried should it be taken first.
+/// s_server binds port 0 itself, so no other process can take the port in
+/// between; it reports the port it got ("ACCEPT 127.0.0.1:PORT"), and for a
+/// quiet server, which prints nothing, the port is read from /proc.
 pub fn s_server(pki: &Pki, options: &SServer<'_>) -> Peer {
     let mut last_output = String::new();
     for _ in 0..3 {
-        let port = if options.quiet { free_port() } else { 0 };
+        let port = 0;
         let mut args = vec![
             "s_server".to_owned(),
             "-accept".to_owned(),
@@ -286,19 +285,18 @@ fn mosquitto_binary() -> &'static Path {
     }
 }
 
-/// Polls until the peer's port accepts TCP connections or it exits.
+/// Polls until the peer process itself listens on its port, or it exits.
+/// The listener must be the peer's own socket (read from /proc): a stranger
+/// that took the port first does not count, and the peer is then retried. A
+/// peer started on port 0 gets the port it bound.
 fn wait_listening(peer: &mut Peer) -> bool {
-    let deadline = Instant::now() + START_TIMEOUT;
-    while Instant::now() < deadline {
-        if peer.child.try_wait().ok().flatten().is_some() {
-            return false;
+    match ports::wait_listening_port(&mut peer.child, START_TIMEOUT) {
+        Some(port) if peer.port == 0 || port == peer.port => {
+            peer.port = port;
+            true
         }
-        if TcpStream::connect(("127.0.0.1", peer.port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        _ => false,
     }
-    false
 }
 
 /// An MQTT 3.1.1 CONNECT packet with clean session and the given client id.
