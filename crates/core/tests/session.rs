@@ -983,7 +983,7 @@ fn bad_bytes_from_the_server_end_the_link_with_a_reason() {
     h.session.receive(&[0x00, 0x00]); // reserved packet type 0
     let events = h.events();
     assert!(
-        matches!(events[..], [Ev::Down(DisconnectReason::Protocol(_))]),
+        matches!(events[..], [Ev::Down(DisconnectReason::Protocol { .. })]),
         "{events:?}"
     );
     assert_eq!(h.session.state(), State::Down);
@@ -1003,7 +1003,7 @@ fn bad_bytes_from_the_server_end_the_link_with_a_reason() {
     h.session.receive(&[0x40, 0x03, 0, 1, 2]);
     assert!(matches!(
         h.events()[..],
-        [Ev::Down(DisconnectReason::Protocol(_))]
+        [Ev::Down(DisconnectReason::Protocol { .. })]
     ));
 }
 
