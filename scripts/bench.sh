@@ -7,10 +7,12 @@
 # Also the clients' own CPU time (user + system, getrusage) per QoS 0 message
 # and per QoS 1 round trip, measured with blocking waits (bench/*_bench.c).
 #
-# Usage: scripts/bench.sh [--csv FILE] [--clients-only] [--rounds N]
+# Usage: scripts/bench.sh [--csv FILE] [--compare FILE] [--clients-only] [--rounds N]
 #   --csv FILE      also write the summary as CSV to FILE (it is always in
 #                   RESULTS/summary.csv; the last lines printed are
 #                   "SUMMARY <broker> <metric> ..." lines, one per metric)
+#   --compare FILE  a CSV of an earlier run (--csv): also print iotkit's
+#                   medians of both runs and their ratio (this run / that one)
 #   --clients-only  iotkit vs Paho only, default broker only: no load_gen,
 #                   no set_tcp_nodelay broker (SKIP_LOAD=1 SKIP_NODELAY=1)
 #   --rounds N      as BENCH_ROUNDS
@@ -30,12 +32,14 @@
 #   BENCH_WORK     work directory (default: a new temporary one)
 set -euo pipefail
 csv_out=
+compare=
 while [ $# -gt 0 ]; do
   case $1 in
     --csv) csv_out=${2:?--csv needs a file}; shift 2 ;;
+    --compare) compare=$(realpath "${2:?--compare needs a file}"); shift 2 ;;
     --clients-only) export SKIP_LOAD=1 SKIP_NODELAY=1; shift ;;
     --rounds) BENCH_ROUNDS=${2:?--rounds needs a number}; shift 2 ;;
-    *) echo "usage: $0 [--csv FILE] [--clients-only] [--rounds N]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--csv FILE] [--compare FILE] [--clients-only] [--rounds N]" >&2; exit 2 ;;
   esac
 done
 [ -z "$csv_out" ] || csv_out=$(realpath -m "$csv_out")
@@ -129,9 +133,9 @@ fi
 
 echo
 echo "== summary (medians over rounds; ratio = iotkit / the better of Paho's two modes)"
-python3 - "$work/results" "$csv_out" <<'PY'
+python3 - "$work/results" "$csv_out" "$compare" <<'PY'
 import csv, glob, os, statistics, sys
-d, csv_out = sys.argv[1], sys.argv[2]
+d, csv_out, compare = sys.argv[1], sys.argv[2], sys.argv[3]
 rows = []  # (broker, metric, unit, iotkit, paho, paho-sync, ratio, better) for the CSV
 better = {"connect_mean": "lower", "connect_p50": "lower", "qos0_msgs_per_s": "higher",
           "qos1_rtt_p50": "lower", "qos1_rtt_p99": "lower", "qos0_allocs_per_msg": "lower",
@@ -224,6 +228,20 @@ for path in [os.path.join(d, "summary.csv")] + ([csv_out] if csv_out else []):
         w.writerow(header)
         for r in rows:
             w.writerow([r[0], r[1], r[2], num(r[3]), num(r[4]), num(r[5]), num(r[6]), r[7]])
+if compare:
+    before = {(r["broker"], r["metric"]): r for r in csv.DictReader(open(compare))}
+    print()
+    print(f"iotkit, this run against {compare}:")
+    print()
+    print("| broker | metric | before | now | now / before | better |")
+    print("|---|---|---:|---:|---:|---|")
+    for r in rows:
+        b = before.get((r[0], r[1]))
+        if b is None or b["iotkit"] == "":
+            continue
+        old = float(b["iotkit"])
+        ratio = f"{r[3] / old:.2f}" if old else "-"
+        print(f"| {r[0]} | {r[1]} ({r[2]}) | {old:.2f} | {r[3]:.2f} | {ratio} | {r[7]} |")
 print()
 for r in rows:
     print(f"SUMMARY {r[0]} {r[1]} unit={r[2]} iotkit={num(r[3]) or '-'} paho={num(r[4]) or '-'} "
