@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "malloc_count.h"
@@ -48,6 +49,18 @@ static inline double bench_mean(const double *samples, int n)
         sum += samples[i];
     }
     return n > 0 ? sum / n : 0.0;
+}
+
+/* CPU time (user + system) this process has used so far, all its threads
+ * (Paho's receive thread too), in microseconds: getrusage(RUSAGE_SELF). */
+static inline double bench_cpu_us(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) {
+        return 0.0;
+    }
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 /* Resident set size of this process in KiB (VmRSS), or -1. */
@@ -141,6 +154,8 @@ typedef struct {
     int qos1_messages; /* QoS 1 round trips */
     int idle_conns;    /* extra idle connections for heap per connection */
     int payload;       /* payload bytes */
+    int cpu_qos0;      /* QoS 0 messages in the CPU-time run (blocking waits) */
+    int cpu_qos1;      /* QoS 1 round trips in the CPU-time run (blocking waits) */
 } bench_config_t;
 
 static inline void bench_parse_args(int argc, char **argv, bench_config_t *cfg)
@@ -151,6 +166,8 @@ static inline void bench_parse_args(int argc, char **argv, bench_config_t *cfg)
     cfg->qos1_messages = 1000;
     cfg->idle_conns = 10;
     cfg->payload = 64;
+    cfg->cpu_qos0 = 5000;
+    cfg->cpu_qos1 = 500;
     for (int i = 1; i + 1 < argc; i += 2) {
         int value = atoi(argv[i + 1]);
         if (strcmp(argv[i], "--connects") == 0) {
@@ -165,14 +182,19 @@ static inline void bench_parse_args(int argc, char **argv, bench_config_t *cfg)
             cfg->idle_conns = value;
         } else if (strcmp(argv[i], "--payload") == 0) {
             cfg->payload = value;
+        } else if (strcmp(argv[i], "--cpu-qos0") == 0) {
+            cfg->cpu_qos0 = value;
+        } else if (strcmp(argv[i], "--cpu-qos1") == 0) {
+            cfg->cpu_qos1 = value;
         } else {
-            fprintf(stderr, "unknown option %s (options: --connects N --qos0 N --window N --qos1 N --idle N --payload BYTES)\n",
+            fprintf(stderr, "unknown option %s (options: --connects N --qos0 N --window N --qos1 N --idle N --payload BYTES "
+                    "--cpu-qos0 N --cpu-qos1 N)\n",
                     argv[i]);
             exit(2);
         }
     }
     if (cfg->connects < 1 || cfg->qos0_messages < 1 || cfg->qos0_window < 1 || cfg->qos1_messages < 1 ||
-        cfg->idle_conns < 1 || cfg->payload < 16 || cfg->payload > 65536) {
+        cfg->idle_conns < 1 || cfg->cpu_qos0 < 1 || cfg->cpu_qos1 < 1 || cfg->payload < 16 || cfg->payload > 65536) {
         fprintf(stderr, "every count must be >= 1 and the payload 16..65536 bytes\n");
         exit(2);
     }

@@ -8,11 +8,28 @@
  * so no identity response is awaited (mosquitto sends none): the connect
  * time is TCP + TLS handshake + CONNECT/CONNACK, as for Paho.
  *
+ * CPU time: after the timed runs (which poll with IOT_MQTT_Yield(client, 0),
+ * so their wall-clock figures stay comparable with earlier runs), the same
+ * QoS 0 and QoS 1 workloads run again with waits that block, and the
+ * process's user + system time (getrusage) per message is reported. The
+ * wait blocks in poll() on the client's socket and then hands what arrived
+ * to IOT_MQTT_Yield(client, 0); a second variant blocks in
+ * IOT_MQTT_Yield(client, 1) alone (public API only, but each call also
+ * sleeps out the rest of its millisecond: one timer wake-up more per call,
+ * reported as cpu_yield1_idle).
+ *
  * Usage: iotkit_bench [--connects N] [--qos0 N] [--window N] [--qos1 N] [--idle N] [--payload BYTES]
+ *                     [--cpu-qos0 N] [--cpu-qos1 N]
  * Prints `RESULT iotkit <metric> <value> <unit>` lines. Run under
  * LD_PRELOAD=libmalloc_count.so for the whole-process heap figures.
  */
 #include "bench_util.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "mqtt_api.h"
 #include "wrappers.h"
@@ -112,9 +129,69 @@ static void bench_connect(const endpoint_t *ep, int n)
     free(samples);
 }
 
+/* How a loop waits for the broker. */
+typedef enum {
+    WAIT_SPIN,   /* IOT_MQTT_Yield(client, 0) in a loop (the timed runs) */
+    WAIT_POLL,   /* poll() on the client's socket (<= 1 ms), then IOT_MQTT_Yield(client, 0) */
+    WAIT_YIELD1, /* IOT_MQTT_Yield(client, 1): blocks, and sleeps out its millisecond */
+} wait_mode_t;
+
+/* The client socket that WAIT_POLL waits on (-1: none found). */
+static int g_client_fd = -1;
+
+static void wait_for_data(void *client, wait_mode_t mode)
+{
+    if (mode == WAIT_POLL && g_client_fd >= 0) {
+        struct pollfd p = {.fd = g_client_fd, .events = POLLIN};
+        /* At most 1 ms: data the library holds decrypted but unread does
+         * not make the socket readable, so look again soon in any case. */
+        (void)poll(&p, 1, 1);
+        IOT_MQTT_Yield(client, 0);
+    } else if (mode == WAIT_SPIN) {
+        IOT_MQTT_Yield(client, 0);
+    } else {
+        IOT_MQTT_Yield(client, 1);
+    }
+}
+
+/* A descriptor of this process's only TCP connection to `port`, or -1 when
+ * there is none or more than one. The library does not hand out its socket;
+ * with one client connected it is the one whose peer is the broker (the
+ * library holds it under several descriptors: dup()s of one socket, told
+ * apart from other connections by their inode). */
+static int socket_to_port(uint16_t port)
+{
+    int found = -1;
+    ino_t found_inode = 0;
+    for (int fd = 0; fd < 4096; fd++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        struct stat st;
+        if (getpeername(fd, (struct sockaddr *)&peer, &len) != 0 || fstat(fd, &st) != 0) {
+            continue;
+        }
+        uint16_t peer_port = 0;
+        if (peer.ss_family == AF_INET) {
+            peer_port = ntohs(((struct sockaddr_in *)&peer)->sin_port);
+        } else if (peer.ss_family == AF_INET6) {
+            peer_port = ntohs(((struct sockaddr_in6 *)&peer)->sin6_port);
+        }
+        if (peer_port != port) {
+            continue;
+        }
+        if (found < 0) {
+            found = fd;
+            found_inode = st.st_ino;
+        } else if (st.st_ino != found_inode) {
+            return -1;
+        }
+    }
+    return found;
+}
+
 /* Publishes `count` QoS 0 messages to its own subscription, at most `window`
  * ahead of those received; returns the microseconds until all came back. */
-static double run_qos0(void *client, int count, int window, char *payload, int size)
+static double run_qos0(void *client, int count, int window, char *payload, int size, wait_mode_t mode)
 {
     long base = g_received;
     long sent = 0;
@@ -128,7 +205,7 @@ static double run_qos0(void *client, int count, int window, char *payload, int s
             }
             sent++;
         }
-        IOT_MQTT_Yield(client, 0);
+        wait_for_data(client, mode);
         if (bench_now_us() > give_up) {
             fprintf(stderr, "QoS 0: only %ld of %d messages came back within 60 s\n", g_received - base, count);
             break;
@@ -141,10 +218,10 @@ static void bench_qos0(void *client, const bench_config_t *cfg, char *payload)
 {
     malloc_count_t before, after;
     iotkit_heap_stats_t hal_before, hal_after;
-    run_qos0(client, 1000, cfg->qos0_window, payload, cfg->payload); /* warm-up */
+    run_qos0(client, 1000, cfg->qos0_window, payload, cfg->payload, WAIT_SPIN); /* warm-up */
     bench_malloc_counts(&before);
     iotkit_heap_stats(&hal_before);
-    double us = run_qos0(client, cfg->qos0_messages, cfg->qos0_window, payload, cfg->payload);
+    double us = run_qos0(client, cfg->qos0_messages, cfg->qos0_window, payload, cfg->payload, WAIT_SPIN);
     bench_malloc_counts(&after);
     iotkit_heap_stats(&hal_after);
     bench_result(CLIENT, "qos0_msgs_per_s", cfg->qos0_messages / (us / 1e6), "msg/s");
@@ -189,6 +266,64 @@ static void bench_qos1(void *client, const bench_config_t *cfg, char *payload)
     bench_result(CLIENT, "qos1_allocs_per_msg", (double)(bench_allocations(&after) - bench_allocations(&before)) / n,
                  "allocs");
     free(samples);
+}
+
+/* CPU time per QoS 1 round trip (publish, PUBACK in, the message back, PUBACK
+ * out), waiting as `mode` says; sequence numbers from `first_seq`. */
+static double cpu_qos1(void *client, int n, char *payload, int size, long first_seq, wait_mode_t mode)
+{
+    double c0 = bench_cpu_us();
+    for (int i = 0; i < n; i++) {
+        long seq = first_seq + i;
+        fill_payload(payload, seq);
+        double t0 = bench_now_us();
+        if (IOT_MQTT_Publish_Simple(client, BENCH_TOPIC, IOTX_MQTT_QOS1, payload, size) < 0) {
+            die("QoS 1 publish (CPU run)");
+        }
+        while (g_last_seq != seq) {
+            wait_for_data(client, mode);
+            if (bench_now_us() - t0 > 10e6) {
+                die("QoS 1 round trip (CPU run, 10 s)");
+            }
+        }
+    }
+    return (bench_cpu_us() - c0) / n;
+}
+
+/* CPU time (user + system, whole process) per message with blocking waits. */
+static void bench_cpu(void *client, const endpoint_t *ep, const bench_config_t *cfg, char *payload)
+{
+    g_client_fd = socket_to_port(ep->port);
+    if (g_client_fd < 0) {
+        fprintf(stderr, "iotkit_bench: the client's socket was not found; cpu_*_poll use IOT_MQTT_Yield(client, 1)\n");
+    }
+    IOT_MQTT_Yield(client, 100); /* drain whatever is still in flight */
+    malloc_count_t before, after;
+    bench_malloc_counts(&before);
+    double c0 = bench_cpu_us();
+    run_qos0(client, cfg->cpu_qos0, cfg->qos0_window, payload, cfg->payload, WAIT_POLL);
+    double per_qos0 = (bench_cpu_us() - c0) / cfg->cpu_qos0;
+    double per_qos1 = cpu_qos1(client, cfg->cpu_qos1, payload, cfg->payload, 60000000, WAIT_POLL);
+    bench_malloc_counts(&after);
+    c0 = bench_cpu_us();
+    run_qos0(client, cfg->cpu_qos0, cfg->qos0_window, payload, cfg->payload, WAIT_YIELD1);
+    double per_qos0_yield1 = (bench_cpu_us() - c0) / cfg->cpu_qos0;
+    double per_qos1_yield1 = cpu_qos1(client, cfg->cpu_qos1, payload, cfg->payload, 70000000, WAIT_YIELD1);
+    IOT_MQTT_Yield(client, 20);
+    const int idle_calls = 200;
+    c0 = bench_cpu_us();
+    for (int i = 0; i < idle_calls; i++) {
+        IOT_MQTT_Yield(client, 1);
+    }
+    double idle = (bench_cpu_us() - c0) / idle_calls;
+    bench_result(CLIENT, "cpu_qos0_per_msg", per_qos0, "us");
+    bench_result(CLIENT, "cpu_qos1_per_rtt", per_qos1, "us");
+    bench_result(CLIENT, "cpu_allocs_per_msg",
+                 (double)(bench_allocations(&after) - bench_allocations(&before)) / (cfg->cpu_qos0 + cfg->cpu_qos1),
+                 "allocs");
+    bench_result(CLIENT, "cpu_qos0_per_msg_yield1", per_qos0_yield1, "us");
+    bench_result(CLIENT, "cpu_qos1_per_rtt_yield1", per_qos1_yield1, "us");
+    bench_result(CLIENT, "cpu_yield1_idle", idle, "us");
 }
 
 /* Cost of IOT_MQTT_Yield(client, 0) on a connection with nothing waiting:
@@ -272,6 +407,7 @@ int main(int argc, char **argv)
     memset(payload, 'x', (size_t)cfg.payload);
     bench_qos0(client, &cfg, payload);
     bench_qos1(client, &cfg, payload);
+    bench_cpu(client, &ep, &cfg, payload);
     bench_idle_yield(client);
     bench_idle_heap(&ep, cfg.idle_conns);
     IOT_MQTT_Destroy(&client);

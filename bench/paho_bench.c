@@ -11,6 +11,13 @@
  *     poll after its PUBACK has arrived (seen with strace), so its round trip
  *     measures that timeout.
  *
+ * CPU time (as in iotkit_bench.c): after the timed runs the QoS 0 and QoS 1
+ * workloads run again with waits that block (the callbacks' condition
+ * variable; MQTTClient_receive with a 1 ms timeout in sync mode, which
+ * returns as soon as a message is there) and the user + system time of the
+ * whole process per message is reported: getrusage(RUSAGE_SELF), so the
+ * work of Paho's own threads counts too.
+ *
  * Usage and output: as iotkit_bench (`RESULT paho <metric> <value> <unit>`).
  */
 #include "bench_util.h"
@@ -208,7 +215,10 @@ static void bench_connect(const endpoint_t *ep, int n)
     free(samples);
 }
 
-static double run_qos0(MQTTClient client, int count, int window, char *payload, int size)
+/* `blocking`: in sync mode, wait (up to 1 ms) for a message once the window
+ * is full instead of only taking what has arrived (callbacks mode always
+ * waits on the condition variable). */
+static double run_qos0(MQTTClient client, int count, int window, char *payload, int size, int blocking)
 {
     long base = received_now();
     long sent = 0;
@@ -227,6 +237,9 @@ static double run_qos0(MQTTClient client, int count, int window, char *payload, 
         if (g_sync_mode) {
             /* Take what has arrived, then publish again (blocking here
              * halves sync-mode throughput). */
+            if (blocking && sent - (received_now() - base) >= window) {
+                receive_one(client, 1);
+            }
             while (receive_one(client, 0)) {
             }
             if (bench_now_us() > give_up) {
@@ -245,9 +258,9 @@ static double run_qos0(MQTTClient client, int count, int window, char *payload, 
 static void bench_qos0(MQTTClient client, const bench_config_t *cfg, char *payload)
 {
     malloc_count_t before, after;
-    run_qos0(client, 1000, cfg->qos0_window, payload, cfg->payload);
+    run_qos0(client, 1000, cfg->qos0_window, payload, cfg->payload, 0);
     bench_malloc_counts(&before);
-    double us = run_qos0(client, cfg->qos0_messages, cfg->qos0_window, payload, cfg->payload);
+    double us = run_qos0(client, cfg->qos0_messages, cfg->qos0_window, payload, cfg->payload, 0);
     bench_malloc_counts(&after);
     bench_result(CLIENT, "qos0_msgs_per_s", cfg->qos0_messages / (us / 1e6), "msg/s");
     bench_result(CLIENT, "qos0_allocs_per_msg",
@@ -293,6 +306,43 @@ static void bench_qos1(MQTTClient client, const bench_config_t *cfg, char *paylo
     bench_result(CLIENT, "qos1_allocs_per_msg", (double)(bench_allocations(&after) - bench_allocations(&before)) / n,
                  "allocs");
     free(samples);
+}
+
+/* CPU time (user + system, whole process) per message with blocking waits. */
+static void bench_cpu(MQTTClient client, const bench_config_t *cfg, char *payload)
+{
+    int n = cfg->cpu_qos1;
+    if (g_sync_mode && n > 50) {
+        /* ~100 ms of waiting per sync-mode round trip (see bench_qos1). */
+        fprintf(stderr, "paho_bench: sync mode takes 50 QoS 1 round trips for CPU time, not %d\n", n);
+        n = 50;
+    }
+    malloc_count_t before, after;
+    bench_malloc_counts(&before);
+    double c0 = bench_cpu_us();
+    run_qos0(client, cfg->cpu_qos0, cfg->qos0_window, payload, cfg->payload, 1);
+    double per_qos0 = (bench_cpu_us() - c0) / cfg->cpu_qos0;
+    MQTTClient_deliveryToken token = 0;
+    c0 = bench_cpu_us();
+    for (int i = 0; i < n; i++) {
+        long seq = 60000000 + i;
+        fill_payload(payload, seq);
+        double t0 = bench_now_us();
+        int rc = MQTTClient_publish(client, BENCH_TOPIC, cfg->payload, payload, 1, 0, &token);
+        if (rc != MQTTCLIENT_SUCCESS) {
+            die("QoS 1 publish (CPU run)", rc);
+        }
+        if (!wait_for(client, seq_arrived, seq, t0 + 10e6)) {
+            die("QoS 1 round trip (CPU run, 10 s)", -1);
+        }
+    }
+    MQTTClient_waitForCompletion(client, token, 1000); /* the last PUBACK */
+    double per_qos1 = (bench_cpu_us() - c0) / n;
+    bench_malloc_counts(&after);
+    bench_result(CLIENT, "cpu_qos0_per_msg", per_qos0, "us");
+    bench_result(CLIENT, "cpu_qos1_per_rtt", per_qos1, "us");
+    bench_result(CLIENT, "cpu_allocs_per_msg",
+                 (double)(bench_allocations(&after) - bench_allocations(&before)) / (cfg->cpu_qos0 + n), "allocs");
 }
 
 static void bench_idle_heap(const endpoint_t *ep, int count)
@@ -364,6 +414,7 @@ int main(int argc, char **argv)
     memset(payload, 'x', (size_t)cfg.payload);
     bench_qos0(client, &cfg, payload);
     bench_qos1(client, &cfg, payload);
+    bench_cpu(client, &cfg, payload);
     bench_idle_heap(&ep, cfg.idle_conns);
     close_client(&client);
     free(payload);

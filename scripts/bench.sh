@@ -4,18 +4,45 @@
 # many-devices load generator against mosquitto and against iotkit-sim.
 # Prints the machine, every RESULT line and a table of iotkit / Paho ratios.
 #
-# Usage: scripts/bench.sh
+# Also the clients' own CPU time (user + system, getrusage) per QoS 0 message
+# and per QoS 1 round trip, measured with blocking waits (bench/*_bench.c).
+#
+# Usage: scripts/bench.sh [--csv FILE] [--compare FILE] [--clients-only] [--rounds N]
+#   --csv FILE      also write the summary as CSV to FILE (it is always in
+#                   RESULTS/summary.csv; the last lines printed are
+#                   "SUMMARY <broker> <metric> ..." lines, one per metric)
+#   --compare FILE  a CSV of an earlier run (--csv): also print iotkit's
+#                   medians of both runs and their ratio (this run / that one)
+#   --clients-only  iotkit vs Paho only, default broker only: no load_gen,
+#                   no set_tcp_nodelay broker (SKIP_LOAD=1 SKIP_NODELAY=1)
+#   --rounds N      as BENCH_ROUNDS
+# Prerequisites (Debian): mosquitto, libpaho-mqtt-dev (else iotkit only),
+# openssl, python3, a C compiler, cargo. Works as root (see with_mosquitto.sh).
 # Environment (all optional):
 #   BENCH_ARGS     arguments for iotkit_bench and paho_bench
-#                  (default: --connects 20 --qos0 20000 --qos1 1000 --idle 10)
+#                  (default: --connects 20 --qos0 20000 --qos1 1000 --idle 10;
+#                  also --cpu-qos0 N --cpu-qos1 N, default 5000 and 500)
 #   BENCH_ROUNDS   alternating iotkit/Paho rounds; the table shows medians (default 3)
 #   LOAD_DEVICES   devices for load_gen, space-separated runs (default "100 1000")
 #   LOAD_SECONDS   message phase of load_gen (default 10)
 #   SKIP_LOAD=1    skip load_gen; SKIP_SIM=1 skip the iotkit-sim run
+#   SKIP_NODELAY=1 skip the rounds against mosquitto with set_tcp_nodelay true
 #   IOTKIT_LIB     a prebuilt libiotkit.a (else: cargo build --release)
 #   IOTKIT_SIM     a prebuilt iotkit-sim (else: cargo build -p iotkit-sim)
 #   BENCH_WORK     work directory (default: a new temporary one)
 set -euo pipefail
+csv_out=
+compare=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --csv) csv_out=${2:?--csv needs a file}; shift 2 ;;
+    --compare) compare=$(realpath "${2:?--compare needs a file}"); shift 2 ;;
+    --clients-only) export SKIP_LOAD=1 SKIP_NODELAY=1; shift ;;
+    --rounds) BENCH_ROUNDS=${2:?--rounds needs a number}; shift 2 ;;
+    *) echo "usage: $0 [--csv FILE] [--compare FILE] [--clients-only] [--rounds N]" >&2; exit 2 ;;
+  esac
+done
+[ -z "$csv_out" ] || csv_out=$(realpath -m "$csv_out")
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${BENCH_WORK:-$(mktemp -d)}
 mkdir -p "$work"
@@ -106,10 +133,19 @@ fi
 
 echo
 echo "== summary (medians over rounds; ratio = iotkit / the better of Paho's two modes)"
-python3 - "$work/results" <<'PY'
-import glob, os, statistics, sys
-d = sys.argv[1]
-def summary(dirname, title):
+python3 - "$work/results" "$csv_out" "$compare" <<'PY'
+import csv, glob, os, statistics, sys
+d, csv_out, compare = sys.argv[1], sys.argv[2], sys.argv[3]
+rows = []  # (broker, metric, unit, iotkit, paho, paho-sync, ratio, better) for the CSV
+better = {"connect_mean": "lower", "connect_p50": "lower", "qos0_msgs_per_s": "higher",
+          "qos1_rtt_p50": "lower", "qos1_rtt_p99": "lower", "qos0_allocs_per_msg": "lower",
+          "qos1_allocs_per_msg": "lower", "heap_per_idle_conn": "lower", "peak_heap_first_conn": "lower",
+          "rss_per_idle_conn": "lower", "cpu_qos0_per_msg": "lower", "cpu_qos1_per_rtt": "lower",
+          "cpu_allocs_per_msg": "lower"}
+iotkit_only = ("qos0_hal_allocs_per_msg", "hal_heap_per_idle_conn", "yield0_idle", "cpu_qos0_per_msg_yield1",
+               "cpu_qos1_per_rtt_yield1", "cpu_yield1_idle")
+fmt = lambda v: f"{v:.2f}" if v is not None else "-"
+def summary(dirname, broker, title):
     vals = {}
     for path in sorted(glob.glob(os.path.join(dirname, "*-*.txt"))):
         if os.path.basename(path).startswith("load-"):
@@ -120,15 +156,11 @@ def summary(dirname, title):
                 vals.setdefault((p[1], p[2]), []).append((float(p[3]), p[4]))
     if not vals:
         return
-    print(title)
-    print()
-    better = {"connect_mean": "lower", "connect_p50": "lower", "qos0_msgs_per_s": "higher",
-              "qos1_rtt_p50": "lower", "qos1_rtt_p99": "lower", "qos0_allocs_per_msg": "lower",
-              "qos1_allocs_per_msg": "lower", "heap_per_idle_conn": "lower", "peak_heap_first_conn": "lower",
-              "rss_per_idle_conn": "lower"}
     def med(key):
         v = vals.get(key)
         return (statistics.median(x for x, _ in v), v[0][1]) if v else (None, "")
+    print(title)
+    print()
     print("| metric | iotkit | Paho callbacks | Paho sync | iotkit / best Paho | better |")
     print("|---|---:|---:|---:|---:|---|")
     for m in better:
@@ -139,17 +171,39 @@ def summary(dirname, title):
         sy, _ = med(("paho-sync", m))
         paho = [v for v in (cb, sy) if v is not None]
         best = (max(paho) if better[m] == "higher" else min(paho)) if paho else None
-        ratio = f"{ours / best:.2f}" if best else "-"
-        fmt = lambda v: f"{v:.2f}" if v is not None else "-"
-        print(f"| {m} ({unit}) | {ours:.2f} | {fmt(cb)} | {fmt(sy)} | {ratio} | {better[m]} |")
-    for m in ("qos0_hal_allocs_per_msg", "hal_heap_per_idle_conn"):
+        ratio = ours / best if best else None
+        rows.append((broker, m, unit, ours, cb, sy, ratio, better[m]))
+        print(f"| {m} ({unit}) | {ours:.2f} | {fmt(cb)} | {fmt(sy)} | {fmt(ratio)} | {better[m]} |")
+    for m in iotkit_only:
         ours, unit = med(("iotkit", m))
         if ours is not None:
+            rows.append((broker, m, unit, ours, None, None, None, "lower"))
             print(f"| {m} ({unit}) | {ours:.2f} | - | - | - | lower |")
     print()
+    # The clients' own CPU time per message, against each Paho mode.
+    n = len(vals.get(("iotkit", "cpu_qos0_per_msg"), []))
+    if n:
+        print(f"CPU time of the client process (user + system, getrusage RUSAGE_SELF) per message, "
+              f"blocking waits, median of {n} rounds:")
+        print()
+        print("| µs per | iotkit | Paho callbacks | Paho sync | iotkit / Paho callbacks | iotkit / Paho sync |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for m, what in (("cpu_qos0_per_msg", "QoS 0 message sent and received"),
+                        ("cpu_qos1_per_rtt", "QoS 1 round trip")):
+            ours, _ = med(("iotkit", m))
+            cb, _ = med(("paho", m))
+            sy, _ = med(("paho-sync", m))
+            r = lambda p: fmt(ours / p) if p else "-"
+            print(f"| {what} | {fmt(ours)} | {fmt(cb)} | {fmt(sy)} | {r(cb)} | {r(sy)} |")
+        print()
+        raw = lambda c, m: " ".join(f"{x:.2f}" for x, _ in vals.get((c, m), []))
+        for c in ("iotkit", "paho", "paho-sync"):
+            print(f"  rounds {c}: cpu_qos0_per_msg {raw(c, 'cpu_qos0_per_msg')}; "
+                  f"cpu_qos1_per_rtt {raw(c, 'cpu_qos1_per_rtt')}")
+        print()
 
-summary(d, "mosquitto as scripts/with_mosquitto.sh configures it (set_tcp_nodelay false, the default)")
-summary(os.path.join(d, "nodelay"), "the same PKI, mosquitto with set_tcp_nodelay true")
+summary(d, "default", "mosquitto as scripts/with_mosquitto.sh configures it (set_tcp_nodelay false, the default)")
+summary(os.path.join(d, "nodelay"), "nodelay", "the same PKI, mosquitto with set_tcp_nodelay true")
 loads = sorted(glob.glob(os.path.join(d, "load-*.txt")))
 if loads:
     print()
@@ -165,6 +219,33 @@ if loads:
                 got[p[2]] = f"{float(p[3]):.1f} {p[4]}"
         name = os.path.basename(path)[len("load-"):-len(".txt")]
         print(f"| {name} | " + " | ".join(got.get(k, "-") for k in keys) + " |")
+# Machine-readable: the CSV, and one SUMMARY line per metric (grep '^SUMMARY').
+num = lambda v: "" if v is None else f"{v:.4f}"
+header = ["broker", "metric", "unit", "iotkit", "paho_callbacks", "paho_sync", "iotkit_over_best_paho", "better"]
+for path in [os.path.join(d, "summary.csv")] + ([csv_out] if csv_out else []):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for r in rows:
+            w.writerow([r[0], r[1], r[2], num(r[3]), num(r[4]), num(r[5]), num(r[6]), r[7]])
+if compare:
+    before = {(r["broker"], r["metric"]): r for r in csv.DictReader(open(compare))}
+    print()
+    print(f"iotkit, this run against {compare}:")
+    print()
+    print("| broker | metric | before | now | now / before | better |")
+    print("|---|---|---:|---:|---:|---|")
+    for r in rows:
+        b = before.get((r[0], r[1]))
+        if b is None or b["iotkit"] == "":
+            continue
+        old = float(b["iotkit"])
+        ratio = f"{r[3] / old:.2f}" if old else "-"
+        print(f"| {r[0]} | {r[1]} ({r[2]}) | {old:.2f} | {r[3]:.2f} | {ratio} | {r[7]} |")
+print()
+for r in rows:
+    print(f"SUMMARY {r[0]} {r[1]} unit={r[2]} iotkit={num(r[3]) or '-'} paho={num(r[4]) or '-'} "
+          f"paho-sync={num(r[5]) or '-'} ratio={num(r[6]) or '-'}")
 PY
 echo
-echo "raw results: $work/results"
+echo "raw results: $work/results (summary.csv)${csv_out:+; CSV also in $csv_out}"
