@@ -8,9 +8,13 @@
 //!   events to the handlers and reconnects with backoff.
 //! - `publish`, `subscribe` and `unsubscribe` only queue in the session,
 //!   bounded by its inflight window and request queue, and return. Then the
-//!   caller helps write: whoever finds the writer free writes every packet
-//!   queued, one transport write per packet; a caller that finds it busy
-//!   leaves its packet to that writer.
+//!   caller helps write: whoever finds the writer free writes the packets
+//!   queued, one whole packet per transport write while the link takes
+//!   them; a caller that finds it busy leaves its packet to that writer. A
+//!   packet the link does not take within one write slice waits, half
+//!   written, for the next writer; the reader's loop then comes back to it
+//!   between reads, so no API call waits on a stalled link for more than
+//!   one slice.
 //!
 //! Locks, always taken in this order and never the other way round:
 //! - the reader token (`State::reader_owner`), and with it `reader`;
@@ -488,9 +492,18 @@ struct Io {
 }
 
 /// What only the writer touches: the packet being written, copied out of
-/// the session so that the session is free while it goes out.
+/// the session so that the session is free while it goes out. A packet
+/// the transport did not take within a slice stays here half written, for
+/// the next writer (see `Client::flush`).
 struct Writer {
     packet: Vec<u8>,
+    /// Bytes of `packet` written so far; `packet` is live while `active`.
+    written: usize,
+    active: bool,
+    /// The link it was taken for.
+    link: u64,
+    /// When it must be out, else the link is declared lost.
+    deadline: Instant,
 }
 
 /// What only the token holder touches.
@@ -551,6 +564,9 @@ pub struct Client {
     connected: AtomicBool,
     /// A packet was queued since the writer last looked (see `flush`).
     flush_wanted: AtomicBool,
+    /// A packet waits half written in the writer (the reader then only
+    /// polls the socket, and comes back to write soon).
+    write_pending: AtomicBool,
     state: Mutex<State>,
     /// Signalled when the reader token is released, a request completes or
     /// the client is closed.
@@ -762,6 +778,7 @@ impl Client {
             interceptor,
             connected: AtomicBool::new(false),
             flush_wanted: AtomicBool::new(false),
+            write_pending: AtomicBool::new(false),
             state: Mutex::new(State {
                 session,
                 reader_owner: None,
@@ -777,6 +794,10 @@ impl Client {
             changed: Condvar::new(),
             writer: Mutex::new(Writer {
                 packet: Vec::with_capacity(options.write_buf_size),
+                written: 0,
+                active: false,
+                link: 0,
+                deadline: now,
             }),
             io: Mutex::new(Io {
                 transport: None,
@@ -1100,11 +1121,15 @@ impl Client {
         Ok(packet_id)
     }
 
-    /// Writes what the session queued. Whoever finds the writer free writes
-    /// everything, packet by packet, including what other threads queue
-    /// meanwhile (`flush_wanted` tells it); whoever finds it busy returns at
-    /// once. Failures drop the link (see `link_failed`); the reader
-    /// reports them.
+    /// Writes what the session queued. Whoever finds the writer free writes,
+    /// including what other threads queue meanwhile (`flush_wanted` tells
+    /// it), until the session has nothing left or the transport took less
+    /// than a packet within one [`WRITE_SLICE`]: then the rest waits in the
+    /// writer, the caller returns, and the next caller (the reader's loop
+    /// comes back at once while a packet waits) goes on with it. Whoever
+    /// finds the writer busy returns at once. So no caller waits longer than
+    /// one slice for a stalled link, and the reader reads between slices.
+    /// Failures drop the link (see `link_failed`); the reader reports them.
     fn flush(&self) {
         loop {
             self.flush_wanted.store(true, Ordering::SeqCst);
@@ -1113,53 +1138,81 @@ impl Client {
                 Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
                 Err(TryLockError::WouldBlock) => return,
             };
-            while self.flush_wanted.swap(false, Ordering::SeqCst) {
-                while let Some(link) = self.next_packet(&mut writer.packet) {
-                    if let Err(error) = self.write_packet(link, &writer.packet) {
-                        self.link_failed(link, error);
-                    }
-                }
-            }
+            let finished = self.write_queued(&mut writer);
+            self.write_pending.store(writer.active, Ordering::SeqCst);
             drop(writer);
-            // A packet queued after the last look but before the writer
-            // was free would otherwise wait for the next call.
-            if !self.flush_wanted.load(Ordering::SeqCst) {
+            // A packet queued after the writer's last look but before it
+            // let go would otherwise wait for the next call.
+            if !finished || !self.flush_wanted.load(Ordering::SeqCst) {
                 return;
             }
         }
     }
 
-    /// Copies the next packet out of the session; returns the link it is for.
-    fn next_packet(&self, packet: &mut Vec<u8>) -> Option<u64> {
-        let mut state = self.lock_state();
-        let now = self.millis(Instant::now());
-        let bytes = state.session.poll_transmit(now)?;
-        packet.clear();
-        packet.extend_from_slice(bytes);
-        Some(state.link)
+    /// The writer's loop; false when it stopped with a packet half written.
+    fn write_queued(&self, writer: &mut Writer) -> bool {
+        loop {
+            if !writer.active {
+                self.flush_wanted.store(false, Ordering::SeqCst);
+                if !self.take_packet(writer) {
+                    return true;
+                }
+            }
+            match self.write_slice(writer) {
+                Ok(()) if !writer.active => {}
+                Ok(()) if Instant::now() >= writer.deadline => {
+                    writer.active = false;
+                    self.link_failed(writer.link, ClientError::WriteTimeout);
+                }
+                Ok(()) => return false,
+                Err(error) => {
+                    writer.active = false;
+                    self.link_failed(writer.link, error);
+                }
+            }
+        }
     }
 
-    /// Writes one packet in slices of at most [`WRITE_SLICE`], giving the
-    /// transport back between them, within the request timeout. A packet
-    /// for a link that is gone is dropped (the session forgot it too).
-    fn write_packet(&self, link: u64, bytes: &[u8]) -> Result<(), ClientError> {
-        let deadline = deadline_after(self.options.request_timeout);
-        let mut written = 0;
-        while written < bytes.len() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(ClientError::WriteTimeout);
-            }
-            let mut io = lock(&self.io);
-            if io.link != link {
+    /// Copies the next packet out of the session into the writer.
+    fn take_packet(&self, writer: &mut Writer) -> bool {
+        let mut state = self.lock_state();
+        let now = Instant::now();
+        let Some(bytes) = state.session.poll_transmit(self.millis(now)) else {
+            return false;
+        };
+        writer.packet.clear();
+        writer.packet.extend_from_slice(bytes);
+        writer.written = 0;
+        writer.active = true;
+        writer.link = state.link;
+        writer.deadline = deadline_after(self.options.request_timeout);
+        true
+    }
+
+    /// Writes what the transport takes within one [`WRITE_SLICE`], with the
+    /// transport lock held for that slice only. A packet for a link that is
+    /// gone is dropped (the session forgot it too).
+    fn write_slice(&self, writer: &mut Writer) -> Result<(), ClientError> {
+        let mut io = lock(&self.io);
+        let live = io.link == writer.link;
+        let transport = match io.transport.as_mut() {
+            Some(transport) if live => transport,
+            _ => {
+                writer.active = false;
                 return Ok(());
             }
-            let Some(transport) = io.transport.as_mut() else {
-                return Ok(());
-            };
-            written += transport
-                .write(&bytes[written..], left.min(WRITE_SLICE))
+        };
+        let slice = writer
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .min(WRITE_SLICE);
+        if !slice.is_zero() {
+            writer.written += transport
+                .write(&writer.packet[writer.written..], slice)
                 .map_err(ClientError::Write)?;
+        }
+        if writer.written >= writer.packet.len() {
+            writer.active = false;
         }
         Ok(())
     }
@@ -1321,6 +1374,11 @@ impl Client {
             }
             polled = true;
             let mut until = deadline.min(now + WAIT_SLICE);
+            if self.write_pending.load(Ordering::SeqCst) {
+                // Only look at the socket: a half-written packet waits for
+                // this thread's next slice.
+                until = now;
+            }
             if let Some(timer) = next_timer {
                 until = until.min(timer);
             }
@@ -1702,6 +1760,7 @@ impl Client {
                 until = until.min(timer);
             }
             self.read_some(reader, until);
+            self.flush();
         }
         self.connected.store(true, Ordering::Release);
         let now = Instant::now();
