@@ -15,7 +15,9 @@
 //!   the turns of `IOT_MQTT_Construct`;
 //! - [`ntp`]: the platform's NTP service.
 //!
-//! Nothing here uses C types or `unsafe`.
+//! Nothing here uses C types or `unsafe` (forbidden below).
+
+#![forbid(unsafe_code)]
 
 #[cfg(feature = "sdk")]
 pub mod client;

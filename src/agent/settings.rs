@@ -132,43 +132,48 @@ fn option_refusal(error: &OptionError) -> Refusal {
 }
 
 /// The client options for `input`, by the core's rules
-/// (`iotkit_core::agent::options::resolve`): each out-of-range keep-alive or
-/// request timeout that fell back to its default raises its state event, a
-/// buffer size outside 128 B..16 MiB refuses.
-pub fn session_options(input: OptionInput) -> Result<mqtt::Options, Refusal> {
+/// (`iotkit_core::agent::options::resolve`), and the state events to raise:
+/// one for each out-of-range keep-alive or request timeout that fell back
+/// to its default. A buffer size outside 128 B..16 MiB refuses (the
+/// fallbacks are still reported, as they always were).
+pub fn resolve_options(input: OptionInput) -> (Result<mqtt::Options, Refusal>, Vec<(i32, String)>) {
+    let notices = |fallbacks: &[Option<Fallback>]| -> Vec<(i32, String)> {
+        fallbacks.iter().flatten().map(fallback_notice).collect()
+    };
     let resolved = match options::resolve(input) {
         Ok(resolved) => resolved,
         Err(error) => {
-            // The fallbacks are reported even when a buffer is refused, as
-            // they always were: resolve them without the buffers.
+            // Resolve the numbers without the buffers to name the fallbacks.
             let numbers = OptionInput {
                 read_buf_size: 0,
                 write_buf_size: 0,
                 ..input
             };
-            if let Ok(resolved) = options::resolve(numbers) {
-                report_fallbacks(&resolved.fallbacks);
-            }
-            return Err(option_refusal(&error));
+            let notices = options::resolve(numbers)
+                .map(|resolved| notices(&resolved.fallbacks))
+                .unwrap_or_default();
+            return (Err(option_refusal(&error)), notices);
         }
     };
-    report_fallbacks(&resolved.fallbacks);
     let values = resolved.options;
-    Ok(mqtt::Options {
+    let options = mqtt::Options {
         keepalive: Duration::from_secs(u64::from(values.keep_alive_s)),
         clean_session: values.clean_session,
         request_timeout: Duration::from_millis(values.request_timeout_ms),
         read_buf_size: values.read_buf_size,
         write_buf_size: values.write_buf_size,
         ..mqtt::Options::default()
-    })
+    };
+    (Ok(options), notices(&resolved.fallbacks))
 }
 
-fn report_fallbacks(fallbacks: &[Option<Fallback>]) {
-    for fallback in fallbacks.iter().flatten() {
-        let (code, sentence) = fallback_notice(fallback);
+/// [`resolve_options`], with its state events raised.
+pub fn session_options(input: OptionInput) -> Result<mqtt::Options, Refusal> {
+    let (options, notices) = resolve_options(input);
+    for (code, sentence) in notices {
         events::state_event(code, &sentence);
     }
+    options
 }
 
 /// The vendor's state code for a refused endpoint plan.
@@ -435,5 +440,180 @@ impl Session {
             handle: Mutex::new(0),
             event_sink: parts.event_sink,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(keepalive: u32, timeout: u32, read: u32, write: u32) -> OptionInput {
+        OptionInput {
+            keepalive_interval_ms: keepalive,
+            request_timeout_ms: timeout,
+            read_buf_size: read,
+            write_buf_size: write,
+            clean_session: true,
+        }
+    }
+
+    #[test]
+    fn zero_means_the_vendor_defaults_without_a_notice() {
+        let (options, notices) = resolve_options(input(0, 0, 0, 0));
+        let options = options.unwrap();
+        // CONNECT advertises twice the 60 s interval.
+        assert_eq!(options.keepalive, Duration::from_secs(120));
+        assert_eq!(options.request_timeout, Duration::from_millis(5000));
+        assert_eq!(
+            (options.read_buf_size, options.write_buf_size),
+            (3072, 3072)
+        );
+        assert!(options.clean_session);
+        assert!(notices.is_empty());
+    }
+
+    #[test]
+    fn values_in_range_hold_and_the_advertised_keep_alive_is_capped() {
+        let (options, notices) = resolve_options(input(30_000, 1_000, 128, 16 * 1024 * 1024));
+        let options = options.unwrap();
+        assert_eq!(options.keepalive, Duration::from_secs(60));
+        assert_eq!(options.request_timeout, Duration::from_millis(1000));
+        assert_eq!(options.read_buf_size, 128);
+        assert_eq!(options.write_buf_size, 16 * 1024 * 1024);
+        assert!(notices.is_empty());
+        let (options, _) = resolve_options(input(1_200_000, 0, 0, 0));
+        assert_eq!(options.unwrap().keepalive, Duration::from_secs(1200));
+    }
+
+    #[test]
+    fn out_of_range_numbers_fall_back_with_one_notice_each() {
+        let (options, notices) = resolve_options(input(10, 20_000, 0, 0));
+        let options = options.unwrap();
+        assert_eq!(options.keepalive, Duration::from_secs(120));
+        assert_eq!(options.request_timeout, Duration::from_millis(5000));
+        assert_eq!(
+            notices,
+            vec![
+                (
+                    STATE_USER_INPUT_OUT_RANGE,
+                    "mqtt_params.keepalive_interval_ms = 10 is outside 30000..1200000; using the default 60000"
+                        .to_owned()
+                ),
+                (
+                    STATE_USER_INPUT_OUT_RANGE,
+                    "mqtt_params.request_timeout_ms = 20000 is outside 1000..10000; using the default 5000"
+                        .to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_buffer_out_of_range_refuses_and_the_fallbacks_are_still_named() {
+        let (options, notices) = resolve_options(input(10, 0, 0, 127));
+        assert_eq!(
+            options.err(),
+            Some(Refusal(
+                STATE_USER_INPUT_OUT_RANGE,
+                "write_buf_size = 127 is outside 128..16777216 bytes".to_owned()
+            ))
+        );
+        assert_eq!(notices.len(), 1);
+        assert!(notices[0]
+            .1
+            .starts_with("mqtt_params.keepalive_interval_ms = 10 "));
+        let (options, notices) = resolve_options(input(0, 0, 16 * 1024 * 1024 + 1, 0));
+        assert!(options
+            .unwrap_err()
+            .1
+            .starts_with("read_buf_size = 16777217 "));
+        assert!(notices.is_empty());
+    }
+
+    const PEM: &str = "-----BEGIN CERTIFICATE-----\n...";
+
+    #[test]
+    fn the_ca_comes_from_the_source_the_plan_chose() {
+        let env = || Some(Ok(b"env".to_vec()));
+        let global = || GlobalCa::Pem(b"global".to_vec());
+        assert_eq!(
+            server_ca(Some(CaSource::EnvFile), env(), Some(PEM.into()), global()),
+            Ok(b"env".to_vec())
+        );
+        assert_eq!(
+            server_ca(Some(CaSource::Param), None, Some(PEM.into()), global()),
+            Ok(PEM.as_bytes().to_vec())
+        );
+        assert_eq!(
+            server_ca(Some(CaSource::Global), None, None, global()),
+            Ok(b"global".to_vec())
+        );
+    }
+
+    #[test]
+    fn an_unreadable_ca_file_refuses_even_when_others_are_set() {
+        let refused = server_ca(
+            Some(CaSource::EnvFile),
+            Some(Err("IOTX_X509_CA_FILE=/nowhere cannot be read".to_owned())),
+            Some(PEM.into()),
+            GlobalCa::Pem(b"global".to_vec()),
+        );
+        assert_eq!(
+            refused,
+            Err(Refusal(
+                STATE_USER_INPUT_INVALID,
+                "IOTX_X509_CA_FILE=/nowhere cannot be read".to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn an_overlong_global_ca_and_no_ca_at_all_refuse_differently() {
+        let too_long =
+            server_ca(Some(CaSource::Global), None, None, GlobalCa::TooLong).unwrap_err();
+        assert_eq!(too_long.0, STATE_USER_INPUT_OUT_RANGE);
+        assert_eq!(too_long.1, "iotx_ca_crt is longer than 65536 bytes");
+        let none = server_ca(None, None, None, GlobalCa::Unset).unwrap_err();
+        assert_eq!(none.0, STATE_USER_INPUT_NULL_POINTER);
+        assert!(none.1.starts_with("no server CA certificate"), "{}", none.1);
+    }
+
+    #[test]
+    fn the_plan_ranks_the_ca_sources_env_file_param_global() {
+        let config = device::DeviceConfig::default();
+        let choose = |ca_env_file, ca_param, ca_global| {
+            super::super::plan(
+                &config,
+                &super::super::Request {
+                    certificate: true,
+                    ca_env_file,
+                    ca_param,
+                    ca_global,
+                    ..super::super::Request::default()
+                },
+            )
+            .map(|plan| plan.ca)
+        };
+        assert_eq!(choose(true, true, true), Ok(Some(CaSource::EnvFile)));
+        assert_eq!(choose(false, true, true), Ok(Some(CaSource::Param)));
+        assert_eq!(choose(false, false, true), Ok(Some(CaSource::Global)));
+        assert_eq!(choose(false, false, false), Ok(None));
+    }
+
+    #[test]
+    fn refused_plans_map_to_the_vendor_codes() {
+        use super::super::PlanError;
+        assert_eq!(
+            plan_error_code(&PlanError::NoCredentials),
+            STATE_USER_INPUT_META_INFO
+        );
+        assert_eq!(
+            plan_error_code(&PlanError::CustomRegionNeedsHost),
+            STATE_USER_INPUT_MQTT_DOMAIN
+        );
+        assert_eq!(
+            plan_error_code(&PlanError::BadEnvPort("x".into())),
+            STATE_USER_INPUT_OUT_RANGE
+        );
     }
 }

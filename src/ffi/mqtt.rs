@@ -1,6 +1,6 @@
 //! mqtt_api.h: the IOT_MQTT_* client API and our iotkit_mqtt_* / iotkit_x509_*
 //! / iotkit_ntp_sync extensions. Each function decodes its C arguments
-//! (`iotx_mqtt_param_t` becomes an [`agent::settings::MqttParams`] right
+//! (`iotx_mqtt_param_t` becomes a [`crate::agent::settings::MqttParams`] right
 //! here), calls the device agent (`crate::agent`) and maps the result to the
 //! vendor's codes; the session, the identity flow, the handle registry and
 //! the NTP exchange live in the agent.
@@ -100,11 +100,11 @@ pub extern "C" fn iotkit_x509_set_first_connect_form(form: c_int) -> c_int {
                 FIRST_CONNECT_VENDOR => FirstConnectForm::Vendor,
                 other => {
                     events::state_event(
-                    STATE_USER_INPUT_INVALID,
-                    &format!(
-                        "iotkit_x509_set_first_connect_form: {other} is not a form; use 0 (empty user name and password) or 1 (the vendor's '&' form)"
-                    ),
-                );
+                        STATE_USER_INPUT_INVALID,
+                        &format!(
+                            "iotkit_x509_set_first_connect_form: {other} is not a form; use 0 (empty user name and password) or 1 (the vendor's '&' form)"
+                        ),
+                    );
                     return STATE_USER_INPUT_INVALID;
                 }
             };
