@@ -56,7 +56,7 @@ pub fn utc_time(payload: &[u8], device_recv_ms: u64) -> Result<u64, String> {
 /// How the device clock compares with the platform's time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Clock {
-    /// Within [`CLOCK_AGREEMENT_MS`]: off by this many ms.
+    /// Within a minute (`CLOCK_AGREEMENT_MS`): off by this many ms.
     Agrees { off_ms: u64 },
     /// Further off: by this many ms, ahead or behind.
     Off { off_ms: u64, ahead: bool },

@@ -95,7 +95,7 @@ pub enum GlobalCa {
     Unset,
     /// The PEM text.
     Pem(Vec<u8>),
-    /// No NUL within [`MAX_CA_LEN`] bytes.
+    /// No NUL within `MAX_CA_LEN` (64 KiB) bytes.
     TooLong,
 }
 
