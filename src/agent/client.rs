@@ -561,6 +561,244 @@ fn start_client(settings: Settings) -> Result<usize, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::settings::X509Params;
+    use crate::agent::test_pki;
+    use iotkit_core::agent::options::OptionInput;
+
+    fn x509_params() -> X509Params {
+        X509Params {
+            host: "broker.example".to_owned(),
+            port: 0,
+            ca_pem: test_pki::certificate().0.clone(),
+            credentials: test_pki::credentials(),
+            product_key: String::new(),
+            device_name: String::new(),
+            client_id: None,
+            options: OptionInput::default(),
+            event_sink: None,
+            wait_for_identity: true,
+        }
+    }
+
+    fn session(params: X509Params) -> (Session, bool) {
+        let settings = x509_client_settings(params).expect("valid settings");
+        (settings.session, settings.wait_for_identity)
+    }
+
+    fn timestamp_part(session: &Session) -> String {
+        format!(
+            "|securemode=2,signmethod=hmacsha1,timestamp={}|",
+            session.client_timestamp_ms
+        )
+    }
+
+    #[test]
+    fn an_unknown_x509_device_first_connects_with_its_certificate_id_and_empty_login() {
+        let (mut session, wait) = session(x509_params());
+        assert!(wait, "the identity is to be waited for");
+        assert_eq!(
+            (session.host.as_str(), session.port),
+            ("broker.example", 1883)
+        );
+        session.first_connect_form = FirstConnectForm::Empty;
+        let credentials = connect_credentials(&session);
+        let fingerprint = test_pki::credentials().fingerprint_sha256();
+        let hex: String = fingerprint[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            credentials.client_id,
+            format!("x509-{hex}{}", timestamp_part(&session))
+        );
+        assert_eq!(credentials.username, "");
+        assert!(credentials.password.is_empty());
+        // The same client to the broker on every reconnect.
+        assert_eq!(
+            connect_credentials(&session).client_id,
+            credentials.client_id
+        );
+    }
+
+    #[test]
+    fn the_vendor_first_connect_form_signs_with_an_empty_secret_until_the_identity_is_known() {
+        let (mut session, _) = session(x509_params());
+        session.first_connect_form = FirstConnectForm::Vendor;
+        let first = connect_credentials(&session);
+        assert_eq!(first.username, "&");
+        assert_eq!(first.password.len(), 64);
+        assert!(first.password.iter().all(u8::is_ascii_hexdigit));
+        // Once learned, the form no longer applies.
+        *lock(&session.identity) = ("a1PK".to_owned(), "dev".to_owned());
+        let later = connect_credentials(&session);
+        assert_eq!(later.username, "dev&a1PK");
+        assert!(later.password.is_empty());
+        assert_eq!(
+            later.client_id,
+            format!("a1PK.dev{}", timestamp_part(&session))
+        );
+    }
+
+    #[test]
+    fn a_given_identity_is_known_and_configured_so_nothing_is_waited_for() {
+        let (session, wait) = session(X509Params {
+            product_key: "a1PK".to_owned(),
+            device_name: "dev".to_owned(),
+            client_id: Some("my-device".to_owned()),
+            port: 8883,
+            ..x509_params()
+        });
+        assert!(!wait);
+        assert!(*lock(&session.identity_known));
+        assert!(session.configured_by_firmware);
+        assert_eq!(session.port, 8883);
+        let credentials = connect_credentials(&session);
+        assert_eq!(
+            credentials.client_id,
+            format!("my-device{}", timestamp_part(&session))
+        );
+        assert_eq!(credentials.username, "dev&a1PK");
+    }
+
+    #[test]
+    fn x509_settings_refuse_half_an_identity_a_bad_client_id_and_a_bad_ca() {
+        let refusal = |params| x509_client_settings(params).err().expect("refused");
+        let half = refusal(X509Params {
+            product_key: "a1PK".to_owned(),
+            ..x509_params()
+        });
+        assert_eq!(
+            half,
+            Refusal(
+                STATE_USER_INPUT_META_INFO,
+                "give both product_key and device_name, or neither".to_owned()
+            )
+        );
+        let piped = refusal(X509Params {
+            client_id: Some("id|securemode=2|".to_owned()),
+            ..x509_params()
+        });
+        assert_eq!(piped.0, STATE_MQTT_SIGN_CLIENTID_BUF_SHORT);
+        let long = refusal(X509Params {
+            client_id: Some("x".repeat(65)),
+            ..x509_params()
+        });
+        assert_eq!(long.0, STATE_MQTT_SIGN_CLIENTID_BUF_SHORT);
+        let bad_ca = refusal(X509Params {
+            ca_pem: "not a certificate".to_owned(),
+            ..x509_params()
+        });
+        assert_ne!(bad_ca.0, STATE_SUCCESS);
+        let buffer = refusal(X509Params {
+            options: OptionInput {
+                read_buf_size: 64,
+                ..OptionInput::default()
+            },
+            ..x509_params()
+        });
+        assert_eq!(buffer.0, STATE_USER_INPUT_OUT_RANGE);
+    }
+
+    #[test]
+    fn what_the_firmware_configured_wins_over_the_derived_login() {
+        let (mut session, _) = session(x509_params());
+        session.configured_client_id = Some("own|securemode=2,signmethod=hmacsha256|".to_owned());
+        session.configured_username = Some("user".to_owned());
+        session.configured_password = Some("secret".to_owned());
+        let credentials = connect_credentials(&session);
+        assert_eq!(
+            credentials.client_id,
+            "own|securemode=2,signmethod=hmacsha256|"
+        );
+        assert_eq!(credentials.username, "user");
+        assert_eq!(credentials.password, b"secret");
+        // A configured id without its own |...| section gets the derived one.
+        session.configured_client_id = Some("own".to_owned());
+        assert_eq!(
+            connect_credentials(&session).client_id,
+            format!("own{}", timestamp_part(&session))
+        );
+    }
+
+    #[test]
+    fn device_secret_mode_signs_with_the_secret() {
+        let (mut session, _) = session(x509_params());
+        session.mode = SessionMode::DeviceSecret;
+        *lock(&session.identity) = ("a1PK".to_owned(), "dev".to_owned());
+        session.device_secret = "s3cret".to_owned();
+        let signed = identity::sign_device_secret(
+            "a1PK",
+            "dev",
+            "s3cret",
+            "broker.example",
+            1883,
+            SignMethod::HmacSha256,
+        );
+        let credentials = connect_credentials(&session);
+        assert_eq!(credentials.client_id, signed.client_id);
+        assert_eq!(credentials.username, "dev&a1PK");
+        assert_eq!(credentials.password, signed.password.as_bytes());
+        let other = identity::sign_device_secret(
+            "a1PK",
+            "dev",
+            "other",
+            "broker.example",
+            1883,
+            SignMethod::HmacSha256,
+        );
+        assert_ne!(credentials.password, other.password.as_bytes());
+    }
+
+    #[test]
+    fn events_reach_the_firmware_with_the_clients_handle() {
+        let seen: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
+        let sink_seen = Arc::clone(&seen);
+        let sink: EventSink = Arc::new(move |handle: usize, event: &Event<'_>| {
+            lock(&sink_seen).push((handle, format!("{event:?}")));
+        });
+        let (session, _) = session(X509Params {
+            event_sink: Some(sink),
+            ..x509_params()
+        });
+        *lock(&session.handle) = 4242;
+        session.deliver(&Event::SubscribeAck { packet_id: 7 });
+        session.deliver(&Event::Disconnected);
+        let seen = lock(&seen);
+        assert_eq!(seen.len(), 2);
+        assert!(seen.iter().all(|(handle, _)| *handle == 4242));
+        assert!(seen[0].1.contains("SubscribeAck"), "{:?}", seen[0]);
+    }
+
+    #[test]
+    fn a_reconnect_forgets_what_the_last_connection_accepted() {
+        let (session, _) = session(x509_params());
+        session
+            .accepted_on_connection
+            .store(true, Ordering::Release);
+        session.version_reported.store(true, Ordering::Release);
+        session.deliver(&Event::Reconnected);
+        assert!(!session.accepted_on_connection.load(Ordering::Acquire));
+        assert!(!session.version_reported.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn an_identity_response_is_taken_once_and_wakes_the_waiter() {
+        let (session, _) = session(x509_params());
+        let message = |payload: &'static [u8]| Message {
+            topic: identity::IDENTITY_TOPIC,
+            payload,
+            qos: 0,
+            packet_id: 0,
+            dup: false,
+            retain: false,
+        };
+        session.on_identity_response(&message(br#"{"productKey":"a1PK","deviceName":"dev"}"#));
+        assert!(*lock(&session.identity_known));
+        assert_eq!(session.current().0, "a1PK");
+        // A second one on the same connection changes nothing.
+        session.on_identity_response(&message(br#"{"productKey":"a1PK","deviceName":"other"}"#));
+        assert_eq!(session.current().1, "dev");
+    }
 
     #[test]
     fn only_this_devices_disable_topic_counts() {

@@ -29,6 +29,8 @@ pub mod ntp;
 pub mod registry;
 #[cfg(feature = "sdk")]
 pub mod settings;
+#[cfg(all(test, feature = "sdk"))]
+mod test_pki;
 
 pub use iotkit_core::agent::endpoint::{self, Mode, Origin, Plan, PlanError};
 
