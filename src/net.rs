@@ -14,7 +14,7 @@ use crate::transport::{Transport, TransportError};
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Longest host name accepted (RFC 1035 limit for a full name).
-pub const MAX_HOST_LEN: usize = 253;
+pub(crate) const MAX_HOST_LEN: usize = 253;
 
 /// Why a TCP connection could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]

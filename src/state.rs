@@ -220,6 +220,8 @@ pub const STATE_DEV_MODEL_YIELD_STOPPED: i32 = -0x093c;
 pub const STATE_DEV_MODEL_YIELD_RUNNING: i32 = -0x093d;
 
 /// Every code with its name, for descriptions and tests.
+///
+/// cbindgen:ignore
 pub const ALL: &[(&str, i32)] = &[
     ("STATE_SUCCESS", STATE_SUCCESS),
     (

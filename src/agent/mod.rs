@@ -1,7 +1,36 @@
 //! The std side of the device agent: it gathers what the firmware set
 //! (environment, `IOT_Ioctl` state) and asks the core's rules
 //! (`iotkit_core::agent`) for the decision, so that `IOT_MQTT_Construct`
-//! and `IOT_Sign_MQTT` name the same endpoint.
+//! and `IOT_Sign_MQTT` name the same endpoint; and (with the `sdk` feature)
+//! the device session behind the `IOT_MQTT_*` functions, which `ffi::mqtt`
+//! calls with the C arguments already decoded:
+//!
+//! - [`settings`]: the parameters as Rust values and the rules that turn
+//!   them into a session and client options;
+//! - [`client`]: the session (connector, CONNECT credentials, events,
+//!   version report, `thing/disable`) and starting a client;
+//! - [`identity_flow`]: the identity a client starts with, the identity
+//!   response, persistence;
+//! - [`registry`]: the clients behind the handles, the default client and
+//!   the turns of `IOT_MQTT_Construct`;
+//! - [`ntp`]: the platform's NTP service.
+//!
+//! Nothing here uses C types or `unsafe` (forbidden below).
+
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "sdk")]
+pub mod client;
+#[cfg(feature = "sdk")]
+pub mod identity_flow;
+#[cfg(feature = "sdk")]
+pub mod ntp;
+#[cfg(feature = "sdk")]
+pub mod registry;
+#[cfg(feature = "sdk")]
+pub mod settings;
+#[cfg(all(test, feature = "sdk"))]
+mod test_pki;
 
 pub use iotkit_core::agent::endpoint::{self, Mode, Origin, Plan, PlanError};
 
@@ -35,6 +64,12 @@ pub struct Request<'a> {
     pub param_host: Option<&'a str>,
     /// `mqtt_params.port` (0 for `IOT_Sign_MQTT`).
     pub param_port: u16,
+    /// env `IOTX_X509_CA_FILE` is set (false for `IOT_Sign_MQTT`, which needs no CA).
+    pub ca_env_file: bool,
+    /// `mqtt_params.pub_key` is set.
+    pub ca_param: bool,
+    /// `iotx_ca_crt` is set.
+    pub ca_global: bool,
 }
 
 /// The endpoint for `request`, with the environment read now and the
@@ -56,7 +91,19 @@ pub fn plan(config: &DeviceConfig, request: &Request<'_>) -> Result<Plan, PlanEr
         param_port: request.param_port,
         ioctl_host: Some(config.mqtt_domain.as_str()),
         ioctl_port: config.mqtt_port,
+        ca_env_file: request.ca_env_file,
+        ca_param: request.ca_param,
+        ca_global: request.ca_global,
         ..endpoint::Sources::default()
     };
     endpoint::plan(&sources)
+}
+
+/// Locks `mutex`, also after a panic elsewhere poisoned it (the agent's
+/// state stays consistent at every unlock).
+#[cfg(feature = "sdk")]
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -96,11 +96,12 @@ pub extern "C" fn IOT_Sign_MQTT(
                 region,
                 param_host: None,
                 param_port: 0,
+                ..crate::agent::Request::default()
             },
         ) {
             Ok(endpoint) => endpoint,
             Err(why) => {
-                let code = super::mqtt::plan_error_code(&why);
+                let code = crate::agent::settings::plan_error_code(&why);
                 events::state_event(code, &format!("IOT_Sign_MQTT: {why}"));
                 return code;
             }

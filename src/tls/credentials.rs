@@ -23,7 +23,7 @@ use crate::state;
 
 /// Largest certificate chain or key accepted (a chain of a few RSA-4096
 /// certificates in PEM is well under this).
-pub const MAX_CREDENTIAL_LEN: usize = 64 * 1024;
+pub(crate) const MAX_CREDENTIAL_LEN: usize = 64 * 1024;
 
 /// Where credentials came from; error messages name it and say how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +130,7 @@ pub enum CredentialError {
     Incomplete { what: String },
     /// A credential file could not be read.
     Unreadable { what: String, detail: String },
-    /// Larger than [`MAX_CREDENTIAL_LEN`].
+    /// Larger than `MAX_CREDENTIAL_LEN`.
     TooLarge { what: String, len: usize },
     /// The certificate is not valid PEM/DER X.509.
     BadCertificate { what: String, detail: String },

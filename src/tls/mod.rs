@@ -10,9 +10,9 @@ mod credentials;
 mod explain;
 mod san;
 
+pub(crate) use credentials::MAX_CREDENTIAL_LEN;
 pub use credentials::{
     format_utc, ClientCredentials, CredentialError, CredentialOrigin, CredentialSource,
-    MAX_CREDENTIAL_LEN,
 };
 
 use explain::describe;
@@ -70,6 +70,8 @@ const OFFER_SUMMARY: &str = "iotkit offers TLS 1.2 only, with ECDHE-ECDSA, ECDHE
 /// of its own records, so any server accepts them. Writes are cut into chunks
 /// of the record size mbedTLS reports at run time, so that a chunk is always
 /// taken whole whatever the build set (see `write`).
+///
+/// cbindgen:ignore
 pub const MAX_RECORD_PAYLOAD: usize = 4 * 1024;
 
 /// How long dropping a connection may spend sending close-notify.
