@@ -115,6 +115,7 @@ for profile in $profiles; do
     grep -q "subscribed to /$pk/$name/user/get" "$dir/boot1.log" || fail "$tag boot 1: no subscription"
     grep -q "Topic: /$pk/$name/user/get Payload: {\"message\":\"hello!\"}" "$dir/boot1.log" || fail "$tag boot 1: no echo"
     grep -q "mqtt_example: OK" "$dir/boot1.log" || fail "$tag boot 1: the example did not finish"
+    grep -q "^heap after destroy: in use 0 B" "$dir/boot1.log" || fail "$tag boot 1: HAL_Malloc memory left after iotkit_mcu_destroy"
     kv="$dir/kv/kv-iotkit.x509.identity.bin"
     [ -s "$kv" ] || fail "$tag boot 1: the identity was not persisted through HAL_Kv_Set ($kv)"
     grep -q "$pk" "$kv" && grep -q "$name" "$kv" || fail "$tag boot 1: the persisted identity does not name $pk/$name"

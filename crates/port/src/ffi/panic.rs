@@ -72,6 +72,22 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     }
 }
 
+/// The unwinder's personality routine, which the precompiled `core` and
+/// `alloc` of a hosted target (built with `panic = "unwind"`) name in
+/// their unwind tables. With `panic = "abort"` nothing in the library ever
+/// unwinds (a panic ends in `abort` above) and C code does not unwind
+/// through it either, so this is never called; if it were, aborting is the
+/// only safe answer.
+#[cfg(all(panic = "abort", not(target_os = "none")))]
+#[no_mangle]
+extern "C" fn rust_eh_personality() {
+    extern "C" {
+        fn abort() -> !;
+    }
+    // SAFETY: C's abort takes nothing and does not return.
+    unsafe { abort() }
+}
+
 /// Nothing to install: the `#[panic_handler]` above is the handler.
 #[cfg(any(target_os = "none", panic = "abort"))]
 pub(crate) fn install() {}
