@@ -9,6 +9,7 @@
 # unwind: a panic goes to iotkit_panic_hook through std's hook, then abort)
 # or min-size-abort (opt-level z, no_std + alloc, its own panic handler).
 # The archive ends up in TARGET_DIR/PROFILE/libiotkit_port.a.
+# PORT_POSIX_CRATE_TYPE=staticlib: see below.
 set -euo pipefail
 repo=${1:?usage: build-port.sh REPO_DIR TARGET_DIR PROFILE}
 target_dir=${2:?usage: build-port.sh REPO_DIR TARGET_DIR PROFILE}
@@ -27,4 +28,10 @@ export "BINDGEN_EXTRA_CLANG_ARGS_$var=$defines -I$config_dir"
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 
 cd "$repo"
+# PORT_POSIX_CRATE_TYPE=staticlib: `cargo rustc --crate-type staticlib`, the
+# archive alone. With the manifest's two crate types (staticlib + rlib)
+# cargo does not run the profile's LTO; with one it does.
+if [ "${PORT_POSIX_CRATE_TYPE:-}" = staticlib ]; then
+  exec "$cargo" rustc -p iotkit-port --lib --locked --profile "$profile" --target-dir "$target_dir" --crate-type staticlib
+fi
 exec "$cargo" build -p iotkit-port --lib --locked --profile "$profile" --target-dir "$target_dir"
