@@ -13,13 +13,17 @@ tables (one input section per object, so shown as a row of their own), the
 relocation-read-only and writable data (.data.rel.ro, .got, .init_array,
 .data, ...) data, .bss/.tbss bss. glibc is linked dynamically: only its
 static start-up parts are in the image."""
+import importlib.util
 import os
 import re
 import sys
 from collections import defaultdict
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "mcu"))
-import footprint as mcu  # noqa: E402
+# mcu/footprint.py, by path (this file has the same module name).
+_spec = importlib.util.spec_from_file_location(
+    "mcu_footprint", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "mcu", "footprint.py"))
+mcu = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(mcu)
 
 SECTION = re.compile(r"^ (\.[\w.$@-]+|COMMON)\s*(0x[0-9a-f]+)?\s*(0x[0-9a-f]+)?\s*(\S.*)?$")
 TAIL = re.compile(r"^\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(\S.*)$")
@@ -50,7 +54,8 @@ def origin(name, path):
         return "POSIX port + board (tests/port_posix)"
     if "mqtt_example" in base:
         return "example (C)"
-    return "C run-time start-up (crt*, libc_nonshared, libgcc)"
+    # The linker attributes its own tables to the first object (Scrt1.o).
+    return "C start-up + dynamic linking (PIE relocations, .dynsym, .plt, .got)"
 
 
 def main():
@@ -92,6 +97,10 @@ def main():
         for k, v in enumerate((code, ro, data, bss)):
             tot[k] += v
     print(f"| **total** | {tot[0]:,} | {tot[1]:,} | **{tot[0] + tot[1]:,}** | {tot[2]:,} | {tot[3]:,} |")
+    print()
+    print("(The map gives mergeable string sections their size before merging, so the")
+    print("read-only rows, mostly the unattributed Rust strings, add up to a little more")
+    print("than `size` reports for the image.)")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@
 # unstripped link's map).
 #
 # Usage: footprint.sh REPO_DIR OUT_DIR [PROFILE...]   (default: min-size min-size-abort)
-# Each PROFILE is built twice: `cargo build` (crate-type staticlib + rlib,
-# for which cargo does no LTO) and `cargo rustc --crate-type staticlib`
-# (the staticlib alone: the profile's LTO applies).
+# Each PROFILE is built twice (FOOTPRINT_VARIANTS, default "plain lto"):
+# `cargo build` (crate-type staticlib + rlib, for which cargo does no LTO)
+# and `cargo rustc --crate-type staticlib` (the staticlib alone: the
+# profile's LTO applies). FOOTPRINT_NO_UNWIND=1: everything (example, port,
+# mbedTLS, Rust) without unwind tables; only sound with panic = "abort".
 set -euo pipefail
 repo=$(cd "${1:?usage: footprint.sh REPO_DIR OUT_DIR [PROFILE...]}" && pwd)
 out=${2:?usage: footprint.sh REPO_DIR OUT_DIR [PROFILE...]}
@@ -21,6 +23,13 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
 flags=(-Os -ffunction-sections -fdata-sections -Wall -Wextra -Werror -I"$repo/mcu/include" -I"$here")
+suffix=""
+if [ "${FOOTPRINT_NO_UNWIND:-}" = 1 ]; then
+  flags+=(-fno-asynchronous-unwind-tables -fno-unwind-tables)
+  export PORT_POSIX_NO_UNWIND=1
+  suffix=-nounwind
+fi
+variants=${FOOTPRINT_VARIANTS:-plain lto}
 "$cc" "${flags[@]}" -Dmain=iotkit_example_main -c "$repo/mcu/example/mqtt_example.c" -o "$out/mqtt_example.o"
 "$cc" "${flags[@]}" -c "$here/hal_posix.c" -o "$out/hal_posix.o"
 "$cc" "${flags[@]}" -c "$here/posix_main.c" -o "$out/posix_main.o"
@@ -34,11 +43,16 @@ link() {  # link NAME ARCHIVE
 }
 
 for profile in "${profiles[@]}"; do
-  "$here/build-port.sh" "$repo" "$out/cargo" "$profile"
-  link "example-$profile" "$out/cargo/$profile/libiotkit_port.a"
-  # The same profile with LTO: only the staticlib, in its own directory.
-  PORT_POSIX_CRATE_TYPE=staticlib "$here/build-port.sh" "$repo" "$out/cargo-lto" "$profile"
-  link "example-$profile-lto" "$out/cargo-lto/$profile/libiotkit_port.a"
+  for variant in $variants; do
+    if [ "$variant" = lto ]; then
+      # Only the staticlib, in its own directory: the profile's LTO applies.
+      PORT_POSIX_CRATE_TYPE=staticlib "$here/build-port.sh" "$repo" "$out/cargo-lto$suffix" "$profile"
+      link "example-$profile-lto$suffix" "$out/cargo-lto$suffix/$profile/libiotkit_port.a"
+    else
+      "$here/build-port.sh" "$repo" "$out/cargo$suffix" "$profile"
+      link "example-$profile$suffix" "$out/cargo$suffix/$profile/libiotkit_port.a"
+    fi
+  done
 done
 cd "$out"
 size ./*.stripped

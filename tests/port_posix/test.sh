@@ -28,7 +28,7 @@ cc=${CC:-cc}
 profiles=${PORT_POSIX_PROFILES:-release min-size-abort}
 
 missing=()
-for tool in "${CARGO:-cargo}" rustc "$cc" python3 timeout; do
+for tool in "${CARGO:-cargo}" "$cc" python3 timeout; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 [ -x "$sim" ] || missing+=("the iotkit-sim binary ($sim)")
