@@ -317,8 +317,10 @@ int HAL_Kv_Set(const char *key, const void *val, int len, int sync)
     if (kv_path(key, path, sizeof path) != 0 || (val == NULL && len != 0) || len < 0) {
         return -1;
     }
-    snprintf(tmp, sizeof tmp, "%s/.kv-%s.bin.tmp-%ld", kv_dir(), key, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* A unique temporary name (mkostemp: mode 0600), so that two writers of
+     * one key never share a temporary file. */
+    snprintf(tmp, sizeof tmp, "%s/.kv-%s.bin.XXXXXX", kv_dir(), key);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         HAL_Printf("HAL_Kv_Set: cannot create %s: %s\n", tmp, strerror(errno));
         return -1;

@@ -7,7 +7,8 @@
 # inside libiotkit_port.a, the server's certificate verified against the
 # sim's CA and the host name).
 #
-# For each cargo profile in PORT_POSIX_PROFILES (default: "release
+# First kv_test.c checks the port's HAL_Kv_* alone. Then, for each cargo
+# profile in PORT_POSIX_PROFILES (default: "release
 # min-size-abort": std with panic unwind, and no_std with panic abort) and
 # for an RSA-2048 and a P-256 device: boot 1 connects, learns its identity
 # from the identity response, persists it through HAL_Kv_Set (a file in
@@ -64,6 +65,11 @@ build() {
   "$cc" -Os -Wl,--gc-sections -o "$out/mqtt_example_posix" "$out/mqtt_example.o" "$out/hal_posix.o" \
     "$out/posix_main.o" "$lib" -lpthread -ldl -lm -lgcc_s
 }
+
+echo "== the POSIX port's key-value store (kv_test.c)"
+"$cc" -Os -Wall -Wextra -Werror -I"$repo/mcu/include" -o "$work/kv_test" "$here/kv_test.c" "$here/hal_posix.c" -lpthread
+mkdir -p "$work/kv-test"
+"$work/kv_test" "$work/kv-test" || fail "kv_test"
 
 echo "== iotkit-sim: CA, an x509 product, an RSA-2048 and a P-256 device"
 data="$work/sim"
