@@ -1,6 +1,7 @@
 /*
  * iotkit-rs on a microcontroller: the client functions of libiotkit_port.a
- * (crates/port), built no_std for thumbv7em-none-eabihf.
+ * (crates/port), built no_std for thumbv7em-none-eabihf (mcu/), or for a
+ * hosted target over a POSIX HAL port (tests/port_posix/).
  *
  * The library imports the firmware's HAL port with the vendor's signatures
  * (HAL_TCP_Establish/Read/Write/Destroy, HAL_UptimeMs, HAL_SleepMs,
@@ -74,7 +75,8 @@ void iotkit_mcu_destroy(void *client);
 
 /* Called on a panic inside the library with its message (not NUL-terminated).
  * Should log and reset the device and not return. The port in mcu/port gives a
- * weak default that prints over semihosting and exits with code 101. */
+ * weak default that prints over semihosting and exits with code 101; the POSIX
+ * port in tests/port_posix one that prints and calls abort(). */
 void iotkit_panic_hook(const char *message, size_t len);
 
 #ifdef __cplusplus

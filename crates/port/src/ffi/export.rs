@@ -141,6 +141,8 @@ pub unsafe extern "C" fn iotkit_mcu_new(
     error: *mut c_char,
     error_len: usize,
 ) -> *mut c_void {
+    #[cfg(not(test))]
+    super::panic::install();
     let mut last = String::new();
     // SAFETY: params is null or valid (the caller's contract).
     let Some(p) = (unsafe { params.as_ref() }) else {
@@ -429,6 +431,8 @@ pub unsafe extern "C" fn iotkit_mcu_last_error(
 /// Removes the persisted identity (`HAL_Kv_Del`); 0 on success.
 #[no_mangle]
 pub extern "C" fn iotkit_mcu_forget_identity() -> c_int {
+    #[cfg(not(test))]
+    super::panic::install();
     if Client::forget_identity() {
         0
     } else {

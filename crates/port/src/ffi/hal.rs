@@ -3,9 +3,9 @@
 
 use core::ffi::{c_char, c_int, c_void};
 
-// HAL_Malloc/HAL_Free back the global allocator, which exists only on the
-// MCU (a host build keeps std's).
-#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+// HAL_Malloc/HAL_Free back the global allocator on every target (not in
+// the crate's own unit tests, which have no HAL to link).
+#[cfg_attr(test, allow(dead_code))]
 extern "C" {
     fn HAL_Malloc(size: u32) -> *mut c_void;
     fn HAL_Free(ptr: *mut c_void);
@@ -23,7 +23,7 @@ extern "C" {
 }
 
 /// `HAL_Malloc`: `size` bytes aligned to 8, or null.
-#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+#[cfg_attr(test, allow(dead_code))]
 pub(crate) fn malloc(size: usize) -> *mut u8 {
     let Ok(size) = u32::try_from(size) else {
         return core::ptr::null_mut();
@@ -36,7 +36,7 @@ pub(crate) fn malloc(size: usize) -> *mut u8 {
 ///
 /// # Safety
 /// `ptr` came from [`malloc`] and is not used afterwards.
-#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+#[cfg_attr(test, allow(dead_code))]
 pub(crate) unsafe fn free(ptr: *mut u8) {
     if !ptr.is_null() {
         // SAFETY: the caller guarantees ptr came from HAL_Malloc.

@@ -6,7 +6,7 @@ pub mod export;
 pub mod hal;
 pub mod tls;
 
-#[cfg(target_os = "none")]
+#[cfg(not(test))]
 mod alloc;
-#[cfg(target_os = "none")]
-mod panic;
+#[cfg(not(test))]
+pub(crate) mod panic;
