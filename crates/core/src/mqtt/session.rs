@@ -631,7 +631,10 @@ impl Session {
             // Publishes keep their own buffers; `tx` carries CONNECT, requests
             // and acknowledgements, and grows if one is larger.
             tx: Vec::with_capacity(config.max_packet_size.min(1024)),
-            rx: Vec::with_capacity(config.max_incoming_packet_size.min(64 * 1024) + 5),
+            // A packet's unread rest plus one more read of up to the same
+            // size (what a driver reading into a buffer of the packet limit
+            // hands over), so receiving never grows it after start.
+            rx: Vec::with_capacity(2 * config.max_incoming_packet_size.min(64 * 1024) + 5),
             rx_done: 0,
             skip: 0,
             events: VecDeque::with_capacity(queue),
