@@ -1367,6 +1367,32 @@ int iotkit_x509_set_identity_persistence(int enable);
 // Returns 0, or STATE_USER_INPUT_INVALID (and a state event) for another value.
 int iotkit_x509_set_first_connect_form(int form);
 
+// QoS 1 messages a client lets wait for PUBACK at once (its inflight
+// window), for clients constructed after this call: 1..1024, 32 unless set.
+// Messages queued while offline count too. One more QoS 1 publish fails at
+// once with STATE_MQTT_QOS1_REPUB_EXCEED_MAX (call IOT_MQTT_Yield, which
+// takes in the acknowledgements, and publish again). Returns 0, or
+// STATE_USER_INPUT_OUT_RANGE (and a state event) for another value.
+int iotkit_mqtt_set_inflight_window(int window);
+
+// Opt-in, per client (`handle` NULL: the default client): 1 gives up a
+// QoS 1 message the broker dropped the connection on four times (what a
+// broker does to a message it refuses, e.g. one over its size limit), with
+// IOTX_MQTT_EVENT_PUBLISH_TIMEOUT and a STATE_MQTT_QOS1_REPUB_EXCEED_MAX
+// state event, so the messages behind it get through. 0 (the default)
+// keeps every QoS 1 message until PUBACK, resending it after each
+// reconnect: on a flaky link a cut looks the same as a refusal. Returns 0,
+// or a negative code for a bad handle.
+int iotkit_mqtt_set_give_up_refused(void *handle, int enable);
+
+// The largest packet a client sends (`handle` NULL: the default client),
+// e.g. the broker's maximum packet size: a publish or subscription that
+// would be larger fails with STATE_MQTT_TX_BUFFER_TOO_SHORT before anything
+// is sent, instead of making the broker drop the connection. Never above
+// write_buf_size; 0 restores that. Returns 0, or a negative code for a bad
+// handle or a size below 16 bytes.
+int iotkit_mqtt_set_max_packet_size(void *handle, uint32_t bytes);
+
 // Connects and returns the client (the default client for NULL-handle
 // calls). `pInitParams` may be NULL or zeroed: all defaults. In X.509 mode
 // with no ProductKey/DeviceName yet, waits (up to the request timeout,
@@ -1416,7 +1442,11 @@ int IOT_MQTT_Unsubscribe(void *handle, const char *topic_filter);
 // Publishes `topic_msg->payload` (payload_len bytes) to `topic_name` with
 // topic_msg->qos (0 or 1) and retain. Returns the packet id (0 for QoS 0)
 // or a negative code; offline, QoS 0 gives STATE_MQTT_IN_OFFLINE_STATUS and
-// QoS 1 is queued (up to 32) and sent after reconnecting.
+// QoS 1 is queued and sent after reconnecting. At most 32 QoS 1 messages
+// (see iotkit_mqtt_set_inflight_window) wait for PUBACK at once, online or
+// offline; beyond, STATE_MQTT_QOS1_REPUB_EXCEED_MAX. A QoS 1 message is
+// resent only after a reconnect, never dropped while it waits (see
+// iotkit_mqtt_set_give_up_refused).
 int IOT_MQTT_Publish(void *handle, const char *topic_name, iotx_mqtt_topic_info_pt topic_msg);
 
 // Publishes `len` bytes of `data` to `topic_name`; `handle` may be NULL for

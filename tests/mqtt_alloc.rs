@@ -149,13 +149,14 @@ fn steady_state_allocations_per_message() {
 
         let acked = acks.load(Ordering::SeqCst);
         let before = allocations();
-        // Batches of 100 with all acks in between: at most 100 in flight
-        // in both passes, so the second needs no more pooled buffers.
+        // Batches of 32 with all acks in between: at most 32 in flight in
+        // both passes (half the test's inflight window), so the second
+        // needs no more buffers.
         for i in 0..N {
             client
                 .publish("alloc/out", &payload, QoS::AtLeastOnce, false)
                 .unwrap();
-            if i % 100 == 99 {
+            if i % 32 == 31 {
                 yield_until_count(&client, &acks, acked + i + 1);
             }
         }

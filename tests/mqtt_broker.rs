@@ -242,6 +242,8 @@ fn qos1_survives_a_broker_restart() {
     let recorder = Recorder::default();
     let mut options = test_options();
     options.clean_session = false;
+    // Room for everything published while the broker is away.
+    options.inflight_window = 300;
     let client = connect(&broker, "survivor", options, &recorder);
     client
         .subscribe_sync("surv/#", QoS::AtLeastOnce, None, LIMIT)
@@ -360,14 +362,12 @@ fn ten_thousand_messages_each_way() {
     thread::scope(|s| {
         let reader = s.spawn(|| sub_output(sub));
         for i in 0..N {
-            client
-                .publish(
-                    "bulk/out",
-                    i.to_string().as_bytes(),
-                    QoS::AtLeastOnce,
-                    false,
-                )
-                .unwrap();
+            publish_waiting(
+                &client,
+                "bulk/out",
+                i.to_string().as_bytes(),
+                QoS::AtLeastOnce,
+            );
             if i % 100 == 0 {
                 let _ = client.yield_for(Duration::ZERO);
             }
@@ -388,7 +388,11 @@ fn threads_publish_while_one_yields_and_handlers_publish() {
     const PER_THREAD: usize = 500;
     let broker = Broker::start();
     let recorder = Recorder::default();
-    let client = Arc::new(connect(&broker, "threads", test_options(), &recorder));
+    // The publishing threads leave half the window to the handler, which
+    // cannot wait for room (it runs in the thread that reads the PUBACKs).
+    let mut options = test_options();
+    options.inflight_window = 1024;
+    let client = Arc::new(connect(&broker, "threads", options, &recorder));
     let work = Arc::new(AtomicUsize::new(0));
     let echoes = Arc::new(AtomicUsize::new(0));
     // Handler that publishes (and subscribes) from inside the dispatch.
@@ -440,9 +444,10 @@ fn threads_publish_while_one_yields_and_handlers_publish() {
                     } else {
                         QoS::AtMostOnce
                     };
-                    client
-                        .publish("th/work", format!("{t}-{i}").as_bytes(), qos, false)
-                        .unwrap();
+                    while client.inflight() >= 512 {
+                        let _ = client.yield_for(Duration::from_millis(5));
+                    }
+                    publish_waiting(&client, "th/work", format!("{t}-{i}").as_bytes(), qos);
                     if i % 50 == 0 {
                         // A second thread calling subscribe_sync while the
                         // main thread yields: it waits for the SUBACK.
@@ -550,9 +555,7 @@ fn concurrent_yielders_subscribers_and_publishers_do_not_deadlock() {
                     } else {
                         QoS::AtLeastOnce
                     };
-                    client
-                        .publish("st/data", format!("{t}:{i}").as_bytes(), qos, false)
-                        .unwrap();
+                    publish_waiting(&client, "st/data", format!("{t}:{i}").as_bytes(), qos);
                 }
             })
         })

@@ -11,7 +11,7 @@ use std::time::Duration;
 use iotkit::mqtt::{Client, Connector, Credentials, QoS};
 use iotkit::tls::{self, ClientCredentials, TlsConfig};
 use iotkit::transport::{Transport, TransportError};
-use mqtt_support::{yield_until, Recorder, Seen};
+use mqtt_support::{publish_waiting, yield_until, Recorder, Seen};
 use support::{peers, pki};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -74,19 +74,15 @@ fn publish_and_receive_over_mutual_tls() {
 
     const N: usize = 1000;
     for i in 0..N {
-        client
-            .publish(
-                "tls/small",
-                i.to_string().as_bytes(),
-                QoS::AtLeastOnce,
-                false,
-            )
-            .unwrap();
+        publish_waiting(
+            &client,
+            "tls/small",
+            i.to_string().as_bytes(),
+            QoS::AtLeastOnce,
+        );
     }
     let big: Vec<u8> = (0..20_000).map(|i| (i % 253) as u8).collect();
-    client
-        .publish("tls/big", &big, QoS::AtLeastOnce, false)
-        .unwrap();
+    publish_waiting(&client, "tls/big", &big, QoS::AtLeastOnce);
     assert!(
         yield_until(&client, LIMIT, || recorder.messages().len() == N + 1
             && recorder.count(|s| matches!(s, Seen::PublishAck(_))) == N + 1),

@@ -127,6 +127,7 @@ fuzz_target!(|data: &[u8]| {
         reconnect_min: Duration::from_millis(1),
         reconnect_max: Duration::from_millis(2),
         offline_queue_limit: 4,
+        inflight_window: 4,
     };
     // Handlers publish and subscribe from inside callbacks, as firmware does.
     let slot: Arc<Mutex<Option<Arc<Client>>>> = Arc::default();

@@ -4,7 +4,7 @@
 //! turn them into a [`Session`] and the client's options. The precedence
 //! rules are the core's (`iotkit_core::agent::{endpoint, options}`).
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -156,15 +156,43 @@ pub fn resolve_options(input: OptionInput) -> (Result<mqtt::Options, Refusal>, V
         }
     };
     let values = resolved.options;
+    let window = inflight_window();
     let options = mqtt::Options {
         keepalive: Duration::from_secs(u64::from(values.keep_alive_s)),
         clean_session: values.clean_session,
         request_timeout: Duration::from_millis(values.request_timeout_ms),
         read_buf_size: values.read_buf_size,
         write_buf_size: values.write_buf_size,
+        inflight_window: window,
+        offline_queue_limit: usize::from(window),
         ..mqtt::Options::default()
     };
     (Ok(options), notices(&resolved.fallbacks))
+}
+
+/// The inflight window of the clients constructed from now on (see
+/// `iotkit_mqtt_set_inflight_window`).
+static INFLIGHT_WINDOW: AtomicU16 = AtomicU16::new(mqtt::DEFAULT_INFLIGHT_WINDOW);
+
+/// QoS 1 messages the clients constructed from now on let wait for PUBACK
+/// at once (online, and queued while offline). Refuses 0 and values above
+/// the core's maximum with a sentence.
+pub fn set_inflight_window(window: i64) -> Result<(), String> {
+    let max = iotkit_core::mqtt::session::MAX_INFLIGHT_WINDOW;
+    match u16::try_from(window) {
+        Ok(w) if (1..=max).contains(&w) => {
+            INFLIGHT_WINDOW.store(w, Ordering::Relaxed);
+            Ok(())
+        }
+        _ => Err(format!(
+            "an inflight window of {window} messages is outside 1..{max}"
+        )),
+    }
+}
+
+/// See [`set_inflight_window`].
+pub fn inflight_window() -> u16 {
+    INFLIGHT_WINDOW.load(Ordering::Relaxed)
 }
 
 /// [`resolve_options`], with its state events raised.

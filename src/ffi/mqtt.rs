@@ -20,7 +20,7 @@ use crate::agent::registry::{MqttHandle, CLIENTS};
 use crate::agent::settings::{
     refuse, EventSink, GlobalCa, MqttParams, Provisioning, Refusal, X509Params, MAX_CA_LEN,
 };
-use crate::agent::{identity_flow, ntp};
+use crate::agent::{identity_flow, ntp, settings};
 use crate::events::{self, ite};
 use crate::mqtt::client::{self as mqtt, ClientError, Event, QoS};
 use crate::state::*;
@@ -109,6 +109,83 @@ pub extern "C" fn iotkit_x509_set_first_connect_form(form: c_int) -> c_int {
                 }
             };
             agent_client::set_first_connect_form(form);
+            STATE_SUCCESS
+        },
+    )
+}
+
+/// QoS 1 messages a client lets wait for PUBACK at once (its inflight
+/// window), for clients constructed after this call: 1..1024, 32 unless set.
+/// Messages queued while offline count too. One more QoS 1 publish fails at
+/// once with STATE_MQTT_QOS1_REPUB_EXCEED_MAX (call IOT_MQTT_Yield, which
+/// takes in the acknowledgements, and publish again). Returns 0, or
+/// STATE_USER_INPUT_OUT_RANGE (and a state event) for another value.
+#[no_mangle]
+pub extern "C" fn iotkit_mqtt_set_inflight_window(window: c_int) -> c_int {
+    guard(
+        "iotkit_mqtt_set_inflight_window",
+        STATE_USER_INPUT_INVALID,
+        || match settings::set_inflight_window(i64::from(window)) {
+            Ok(()) => STATE_SUCCESS,
+            Err(why) => {
+                events::state_event(
+                    STATE_USER_INPUT_OUT_RANGE,
+                    &format!("iotkit_mqtt_set_inflight_window: {why}"),
+                );
+                STATE_USER_INPUT_OUT_RANGE
+            }
+        },
+    )
+}
+
+/// Opt-in, per client (`handle` NULL: the default client): 1 gives up a
+/// QoS 1 message the broker dropped the connection on four times (what a
+/// broker does to a message it refuses, e.g. one over its size limit), with
+/// IOTX_MQTT_EVENT_PUBLISH_TIMEOUT and a STATE_MQTT_QOS1_REPUB_EXCEED_MAX
+/// state event, so the messages behind it get through. 0 (the default)
+/// keeps every QoS 1 message until PUBACK, resending it after each
+/// reconnect: on a flaky link a cut looks the same as a refusal. Returns 0,
+/// or a negative code for a bad handle.
+#[no_mangle]
+pub extern "C" fn iotkit_mqtt_set_give_up_refused(handle: *mut c_void, enable: c_int) -> c_int {
+    guard(
+        "iotkit_mqtt_set_give_up_refused",
+        STATE_USER_INPUT_INVALID,
+        || {
+            let Some((_, entry)) = resolve(handle) else {
+                return invalid_handle("iotkit_mqtt_set_give_up_refused", handle);
+            };
+            entry.client.give_up_refused_publishes(enable != 0);
+            STATE_SUCCESS
+        },
+    )
+}
+
+/// The largest packet a client sends (`handle` NULL: the default client),
+/// e.g. the broker's maximum packet size: a publish or subscription that
+/// would be larger fails with STATE_MQTT_TX_BUFFER_TOO_SHORT before anything
+/// is sent, instead of making the broker drop the connection. Never above
+/// write_buf_size; 0 restores that. Returns 0, or a negative code for a bad
+/// handle or a size below 16 bytes.
+#[no_mangle]
+pub extern "C" fn iotkit_mqtt_set_max_packet_size(handle: *mut c_void, bytes: u32) -> c_int {
+    guard(
+        "iotkit_mqtt_set_max_packet_size",
+        STATE_USER_INPUT_INVALID,
+        || {
+            let Some((_, entry)) = resolve(handle) else {
+                return invalid_handle("iotkit_mqtt_set_max_packet_size", handle);
+            };
+            if bytes != 0 && bytes < 16 {
+                events::state_event(
+                    STATE_USER_INPUT_OUT_RANGE,
+                    &format!(
+                        "iotkit_mqtt_set_max_packet_size: {bytes} bytes cannot hold an MQTT packet; use 16 or more, or 0 for write_buf_size"
+                    ),
+                );
+                return STATE_USER_INPUT_OUT_RANGE;
+            }
+            entry.client.set_max_packet_size(bytes as usize);
             STATE_SUCCESS
         },
     )
@@ -574,7 +651,11 @@ fn payload_arg<'a>(function: &str, data: *const c_void, len: i64) -> Result<&'a 
 /// Publishes `topic_msg->payload` (payload_len bytes) to `topic_name` with
 /// topic_msg->qos (0 or 1) and retain. Returns the packet id (0 for QoS 0)
 /// or a negative code; offline, QoS 0 gives STATE_MQTT_IN_OFFLINE_STATUS and
-/// QoS 1 is queued (up to 32) and sent after reconnecting.
+/// QoS 1 is queued and sent after reconnecting. At most 32 QoS 1 messages
+/// (see iotkit_mqtt_set_inflight_window) wait for PUBACK at once, online or
+/// offline; beyond, STATE_MQTT_QOS1_REPUB_EXCEED_MAX. A QoS 1 message is
+/// resent only after a reconnect, never dropped while it waits (see
+/// iotkit_mqtt_set_give_up_refused).
 #[no_mangle]
 pub extern "C" fn IOT_MQTT_Publish(
     handle: *mut c_void,

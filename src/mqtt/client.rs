@@ -1,36 +1,49 @@
-//! The MQTT session: a small explicit state machine in the caller's threads.
+//! The MQTT client of the std platform: the portable core's session
+//! ([`iotkit_core::mqtt::session::Session`], a state machine without I/O)
+//! driven over a [`Transport`] in the caller's threads.
 //!
-//! `yield_for` does all reading, keep-alive, acknowledgements, resends,
-//! timeouts and reconnects; `publish`/`subscribe`/`unsubscribe` may be called
-//! from any thread meanwhile, including from inside handlers.
+//! Who does what:
+//! - `yield_for` (and `subscribe_sync` outside handlers) holds the *reader
+//!   token*: it reads and feeds the session, runs its timers, hands its
+//!   events to the handlers and reconnects with backoff.
+//! - `publish`, `subscribe` and `unsubscribe` only queue in the session,
+//!   bounded by its inflight window and request queue, and return. Then the
+//!   caller helps write: whoever finds the writer free writes the packets
+//!   queued, one whole packet per transport write while the link takes
+//!   them; a caller that finds it busy leaves its packet to that writer. A
+//!   packet the link does not take within one write slice waits, half
+//!   written, for the next writer; the reader's loop then comes back to it
+//!   between reads, so no API call waits on a stalled link for more than
+//!   one slice.
 //!
 //! Locks, always taken in this order and never the other way round:
-//! - the *reader token* (`State::reader_owner`): whoever serves the
-//!   connection (a `yield_for` or a `subscribe_sync` that is not inside a
-//!   handler) owns it and with it the `reader` mutex and the read buffer;
-//! - `state`: subscriptions, pending requests, in-flight QoS 1 publishes;
-//! - `io`: the transport and the write buffer, held only per packet written
-//!   (or per short read).
+//! - the reader token (`State::reader_owner`), and with it `reader`;
+//! - `writer`: the one thread writing, and the packet it writes;
+//! - `state`: the session and the handlers, held only to queue a call, to
+//!   take one packet out, to feed bytes in or to take one event out;
+//! - `io`: the transport, held per write slice ([`WRITE_SLICE`]) or per
+//!   read. No lock is held across a whole write: while a write stalls,
+//!   the reader still takes in acknowledgements and messages, and other
+//!   publishers queue (until the window is full) instead of waiting.
 //!
-//! Handlers run with neither `state` nor `io` held; the reader token stays
-//! with the thread that dispatches, so a handler may publish and subscribe
-//! but cannot serve the connection itself (`yield_for` and `subscribe_sync`
-//! return [`ClientError::Reentrant`] there).
+//! Handlers run with neither `state`, `writer` nor `io` held; the reader
+//! token stays with the thread that dispatches, so a handler may publish and
+//! subscribe but cannot serve the connection itself (`yield_for` and
+//! `subscribe_sync` return [`ClientError::Reentrant`] there).
 
 use std::collections::hash_map::RandomState;
-use std::collections::VecDeque;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::io::{ErrorKind, Read};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use super::codec::{
-    self, ConnAck, Connect, DecodeError, EncodeError, Framing, Packet, PacketType, Publish,
-    Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters, PUBLISH_DUP_FLAG, SUBACK_FAILURE,
+    self, DecodeError, EncodeError, Packet, PacketType, Publish, Subscribe, SubscribeFilters,
+    Unsubscribe, UnsubscribeFilters,
 };
 use super::topic::{self, TopicError};
 use crate::events;
@@ -38,7 +51,9 @@ use crate::net;
 use crate::state;
 use crate::transport::{Transport, TransportError};
 use iotkit_core::agent::backoff::{Backoff, BackoffConfig};
-use iotkit_core::mqtt::session::{DisconnectReason, Millis};
+use iotkit_core::mqtt::session::{
+    self as core_session, DisconnectReason, Event as SessionEvent, Millis, Session, SessionError,
+};
 
 /// Quality of service this client offers (QoS 2 is not supported).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,8 +119,14 @@ pub struct Options {
     pub reconnect_min: Duration,
     /// The cap of the reconnect backoff (see `reconnect_min`).
     pub reconnect_max: Duration,
-    /// QoS 1 publishes kept while offline (sent after reconnecting).
+    /// QoS 1 publishes kept while offline (sent after reconnecting); at
+    /// most `inflight_window`.
     pub offline_queue_limit: usize,
+    /// QoS 1 publishes that may wait for PUBACK at once, online or offline
+    /// (1..=1024): the next one is refused with [`ClientError::InflightFull`]
+    /// until an acknowledgement frees a place. Also bounds the QoS 0
+    /// messages waiting to be written.
+    pub inflight_window: u16,
 }
 
 impl Default for Options {
@@ -120,6 +141,7 @@ impl Default for Options {
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(60),
             offline_queue_limit: 32,
+            inflight_window: DEFAULT_INFLIGHT_WINDOW,
         }
     }
 }
@@ -159,7 +181,9 @@ pub enum Event<'a> {
     PublishAck {
         packet_id: u16,
     },
-    /// The publish was resent [`MAX_PUBLISH_RESENDS`] times without PUBACK and dropped.
+    /// The publish was given up without PUBACK: with
+    /// [`Client::give_up_refused_publishes`] only, after the broker dropped
+    /// the link on it [`MAX_PUBLISH_RESENDS`] + 1 times.
     PublishTimeout {
         packet_id: u16,
     },
@@ -178,13 +202,15 @@ pub type Handler = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 /// Sees every incoming PUBLISH first; returns true to consume it.
 pub type Interceptor = Arc<dyn Fn(&Message<'_>) -> bool + Send + Sync>;
 
-/// Resends of an unacknowledged QoS 1 publish before giving up with
-/// [`Event::PublishTimeout`] (and a `STATE_MQTT_QOS1_REPUB_EXCEED_MAX` state
-/// event). Resends on a live connection count; with
-/// [`Client::give_up_refused_publishes`] so does a lost link when it was the
-/// oldest publish waiting for PUBACK and the broker sent nothing after it
-/// before dropping the link.
+/// With [`Client::give_up_refused_publishes`]: resends (after reconnects)
+/// of a QoS 1 publish the broker dropped the link on before it is given up
+/// with [`Event::PublishTimeout`] (and a `STATE_MQTT_QOS1_REPUB_EXCEED_MAX`
+/// state event). Without it a QoS 1 publish is never given up; on a link
+/// that stays up it is never resent either (MQTT 3.1.1 §4.4).
 pub const MAX_PUBLISH_RESENDS: u32 = 3;
+/// QoS 1 publishes waiting for PUBACK at once, unless configured
+/// ([`Options::inflight_window`]).
+pub(crate) const DEFAULT_INFLIGHT_WINDOW: u16 = 32;
 /// Smallest read or write buffer accepted: room for any fixed header and ack.
 pub const MIN_BUFFER_SIZE: usize = 16;
 /// Longest single wait for data, so work queued by other threads (resend
@@ -198,6 +224,9 @@ const MIN_WAIT: Duration = Duration::from_millis(1);
 /// Read slice for transports without a readiness handle; the transport lock
 /// is held meanwhile, so it stays short.
 const FALLBACK_READ_SLICE: Duration = Duration::from_millis(20);
+/// Longest single transport write: a writer gives the transport back this
+/// often, so the reader can take in acknowledgements while a write stalls.
+const WRITE_SLICE: Duration = Duration::from_millis(50);
 
 /// Why a client operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,8 +262,15 @@ pub enum ClientError {
     OfflineQueueFull {
         limit: usize,
     },
-    /// All 65535 packet identifiers are in use.
-    TooManyInFlight,
+    /// `window` QoS 1 publishes already wait for PUBACK (or that many QoS 0
+    /// ones to be written).
+    InflightFull {
+        window: u16,
+    },
+    /// `limit` SUBSCRIBE/UNSUBSCRIBE requests already wait.
+    TooManyRequests {
+        limit: usize,
+    },
     /// `disconnect` was called.
     Closed,
     /// The packet needs `needed` bytes but the write buffer holds `limit`.
@@ -287,7 +323,8 @@ impl ClientError {
             ClientError::Offline | ClientError::OfflineQueueFull { .. } | ClientError::Closed => {
                 state::STATE_MQTT_IN_OFFLINE_STATUS
             }
-            ClientError::TooManyInFlight => state::STATE_MQTT_QOS1_REPUB_EXCEED_MAX,
+            ClientError::InflightFull { .. } => state::STATE_MQTT_QOS1_REPUB_EXCEED_MAX,
+            ClientError::TooManyRequests { .. } => state::STATE_MQTT_SUB_EXCEED_MAX,
             ClientError::TxBufferTooShort { .. } => state::STATE_MQTT_TX_BUFFER_TOO_SHORT,
             ClientError::InvalidTopicName(_) | ClientError::InvalidTopicFilter(_) => {
                 state::STATE_MQTT_UNEXP_TOPIC_FORMAT
@@ -364,9 +401,14 @@ impl fmt::Display for ClientError {
                 f,
                 "not connected to the MQTT server and {limit} QoS 1 messages already wait to be sent"
             ),
-            ClientError::TooManyInFlight => {
-                f.write_str("all 65535 MQTT packet identifiers are in use by unacknowledged requests")
-            }
+            ClientError::InflightFull { window } => write!(
+                f,
+                "{window} MQTT messages already wait for the server (the inflight window is full); try again after acknowledgements arrive"
+            ),
+            ClientError::TooManyRequests { limit } => write!(
+                f,
+                "{limit} MQTT subscribe/unsubscribe requests already wait for the server"
+            ),
             ClientError::Closed => f.write_str("the MQTT client was disconnected"),
             ClientError::TxBufferTooShort { needed, limit } => write!(
                 f,
@@ -404,51 +446,34 @@ enum Outcome {
     TimedOut,
 }
 
-/// A SUBSCRIBE or UNSUBSCRIBE awaiting its acknowledgement.
+/// A SUBSCRIBE or UNSUBSCRIBE the application made, until its
+/// acknowledgement (the session keeps the packet itself and its order).
 struct Request {
     packet_id: u16,
     kind: RequestKind,
     filter: String,
-    qos: u8,
-    /// When it times out; `None` while not sent on the current connection.
-    deadline: Option<Instant>,
     /// A `subscribe_sync` caller collects the outcome.
     waited: bool,
     outcome: Option<Outcome>,
 }
 
-/// An unacknowledged QoS 1 publish, kept encoded for resending.
-struct Outgoing {
-    packet_id: u16,
-    bytes: Vec<u8>,
-    /// `None` while not sent on the current connection.
-    sent_at: Option<Instant>,
-    ever_sent: bool,
-    resends: u32,
-}
-
+/// A filter's handler; messages matching no handler go to the default one.
 struct Subscription {
     filter: String,
-    qos: QoS,
     handler: Option<Handler>,
-    /// The broker acknowledged it on the current session: a resumed
-    /// session (CONNACK session present) still holds it.
-    acked: bool,
 }
 
 struct State {
+    session: Session,
     reader_owner: Option<ThreadId>,
     closed: bool,
-    next_packet_id: u16,
     subscriptions: Vec<Subscription>,
     requests: Vec<Request>,
-    /// In publish order, so a reconnect resends (and the offline queue
-    /// sends) oldest first.
-    outgoing: VecDeque<Outgoing>,
-    /// Spent publish buffers, reused so steady-state QoS 1 does not allocate.
-    pool: Vec<Vec<u8>>,
-    last_ping: Instant,
-    ping_sent_at: Option<Instant>,
+    /// Counts the links: a packet taken for one link is never written on
+    /// the next.
+    link: u64,
+    /// Why a writer or reader dropped the link, in words, for the report.
+    link_failure: Option<ClientError>,
     reconnect_at: Instant,
     /// The reconnect sequence: it starts over only after a link stayed up
     /// for a keep-alive period.
@@ -459,73 +484,41 @@ struct State {
 
 struct Io {
     transport: Option<Box<dyn Transport>>,
+    /// Which link `transport` is.
+    link: u64,
     /// A handle on the socket to wake the reader's readiness wait when the
     /// connection is dropped from another thread.
     shutdown: Option<TcpStream>,
-    write_buf: Vec<u8>,
-    /// Why a writer dropped the connection; the reader reports it.
-    failure: Option<ClientError>,
 }
 
-/// Events gathered under the state lock and delivered after releasing it.
-#[derive(Clone, Copy)]
-enum Notice {
-    SubscribeAck(u16),
-    SubscribeNack(u16),
-    SubscribeTimeout(u16),
-    UnsubscribeAck(u16),
-    UnsubscribeTimeout(u16),
-    PublishAck(u16),
-    PublishTimeout(u16),
-}
-
-impl Notice {
-    fn event(self) -> Event<'static> {
-        match self {
-            Notice::SubscribeAck(packet_id) => Event::SubscribeAck { packet_id },
-            Notice::SubscribeNack(packet_id) => Event::SubscribeNack { packet_id },
-            Notice::SubscribeTimeout(packet_id) => Event::SubscribeTimeout { packet_id },
-            Notice::UnsubscribeAck(packet_id) => Event::UnsubscribeAck { packet_id },
-            Notice::UnsubscribeTimeout(packet_id) => Event::UnsubscribeTimeout { packet_id },
-            Notice::PublishAck(packet_id) => Event::PublishAck { packet_id },
-            Notice::PublishTimeout(packet_id) => Event::PublishTimeout { packet_id },
-        }
-    }
+/// What only the writer touches: the packet being written, copied out of
+/// the session so that the session is free while it goes out. A packet
+/// the transport did not take within a slice stays here half written, for
+/// the next writer (see `Client::flush`).
+struct Writer {
+    packet: Vec<u8>,
+    /// Bytes of `packet` written so far; `packet` is live while `active`.
+    written: usize,
+    active: bool,
+    /// The link it was taken for.
+    link: u64,
+    /// When it must be out, else the link is declared lost.
+    deadline: Instant,
 }
 
 /// What only the token holder touches.
 struct Reader {
+    /// Bytes read, before they go into the session.
     buf: Vec<u8>,
-    /// Unprocessed bytes are `buf[start..filled]`.
-    start: usize,
-    filled: usize,
-    /// Bytes of an oversized packet still to skip.
-    discard: usize,
-    /// PUBACK owed for a skipped oversized QoS 1 PUBLISH.
-    overflow_ack: Option<u16>,
     online: bool,
-    /// When bytes last arrived on the current connection.
-    last_rx: Option<Instant>,
+    /// The link this reader serves.
+    link: u64,
     readiness: Option<TcpStream>,
+    /// The message being handed out, copied out of the session so that
+    /// handlers run with the session free (capacity reused).
+    topic: String,
+    payload: Vec<u8>,
     handlers: Vec<Handler>,
-    notices: Vec<Notice>,
-}
-
-impl Reader {
-    fn reset(&mut self) {
-        self.start = 0;
-        self.filled = 0;
-        self.discard = 0;
-        self.overflow_ack = None;
-    }
-
-    fn compact(&mut self) {
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.filled, 0);
-            self.filled -= self.start;
-            self.start = 0;
-        }
-    }
 }
 
 /// Releases the reader token on every exit, panics included.
@@ -548,6 +541,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// What the session's events came to, for the loop that took them.
+enum Pumped {
+    /// Every event was handed out.
+    Idle,
+    /// CONNACK accepted the link.
+    Connected,
+    /// The link went down.
+    Down(DisconnectReason),
+}
+
 /// An MQTT 3.1.1 client session. `Send + Sync`; every method takes `&self`.
 pub struct Client {
     options: Options,
@@ -555,16 +558,20 @@ pub struct Client {
     epoch: Instant,
     /// The largest packet sent (0: the write buffer size).
     max_packet_size: AtomicUsize,
-    /// See [`Client::give_up_refused_publishes`].
-    give_up_refused: AtomicBool,
     connector: Box<dyn Connector>,
     default_handler: Option<Handler>,
     interceptor: Option<Interceptor>,
     connected: AtomicBool,
+    /// A packet was queued since the writer last looked (see `flush`).
+    flush_wanted: AtomicBool,
+    /// A packet waits half written in the writer (the reader then only
+    /// polls the socket, and comes back to write soon).
+    write_pending: AtomicBool,
     state: Mutex<State>,
     /// Signalled when the reader token is released, a request completes or
     /// the client is closed.
     changed: Condvar,
+    writer: Mutex<Writer>,
     io: Mutex<Io>,
     reader: Mutex<Reader>,
 }
@@ -609,7 +616,30 @@ fn check_options(options: &Options) -> Result<(), ClientError> {
             options.keepalive.as_secs()
         ));
     }
+    if options.inflight_window == 0 || options.inflight_window > core_session::MAX_INFLIGHT_WINDOW {
+        return invalid(format!(
+            "the inflight window must be 1..{} messages (got {})",
+            core_session::MAX_INFLIGHT_WINDOW,
+            options.inflight_window
+        ));
+    }
     Ok(())
+}
+
+/// The core session's configuration from the client's options. Outgoing
+/// sizes are checked by the client (the limit can change while it runs).
+fn session_config(options: &Options) -> core_session::Config {
+    let mut config = core_session::Config::new("");
+    config.keep_alive_s = options.keepalive.as_secs() as u16;
+    config.ping_interval_ms = (options.keepalive / 2).as_millis() as u64;
+    config.clean_session = options.clean_session;
+    config.request_timeout_ms = options.request_timeout.as_millis() as u64;
+    config.max_packet_size = usize::MAX;
+    config.max_incoming_packet_size = options.read_buf_size;
+    config.inflight_window = options.inflight_window;
+    // Giving up is opt-in: see `Client::give_up_refused_publishes`.
+    config.max_publish_attempts = 0;
+    config
 }
 
 /// `timeout` from now, saturating far in the future instead of overflowing.
@@ -617,25 +647,6 @@ fn deadline_after(timeout: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(timeout)
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
-}
-
-/// The topic of the PUBLISH whose head is at the start of `head`, or "".
-fn publish_topic_of(head: &[u8]) -> &str {
-    if head.first().and_then(|b| packet_type_of(*b)) != Some(PacketType::Publish) {
-        return "";
-    }
-    // Fixed header: one byte, then 1..4 bytes of remaining length.
-    let Some(len_bytes) = head[1..].iter().take(4).position(|b| b & 0x80 == 0) else {
-        return "";
-    };
-    let at = 2 + len_bytes;
-    let (Some(&hi), Some(&lo)) = (head.get(at), head.get(at + 1)) else {
-        return "";
-    };
-    let topic_len = usize::from(u16::from_be_bytes([hi, lo]));
-    head.get(at + 2..at + 2 + topic_len)
-        .and_then(|t| std::str::from_utf8(t).ok())
-        .unwrap_or("")
 }
 
 /// A random number for backoff jitter, from the operating system's source
@@ -670,20 +681,77 @@ fn backoff_config(options: &Options) -> BackoffConfig {
     }
 }
 
-/// What the backoff policy needs to know about why a link went down.
+/// What the backoff policy needs to know about why opening a link failed.
 fn disconnect_reason(error: &ClientError) -> DisconnectReason {
     use iotkit_core::mqtt::session::TransportError as Link;
     match error {
         ClientError::Refused(code) => DisconnectReason::Refused(*code),
         ClientError::ConnAckTimeout => DisconnectReason::ConnAckTimeout,
         ClientError::PingTimeout => DisconnectReason::PingTimeout,
-        ClientError::Protocol { error, .. } => DisconnectReason::Protocol(*error),
+        ClientError::Protocol { packet, error } => DisconnectReason::Protocol {
+            packet: *packet,
+            error: *error,
+        },
         ClientError::UnexpectedPacket(packet) => DisconnectReason::UnexpectedPacket(*packet),
+        ClientError::UnexpectedQoS2 => DisconnectReason::QoS2Publish,
         ClientError::Io(TransportError::PeerClosed) => DisconnectReason::Transport(Link::Closed),
         ClientError::WriteTimeout | ClientError::Write(_) => {
             DisconnectReason::Transport(Link::Write)
         }
         _ => DisconnectReason::Transport(Link::Read),
+    }
+}
+
+/// The error a lost link is reported with: what the failing reader or
+/// writer recorded, else the session's reason in the client's words.
+fn link_error(reason: &DisconnectReason, recorded: Option<ClientError>) -> ClientError {
+    use iotkit_core::mqtt::session::TransportError as Link;
+    if let Some(error) = recorded {
+        return error;
+    }
+    match *reason {
+        DisconnectReason::Requested => ClientError::Closed,
+        DisconnectReason::Refused(code) => ClientError::Refused(code),
+        DisconnectReason::ConnAckTimeout => ClientError::ConnAckTimeout,
+        DisconnectReason::PingTimeout => ClientError::PingTimeout,
+        DisconnectReason::Transport(Link::Closed) => ClientError::Io(TransportError::PeerClosed),
+        DisconnectReason::Transport(Link::Write) => ClientError::Write(TransportError::Failed(
+            "the connection was closed while writing".into(),
+        )),
+        DisconnectReason::Transport(Link::Read) => ClientError::Io(TransportError::Failed(
+            "the connection failed while reading".into(),
+        )),
+        DisconnectReason::Protocol { packet, error } => ClientError::Protocol { packet, error },
+        DisconnectReason::UnexpectedPacket(packet) => ClientError::UnexpectedPacket(packet),
+        DisconnectReason::QoS2Publish => ClientError::UnexpectedQoS2,
+    }
+}
+
+/// A refusal of the session, in the client's terms.
+fn session_error(error: SessionError, packet: PacketType, closed: bool) -> ClientError {
+    match error {
+        SessionError::NotConnected if closed => ClientError::Closed,
+        SessionError::NotConnected => ClientError::Offline,
+        SessionError::AlreadyConnected => ClientError::UnexpectedPacket(PacketType::ConnAck),
+        SessionError::Full { window } => ClientError::InflightFull { window },
+        SessionError::RequestQueueFull { limit } => ClientError::TooManyRequests { limit },
+        SessionError::TooManySubscriptions { limit } => ClientError::TooManyRequests { limit },
+        SessionError::TooLarge { len, max } => ClientError::TxBufferTooShort {
+            needed: len,
+            limit: max,
+        },
+        SessionError::Encode(EncodeError::InvalidTopicName(e)) => ClientError::InvalidTopicName(e),
+        SessionError::Encode(EncodeError::InvalidTopicFilter(e)) => {
+            ClientError::InvalidTopicFilter(e)
+        }
+        SessionError::Encode(error) => ClientError::Encode { packet, error },
+    }
+}
+
+fn core_qos(qos: QoS) -> core_session::QoS {
+    match qos {
+        QoS::AtMostOnce => core_session::QoS::AtMostOnce,
+        QoS::AtLeastOnce => core_session::QoS::AtLeastOnce,
     }
 }
 
@@ -699,47 +767,51 @@ impl Client {
     ) -> Result<Client, ClientError> {
         // Failures are returned, not raised: the caller reports each once.
         check_options(&options)?;
+        let session = Session::new(session_config(&options))
+            .map_err(|e| ClientError::InvalidOptions(e.to_string()))?;
         let now = Instant::now();
         let client = Client {
             epoch: now,
             max_packet_size: AtomicUsize::new(0),
-            give_up_refused: AtomicBool::new(false),
             connector,
             default_handler,
             interceptor,
             connected: AtomicBool::new(false),
+            flush_wanted: AtomicBool::new(false),
+            write_pending: AtomicBool::new(false),
             state: Mutex::new(State {
+                session,
                 reader_owner: None,
                 closed: false,
-                next_packet_id: 0,
                 subscriptions: Vec::new(),
                 requests: Vec::new(),
-                outgoing: VecDeque::new(),
-                pool: Vec::new(),
-                last_ping: now,
-                ping_sent_at: None,
+                link: 0,
+                link_failure: None,
                 reconnect_at: now,
                 backoff: Backoff::new(backoff_config(&options)),
                 reconnect_stopped: false,
             }),
             changed: Condvar::new(),
+            writer: Mutex::new(Writer {
+                packet: Vec::with_capacity(options.write_buf_size),
+                written: 0,
+                active: false,
+                link: 0,
+                deadline: now,
+            }),
             io: Mutex::new(Io {
                 transport: None,
+                link: 0,
                 shutdown: None,
-                write_buf: vec![0; options.write_buf_size],
-                failure: None,
             }),
             reader: Mutex::new(Reader {
                 buf: vec![0; options.read_buf_size],
-                start: 0,
-                filled: 0,
-                discard: 0,
-                overflow_ack: None,
                 online: false,
-                last_rx: None,
+                link: 0,
                 readiness: None,
+                topic: String::new(),
+                payload: Vec::new(),
                 handlers: Vec::with_capacity(8),
-                notices: Vec::with_capacity(8),
             }),
             options,
         };
@@ -752,6 +824,7 @@ impl Client {
             let mut reader = lock(&client.reader);
             client.establish(&mut reader)?;
             client.emit(&Event::Connected);
+            client.flush();
             drop(reader);
             drop(token);
         }
@@ -759,8 +832,8 @@ impl Client {
     }
 
     /// Serves the connection for `timeout`: reads and dispatches packets,
-    /// keeps alive, resends, times out requests, reconnects with backoff.
-    /// Sleeps while there is nothing to do. Returns `Err(Closed)` after
+    /// keeps alive, times out requests, reconnects with backoff. Sleeps
+    /// while there is nothing to do. Returns `Err(Closed)` after
     /// `disconnect` and `Err(Reentrant)` from inside a handler; when another
     /// thread is serving, waits for it to finish (up to `timeout`).
     pub fn yield_for(&self, timeout: Duration) -> Result<(), ClientError> {
@@ -818,7 +891,9 @@ impl Client {
                             return Err(ClientError::Closed);
                         }
                         None if Instant::now() >= deadline => {
-                            state.requests.remove(i);
+                            // Nobody waits any more; a late SUBACK only
+                            // raises the asynchronous notice.
+                            state.requests[i].waited = false;
                             Some(Outcome::TimedOut)
                         }
                         None => None,
@@ -843,33 +918,36 @@ impl Client {
     pub fn unsubscribe(&self, filter: &str) -> Result<u16, ClientError> {
         topic::validate_topic_filter(filter).map_err(ClientError::InvalidTopicFilter)?;
         let filters = [filter];
-        let packet = Packet::Unsubscribe(Unsubscribe {
+        self.check_fits(&Packet::Unsubscribe(Unsubscribe {
             packet_id: 1,
             filters: UnsubscribeFilters::List(&filters),
-        });
-        self.check_fits(&packet)?;
+        }))?;
         let mut state = self.lock_state();
         if state.closed {
             return Err(ClientError::Closed);
         }
+        let packet_id = state
+            .session
+            .unsubscribe(filter)
+            .map_err(|e| session_error(e, PacketType::Unsubscribe, false))?;
         state.subscriptions.retain(|s| s.filter != filter);
-        let packet_id = Self::allocate_packet_id(&mut state)?;
         state.requests.push(Request {
             packet_id,
             kind: RequestKind::Unsubscribe,
             filter: filter.to_owned(),
-            qos: 0,
-            deadline: None,
             waited: false,
             outcome: None,
         });
-        self.send_request(&mut state, packet_id)?;
+        drop(state);
+        self.flush();
         Ok(packet_id)
     }
 
     /// Publishes. QoS 0 returns 0 and fails while offline; QoS 1 returns the
-    /// packet id, is resent (DUP) until acknowledged and queued while offline
-    /// (up to `offline_queue_limit`).
+    /// packet id, is queued while offline (up to `offline_queue_limit`) and
+    /// resent with DUP after every reconnect until acknowledged. At most
+    /// `inflight_window` QoS 1 publishes wait for PUBACK at once
+    /// ([`ClientError::InflightFull`] beyond).
     pub fn publish(
         &self,
         topic_name: &str,
@@ -878,69 +956,33 @@ impl Client {
         retain: bool,
     ) -> Result<u16, ClientError> {
         topic::validate_topic_name(topic_name).map_err(ClientError::InvalidTopicName)?;
-        let mut publish = Publish {
+        self.check_fits(&Packet::Publish(Publish {
             topic: topic_name,
             payload,
             qos: qos as u8,
             dup: false,
             retain,
             packet_id: if qos == QoS::AtLeastOnce { 1 } else { 0 },
-        };
-        let len = self.check_fits(&Packet::Publish(publish))?;
-        if qos == QoS::AtMostOnce {
-            if !self.connected.load(Ordering::Acquire) {
-                return Err(if self.lock_state().closed {
-                    ClientError::Closed
-                } else {
-                    ClientError::Offline
-                });
-            }
-            self.send_packet(&Packet::Publish(publish))?;
-            return Ok(0);
-        }
+        }))?;
         let mut state = self.lock_state();
         if state.closed {
             return Err(ClientError::Closed);
         }
-        let online = self.connected.load(Ordering::Acquire);
-        if !online {
-            let queued = state
-                .outgoing
-                .iter()
-                .filter(|o| o.sent_at.is_none())
-                .count();
-            if queued >= self.options.offline_queue_limit {
-                return Err(ClientError::OfflineQueueFull {
-                    limit: self.options.offline_queue_limit,
-                });
-            }
+        if qos == QoS::AtLeastOnce
+            && !self.connected.load(Ordering::Acquire)
+            && state.session.inflight() >= self.options.offline_queue_limit
+        {
+            return Err(ClientError::OfflineQueueFull {
+                limit: self.options.offline_queue_limit,
+            });
         }
-        publish.packet_id = Self::allocate_packet_id(&mut state)?;
-        let mut bytes = state.pool.pop().unwrap_or_default();
-        bytes.clear();
-        bytes.resize(len, 0);
-        codec::encode(&Packet::Publish(publish), &mut bytes).map_err(|error| {
-            ClientError::Encode {
-                packet: PacketType::Publish,
-                error,
-            }
-        })?;
-        let mut entry = Outgoing {
-            packet_id: publish.packet_id,
-            bytes,
-            sent_at: None,
-            ever_sent: false,
-            resends: 0,
-        };
-        if online {
-            // A failed write leaves the publish queued for the reconnect.
-            if self.write_bytes(&entry.bytes).is_ok() {
-                entry.sent_at = Some(Instant::now());
-                entry.ever_sent = true;
-            }
-        }
-        state.outgoing.push_back(entry);
-        Ok(publish.packet_id)
+        let packet_id = state
+            .session
+            .publish(topic_name, payload, core_qos(qos), retain)
+            .map_err(|e| session_error(e, PacketType::Publish, false))?;
+        drop(state);
+        self.flush();
+        Ok(packet_id)
     }
 
     pub fn is_connected(&self) -> bool {
@@ -950,23 +992,18 @@ impl Client {
     /// Sends DISCONNECT and closes. Safe at any time and more than once; a
     /// `yield_for` or `subscribe_sync` in another thread returns `Err(Closed)`.
     pub fn disconnect(&self) {
-        let mut state = self.lock_state();
-        if state.closed {
-            return;
-        }
-        state.closed = true;
         {
-            let mut io = lock(&self.io);
-            if let Some(mut transport) = io.transport.take() {
-                let bytes = [(PacketType::Disconnect as u8) << 4, 0];
-                let _ = transport.write(&bytes, self.options.request_timeout);
+            let mut state = self.lock_state();
+            if state.closed {
+                return;
             }
-            if let Some(socket) = io.shutdown.take() {
-                let _ = socket.shutdown(Shutdown::Both);
-            }
+            state.closed = true;
+            state.session.disconnect();
         }
+        // DISCONNECT goes out unless a stalled write holds the writer.
+        self.flush();
+        Self::drop_transport(&mut lock(&self.io));
         self.connected.store(false, Ordering::Release);
-        drop(state);
         self.changed.notify_all();
     }
 
@@ -978,16 +1015,19 @@ impl Client {
         self.max_packet_size.store(limit, Ordering::Release);
     }
 
-    /// Opt-in (off by default): a QoS 1 publish after which the broker
-    /// dropped the link without sending anything (what a broker does to a
-    /// publish it refuses, e.g. one over its maximum packet size) is charged
-    /// an attempt; after [`MAX_PUBLISH_RESENDS`] such reconnects it is given
-    /// up with [`Event::PublishTimeout`] and a `STATE_MQTT_QOS1_REPUB_EXCEED_MAX`
-    /// state event, so later publishes get through. Off, a QoS 1 publish is
-    /// resent after every reconnect until acknowledged: a flaky link looks
-    /// the same as a refusal and must not lose messages.
+    /// Opt-in (off by default): a QoS 1 publish the broker dropped the link
+    /// on before acknowledging it (what a broker does to a publish it
+    /// refuses, e.g. one over its maximum packet size) is given up after
+    /// [`MAX_PUBLISH_RESENDS`] + 1 sends, with [`Event::PublishTimeout`] and
+    /// a `STATE_MQTT_QOS1_REPUB_EXCEED_MAX` state event, so later publishes
+    /// get through. After a reconnect the oldest unacknowledged publish is
+    /// resent alone until a PUBACK shows the link carries messages, so only
+    /// the refused one is charged. Off, a QoS 1 publish is resent after
+    /// every reconnect until acknowledged: a flaky link looks the same as a
+    /// refusal and must not lose messages.
     pub fn give_up_refused_publishes(&self, on: bool) {
-        self.give_up_refused.store(on, Ordering::Release);
+        let attempts = if on { MAX_PUBLISH_RESENDS + 1 } else { 0 };
+        self.lock_state().session.set_max_publish_attempts(attempts);
     }
 
     /// The largest packet this client sends.
@@ -996,6 +1036,11 @@ impl Client {
             0 => self.options.write_buf_size,
             limit => limit.min(self.options.write_buf_size),
         }
+    }
+
+    /// QoS 1 publishes waiting for PUBACK (or for the link to send them).
+    pub fn inflight(&self) -> usize {
+        self.lock_state().session.inflight()
     }
 
     /// From now on a lost link is not re-opened: the client stays
@@ -1008,6 +1053,10 @@ impl Client {
 
     fn lock_state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
+    }
+
+    fn millis(&self, now: Instant) -> Millis {
+        millis_since(self.epoch, now)
     }
 
     fn emit(&self, event: &Event<'_>) {
@@ -1032,22 +1081,6 @@ impl Client {
         Ok(needed)
     }
 
-    fn allocate_packet_id(state: &mut State) -> Result<u16, ClientError> {
-        if state.outgoing.len() + state.requests.len() >= usize::from(u16::MAX) {
-            return Err(ClientError::TooManyInFlight);
-        }
-        loop {
-            state.next_packet_id = state.next_packet_id.wrapping_add(1);
-            let id = state.next_packet_id;
-            if id != 0
-                && !state.outgoing.iter().any(|o| o.packet_id == id)
-                && !state.requests.iter().any(|r| r.packet_id == id)
-            {
-                return Ok(id);
-            }
-        }
-    }
-
     fn request_subscribe(
         &self,
         filter: &str,
@@ -1065,131 +1098,149 @@ impl Client {
         if state.closed {
             return Err(ClientError::Closed);
         }
+        let packet_id = state
+            .session
+            .subscribe(filter, core_qos(qos))
+            .map_err(|e| session_error(e, PacketType::Subscribe, false))?;
         match state.subscriptions.iter_mut().find(|s| s.filter == filter) {
-            Some(existing) => {
-                existing.qos = qos;
-                existing.handler = handler;
-                existing.acked = false;
-            }
+            Some(existing) => existing.handler = handler,
             None => state.subscriptions.push(Subscription {
                 filter: filter.to_owned(),
-                qos,
                 handler,
-                acked: false,
             }),
         }
-        let packet_id = Self::allocate_packet_id(&mut state)?;
         state.requests.push(Request {
             packet_id,
             kind: RequestKind::Subscribe,
             filter: filter.to_owned(),
-            qos: qos as u8,
-            deadline: None,
             waited,
             outcome: None,
         });
-        self.send_request(&mut state, packet_id)?;
+        drop(state);
+        self.flush();
         Ok(packet_id)
     }
 
-    /// Sends the request `packet_id` if connected; offline it waits for the
-    /// reconnect. Only a write failure (which drops the connection) keeps it
-    /// unsent too.
-    fn send_request(&self, state: &mut State, packet_id: u16) -> Result<(), ClientError> {
-        if !self.connected.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let Some(request) = state.requests.iter_mut().find(|r| r.packet_id == packet_id) else {
-            return Ok(());
-        };
-        if self.write_request(request).is_ok() {
-            request.deadline = Some(Instant::now() + self.options.request_timeout);
-        }
-        Ok(())
-    }
-
-    fn write_request(&self, request: &Request) -> Result<(), ClientError> {
-        let subscribe_filters = [(request.filter.as_str(), request.qos)];
-        let unsubscribe_filters = [request.filter.as_str()];
-        let packet = match request.kind {
-            RequestKind::Subscribe => Packet::Subscribe(Subscribe {
-                packet_id: request.packet_id,
-                filters: SubscribeFilters::List(&subscribe_filters),
-            }),
-            RequestKind::Unsubscribe => Packet::Unsubscribe(Unsubscribe {
-                packet_id: request.packet_id,
-                filters: UnsubscribeFilters::List(&unsubscribe_filters),
-            }),
-        };
-        self.send_packet(&packet)
-    }
-
-    /// Encodes into the write buffer and sends in one transport write.
-    fn send_packet(&self, packet: &Packet<'_>) -> Result<(), ClientError> {
-        let mut io = lock(&self.io);
-        let Io {
-            transport,
-            write_buf,
-            ..
-        } = &mut *io;
-        if transport.is_none() {
-            return Err(ClientError::Offline);
-        }
-        let len = codec::encode(packet, write_buf).map_err(|error| match error {
-            EncodeError::BufferTooSmall { needed, available } => ClientError::TxBufferTooShort {
-                needed,
-                limit: available,
-            },
-            error => ClientError::Encode {
-                packet: packet.packet_type(),
-                error,
-            },
-        })?;
-        let result = Self::write_all(
-            transport.as_mut().expect("checked above"),
-            &write_buf[..len],
-            self.options.request_timeout,
-        );
-        self.after_write(&mut io, result)
-    }
-
-    fn write_bytes(&self, bytes: &[u8]) -> Result<(), ClientError> {
-        let mut io = lock(&self.io);
-        let Some(transport) = io.transport.as_mut() else {
-            return Err(ClientError::Offline);
-        };
-        let result = Self::write_all(transport, bytes, self.options.request_timeout);
-        self.after_write(&mut io, result)
-    }
-
-    fn write_all(
-        transport: &mut Box<dyn Transport>,
-        bytes: &[u8],
-        timeout: Duration,
-    ) -> Result<(), ClientError> {
-        let deadline = Instant::now() + timeout;
-        let mut written = 0;
-        while written < bytes.len() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(ClientError::WriteTimeout);
+    /// Writes what the session queued. Whoever finds the writer free writes,
+    /// including what other threads queue meanwhile (`flush_wanted` tells
+    /// it), until the session has nothing left or the transport took less
+    /// than a packet within one [`WRITE_SLICE`]: then the rest waits in the
+    /// writer, the caller returns, and the next caller (the reader's loop
+    /// comes back at once while a packet waits) goes on with it. Whoever
+    /// finds the writer busy returns at once. So no caller waits longer than
+    /// one slice for a stalled link, and the reader reads between slices.
+    /// Failures drop the link (see `link_failed`); the reader reports them.
+    fn flush(&self) {
+        loop {
+            self.flush_wanted.store(true, Ordering::SeqCst);
+            let mut writer = match self.writer.try_lock() {
+                Ok(writer) => writer,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            };
+            let finished = self.write_queued(&mut writer);
+            self.write_pending.store(writer.active, Ordering::SeqCst);
+            drop(writer);
+            // A packet queued after the writer's last look but before it
+            // let go would otherwise wait for the next call.
+            if !finished || !self.flush_wanted.load(Ordering::SeqCst) {
+                return;
             }
-            written += transport
-                .write(&bytes[written..], left)
+        }
+    }
+
+    /// The writer's loop; false when it stopped with a packet half written.
+    fn write_queued(&self, writer: &mut Writer) -> bool {
+        loop {
+            if !writer.active {
+                self.flush_wanted.store(false, Ordering::SeqCst);
+                if !self.take_packet(writer) {
+                    return true;
+                }
+            }
+            match self.write_slice(writer) {
+                Ok(()) if !writer.active => {}
+                Ok(()) if Instant::now() >= writer.deadline => {
+                    writer.active = false;
+                    self.link_failed(writer.link, ClientError::WriteTimeout);
+                }
+                Ok(()) => return false,
+                Err(error) => {
+                    writer.active = false;
+                    self.link_failed(writer.link, error);
+                }
+            }
+        }
+    }
+
+    /// Copies the next packet out of the session into the writer.
+    fn take_packet(&self, writer: &mut Writer) -> bool {
+        let mut state = self.lock_state();
+        let now = Instant::now();
+        let Some(bytes) = state.session.poll_transmit(self.millis(now)) else {
+            return false;
+        };
+        writer.packet.clear();
+        writer.packet.extend_from_slice(bytes);
+        writer.written = 0;
+        writer.active = true;
+        writer.link = state.link;
+        writer.deadline = deadline_after(self.options.request_timeout);
+        true
+    }
+
+    /// Writes what the transport takes within one [`WRITE_SLICE`], with the
+    /// transport lock held for that slice only. A packet for a link that is
+    /// gone is dropped (the session forgot it too).
+    fn write_slice(&self, writer: &mut Writer) -> Result<(), ClientError> {
+        let mut io = lock(&self.io);
+        let live = io.link == writer.link;
+        let transport = match io.transport.as_mut() {
+            Some(transport) if live => transport,
+            _ => {
+                writer.active = false;
+                return Ok(());
+            }
+        };
+        let slice = writer
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .min(WRITE_SLICE);
+        if !slice.is_zero() {
+            writer.written += transport
+                .write(&writer.packet[writer.written..], slice)
                 .map_err(ClientError::Write)?;
         }
+        if writer.written >= writer.packet.len() {
+            writer.active = false;
+        }
         Ok(())
     }
 
-    /// A failed write leaves a half-written packet on the stream: the
-    /// connection is dropped and the reader reports it.
-    fn after_write(&self, io: &mut Io, result: Result<(), ClientError>) -> Result<(), ClientError> {
-        if let Err(e) = &result {
-            Self::drop_transport(io);
-            io.failure.get_or_insert_with(|| e.clone());
-            self.connected.store(false, Ordering::Release);
+    /// A read or write on `link` failed: the session learns it (and emits
+    /// `Disconnected`), the transport is closed, and why is kept for the
+    /// reader's report.
+    fn link_failed(&self, link: u64, error: ClientError) {
+        use iotkit_core::mqtt::session::TransportError as Link;
+        {
+            let mut state = self.lock_state();
+            if state.link != link {
+                return;
+            }
+            let kind = match &error {
+                ClientError::Io(TransportError::PeerClosed) => Link::Closed,
+                ClientError::Io(_) => Link::Read,
+                _ => Link::Write,
+            };
+            state.session.transport_failed(kind);
+            state.link_failure.get_or_insert(error);
         }
-        result
+        let mut io = lock(&self.io);
+        if io.link == link {
+            Self::drop_transport(&mut io);
+        }
+        drop(io);
+        self.connected.store(false, Ordering::Release);
     }
 
     fn drop_transport(io: &mut Io) {
@@ -1251,8 +1302,8 @@ impl Client {
             .map_or(true, |r| r.outcome.is_some())
     }
 
-    /// The state machine, run by the token holder until `deadline` (or until
-    /// request `watch` settles).
+    /// The loop, run by the token holder until `deadline` (or until request
+    /// `watch` settles).
     fn serve(
         &self,
         reader: &mut Reader,
@@ -1276,9 +1327,6 @@ impl Client {
                         return Ok(());
                     }
                 }
-            }
-            if reader.online && !self.connected.load(Ordering::Acquire) {
-                self.connection_lost(reader, None);
             }
             let now = Instant::now();
             if !reader.online {
@@ -1305,8 +1353,15 @@ impl Client {
                 drop(state);
                 continue;
             }
-            if let Err(e) = self.process_buffer(reader) {
-                self.connection_lost(reader, Some(e));
+            let next_timer = {
+                let mut state = self.lock_state();
+                state.session.handle_timeout(self.millis(now));
+                state
+                    .session
+                    .next_deadline()
+                    .map(|ms| self.epoch + Duration::from_millis(ms))
+            };
+            if self.pump_and_flush(reader)? {
                 continue;
             }
             if let Some(id) = watch {
@@ -1314,200 +1369,143 @@ impl Client {
                     return Ok(());
                 }
             }
-            let next_timer = match self.run_timers(reader, now) {
-                Ok(next) => next,
-                Err(e) => {
-                    self.connection_lost(reader, Some(e));
-                    continue;
-                }
-            };
             if now >= deadline && polled {
                 return Ok(());
             }
             polled = true;
-            let until = deadline.min(next_timer).min(now + WAIT_SLICE);
-            if let Err(e) = self.read_some(reader, until) {
-                self.connection_lost(reader, Some(e));
+            let mut until = deadline.min(now + WAIT_SLICE);
+            if self.write_pending.load(Ordering::SeqCst) {
+                // Only look at the socket: a half-written packet waits for
+                // this thread's next slice.
+                until = now;
+            }
+            if let Some(timer) = next_timer {
+                until = until.min(timer);
+            }
+            self.read_some(reader, until);
+            self.pump_and_flush(reader)?;
+        }
+    }
+
+    /// Hands out the session's events and writes what they queued
+    /// (acknowledgements). True when the link went down meanwhile (it was
+    /// reported).
+    fn pump_and_flush(&self, reader: &mut Reader) -> Result<bool, ClientError> {
+        match self.pump(reader) {
+            Pumped::Down(reason) => {
+                self.connection_lost(reader, &reason);
+                // What the session decided with the loss (publishes given up).
+                self.pump(reader);
+                Ok(true)
+            }
+            Pumped::Idle | Pumped::Connected => {
+                self.flush();
+                Ok(false)
             }
         }
     }
 
-    /// Waits until data arrives or `until`, then reads what is there.
-    fn read_some(&self, reader: &mut Reader, until: Instant) -> Result<(), ClientError> {
-        let buffered = lock(&self.io)
-            .transport
-            .as_ref()
-            .is_some_and(|t| t.buffered() > 0);
-        let read_timeout = match &reader.readiness {
-            Some(socket) if !buffered => {
-                let wait = until.saturating_duration_since(Instant::now());
-                if !wait_readable(socket, wait) {
-                    return Ok(());
-                }
-                READ_AFTER_READY
-            }
-            Some(_) => READ_AFTER_READY,
-            None => until
-                .saturating_duration_since(Instant::now())
-                .clamp(MIN_WAIT, FALLBACK_READ_SLICE),
-        };
-        reader.compact();
-        if reader.filled == reader.buf.len() {
-            // process_buffer always makes room; nothing to read into.
-            return Ok(());
-        }
-        let mut io = lock(&self.io);
-        let Some(transport) = io.transport.as_mut() else {
-            return Ok(()); // dropped by a writer; serve() notices
-        };
-        match transport.read(&mut reader.buf[reader.filled..], read_timeout) {
-            Ok(n) => {
-                if n > 0 {
-                    reader.last_rx = Some(Instant::now());
-                }
-                reader.filled += n;
-                Ok(())
-            }
-            Err(e) => {
-                Self::drop_transport(&mut io);
-                self.connected.store(false, Ordering::Release);
-                Err(ClientError::Io(e))
-            }
-        }
-    }
-
-    /// Decodes and handles every complete packet in the read buffer.
-    fn process_buffer(&self, reader: &mut Reader) -> Result<(), ClientError> {
+    /// Hands the session's events to handlers, one at a time, each with the
+    /// session free. Stops at `Connected` and `Disconnected`.
+    fn pump(&self, reader: &mut Reader) -> Pumped {
         loop {
-            if reader.discard > 0 {
-                let skip = reader.discard.min(reader.filled - reader.start);
-                reader.start += skip;
-                reader.discard -= skip;
-                if reader.discard > 0 {
-                    break;
-                }
-                if let Some(packet_id) = reader.overflow_ack.take() {
-                    self.send_small(&puback_bytes(packet_id))?;
-                }
-                continue;
+            let mut guard = self.lock_state();
+            if guard.closed {
+                return Pumped::Idle;
             }
-            let pending = &reader.buf[reader.start..reader.filled];
-            let frame = codec::frame(pending).map_err(|error| ClientError::Protocol {
-                packet: pending.first().and_then(|b| packet_type_of(*b)),
-                error,
-            })?;
-            let Framing::Complete { total_len, .. } = frame else {
-                break;
+            let state = &mut *guard;
+            let Some(event) = state.session.poll_event() else {
+                return Pumped::Idle;
             };
-            if total_len > reader.buf.len() {
-                // Too big to ever fit: once the buffer is full of its head,
-                // report and skip the rest as it arrives.
-                reader.compact();
-                if reader.filled < reader.buf.len() {
-                    break;
-                }
-                reader.overflow_ack = owed_puback(&reader.buf);
-                reader.discard = total_len - reader.filled;
-                reader.start = reader.filled;
-                self.emit(&Event::BufferOverflow {
-                    needed: total_len,
-                    limit: reader.buf.len(),
-                    topic: publish_topic_of(&reader.buf),
-                });
-                continue;
-            }
-            if total_len > pending.len() {
-                break;
-            }
-            let start = reader.start;
-            let Reader {
-                buf,
-                handlers,
-                notices,
-                ..
-            } = reader;
-            let bytes = &buf[start..start + total_len];
-            let (packet, _) = codec::decode(bytes).map_err(|error| ClientError::Protocol {
-                packet: packet_type_of(bytes[0]),
-                error,
-            })?;
-            reader.start += total_len;
-            self.handle_packet(packet, handlers, notices)?;
-        }
-        if reader.start == reader.filled {
-            reader.start = 0;
-            reader.filled = 0;
-        }
-        Ok(())
-    }
-
-    fn handle_packet(
-        &self,
-        packet: Packet<'_>,
-        handlers: &mut Vec<Handler>,
-        notices: &mut Vec<Notice>,
-    ) -> Result<(), ClientError> {
-        match packet {
-            Packet::Publish(publish) => {
-                if publish.qos == 2 {
-                    return Err(ClientError::UnexpectedQoS2);
-                }
-                self.dispatch(&publish, handlers);
-                if publish.qos == 1 {
-                    self.send_small(&puback_bytes(publish.packet_id))?;
-                }
-            }
-            Packet::PubAck { packet_id } => {
-                let mut state = self.lock_state();
-                if let Some(i) = state.outgoing.iter().position(|o| o.packet_id == packet_id) {
-                    if let Some(done) = state.outgoing.remove(i) {
-                        state.pool.push(done.bytes);
+            match event {
+                SessionEvent::Connected { .. } => return Pumped::Connected,
+                SessionEvent::Disconnected { reason } => return Pumped::Down(reason),
+                SessionEvent::Message(message) => {
+                    reader.topic.clear();
+                    reader.topic.push_str(message.topic);
+                    reader.payload.clear();
+                    reader.payload.extend_from_slice(message.payload);
+                    let meta = (
+                        message.qos as u8,
+                        message.dup,
+                        message.retain,
+                        message.packet_id,
+                    );
+                    reader.handlers.clear();
+                    for subscription in &state.subscriptions {
+                        if topic::matches(&subscription.filter, &reader.topic) {
+                            if let Some(handler) = &subscription.handler {
+                                reader.handlers.push(Arc::clone(handler));
+                            }
+                        }
                     }
-                    notices.push(Notice::PublishAck(packet_id));
+                    drop(guard);
+                    self.dispatch(reader, meta);
+                }
+                SessionEvent::PublishAcked { packet_id } => {
+                    drop(guard);
+                    self.emit(&Event::PublishAck { packet_id });
+                }
+                SessionEvent::PublishGaveUp {
+                    packet_id,
+                    attempts,
+                } => {
+                    drop(guard);
+                    events::state_event(
+                        state::STATE_MQTT_QOS1_REPUB_EXCEED_MAX,
+                        &format!(
+                            "MQTT QoS 1 publish {packet_id} given up: the server dropped the connection each of the {attempts} times it was sent"
+                        ),
+                    );
+                    self.emit(&Event::PublishTimeout { packet_id });
+                }
+                SessionEvent::SubscribeAcked { packet_id, granted } => {
+                    let notice = if granted.is_some() {
+                        Event::SubscribeAck { packet_id }
+                    } else {
+                        Event::SubscribeNack { packet_id }
+                    };
+                    let refused = granted.is_none();
+                    self.settle(guard, packet_id, refused);
+                    self.emit(&notice);
+                }
+                SessionEvent::UnsubscribeAcked { packet_id } => {
+                    self.settle(guard, packet_id, false);
+                    self.emit(&Event::UnsubscribeAck { packet_id });
+                }
+                SessionEvent::RequestTimedOut { packet_id } => {
+                    let notice = match self.time_out(guard, packet_id) {
+                        Some(RequestKind::Unsubscribe) => Event::UnsubscribeTimeout { packet_id },
+                        _ => Event::SubscribeTimeout { packet_id },
+                    };
+                    self.emit(&notice);
+                }
+                SessionEvent::IncomingTooLarge { needed, limit } => {
+                    reader.topic.clear();
+                    reader.topic.push_str(state.session.oversized_topic());
+                    drop(guard);
+                    self.emit(&Event::BufferOverflow {
+                        needed,
+                        limit,
+                        topic: &reader.topic,
+                    });
                 }
             }
-            Packet::SubAck(ack) => {
-                let refused = ack.return_codes.first() == Some(&SUBACK_FAILURE);
-                self.settle(RequestKind::Subscribe, ack.packet_id, refused, notices);
-            }
-            Packet::UnsubAck { packet_id } => {
-                self.settle(RequestKind::Unsubscribe, packet_id, false, notices);
-            }
-            Packet::PingResp => self.lock_state().ping_sent_at = None,
-            other => return Err(ClientError::UnexpectedPacket(other.packet_type())),
         }
-        for notice in notices.drain(..) {
-            self.emit(&notice.event());
-        }
-        Ok(())
     }
 
-    /// Records the acknowledgement of a SUBSCRIBE/UNSUBSCRIBE.
-    fn settle(&self, kind: RequestKind, packet_id: u16, refused: bool, notices: &mut Vec<Notice>) {
-        let mut state = self.lock_state();
-        let Some(i) = state
-            .requests
-            .iter()
-            .position(|r| r.packet_id == packet_id && r.kind == kind)
-        else {
-            // A late ack of a request given up on: nothing waits for it.
+    /// Records the acknowledgement of a SUBSCRIBE/UNSUBSCRIBE (releases the
+    /// state lock).
+    fn settle(&self, mut state: MutexGuard<'_, State>, packet_id: u16, refused: bool) {
+        let Some(i) = state.requests.iter().position(|r| r.packet_id == packet_id) else {
             return;
         };
         if refused {
-            let filter = std::mem::take(&mut state.requests[i].filter);
-            state.subscriptions.retain(|s| s.filter != filter);
-        } else if kind == RequestKind::Subscribe {
+            // The session forgot the filter; so does the dispatch.
             let state = &mut *state;
             let filter = &state.requests[i].filter;
-            if let Some(sub) = state.subscriptions.iter_mut().find(|s| &s.filter == filter) {
-                sub.acked = true;
-            }
+            state.subscriptions.retain(|s| &s.filter != filter);
         }
-        notices.push(match (kind, refused) {
-            (RequestKind::Subscribe, false) => Notice::SubscribeAck(packet_id),
-            (RequestKind::Subscribe, true) => Notice::SubscribeNack(packet_id),
-            (RequestKind::Unsubscribe, _) => Notice::UnsubscribeAck(packet_id),
-        });
         if state.requests[i].waited {
             state.requests[i].outcome = Some(if refused {
                 Outcome::Refused
@@ -1517,39 +1515,52 @@ impl Client {
             drop(state);
             self.changed.notify_all();
         } else {
-            // In order: what is still pending is resent oldest first.
             state.requests.remove(i);
         }
     }
 
-    /// Hands a PUBLISH to the interceptor, then to every matching
-    /// subscription's handler, else to the default handler.
-    fn dispatch(&self, publish: &Publish<'_>, handlers: &mut Vec<Handler>) {
+    /// A request's acknowledgement did not come in time (releases the state
+    /// lock); returns its kind.
+    fn time_out(&self, mut state: MutexGuard<'_, State>, packet_id: u16) -> Option<RequestKind> {
+        let i = state
+            .requests
+            .iter()
+            .position(|r| r.packet_id == packet_id)?;
+        let kind = state.requests[i].kind;
+        if state.requests[i].waited {
+            state.requests[i].outcome = Some(Outcome::TimedOut);
+            drop(state);
+            self.changed.notify_all();
+        } else {
+            state.requests.remove(i);
+        }
+        Some(kind)
+    }
+
+    /// Hands the message in `reader` to the interceptor, then to every
+    /// matching subscription's handler, else to the default handler.
+    fn dispatch(&self, reader: &mut Reader, (qos, dup, retain, packet_id): (u8, bool, bool, u16)) {
+        let Reader {
+            topic,
+            payload,
+            handlers,
+            ..
+        } = reader;
         let message = Message {
-            topic: publish.topic,
-            payload: publish.payload,
-            qos: publish.qos,
-            dup: publish.dup,
-            retain: publish.retain,
-            packet_id: publish.packet_id,
+            topic,
+            payload,
+            qos,
+            dup,
+            retain,
+            packet_id,
         };
         if let Some(interceptor) = &self.interceptor {
             if interceptor(&message) {
+                handlers.clear();
                 return;
             }
         }
-        let mut to_default = true;
-        {
-            let state = self.lock_state();
-            for subscription in &state.subscriptions {
-                if topic::matches(&subscription.filter, publish.topic) {
-                    if let Some(handler) = &subscription.handler {
-                        handlers.push(Arc::clone(handler));
-                        to_default = false;
-                    }
-                }
-            }
-        }
+        let to_default = handlers.is_empty();
         let event = Event::Message(&message);
         for handler in handlers.drain(..) {
             handler(&event);
@@ -1559,172 +1570,66 @@ impl Client {
         }
     }
 
-    fn send_small(&self, bytes: &[u8]) -> Result<(), ClientError> {
-        self.write_bytes(bytes)
+    /// Waits until data arrives or `until`, then feeds what is there to the
+    /// session. A failure drops the link (the session emits `Disconnected`).
+    fn read_some(&self, reader: &mut Reader, until: Instant) {
+        let buffered = lock(&self.io)
+            .transport
+            .as_ref()
+            .is_some_and(|t| t.buffered() > 0);
+        let read_timeout = match &reader.readiness {
+            Some(socket) if !buffered => {
+                let wait = until.saturating_duration_since(Instant::now());
+                if !wait_readable(socket, wait) {
+                    return;
+                }
+                READ_AFTER_READY
+            }
+            Some(_) => READ_AFTER_READY,
+            None => until
+                .saturating_duration_since(Instant::now())
+                .clamp(MIN_WAIT, FALLBACK_READ_SLICE),
+        };
+        let result = {
+            let mut io = lock(&self.io);
+            if io.link != reader.link {
+                return;
+            }
+            let Some(transport) = io.transport.as_mut() else {
+                return; // dropped by a writer; the session knows
+            };
+            transport.read(&mut reader.buf, read_timeout)
+        };
+        match result {
+            Ok(0) => {}
+            Ok(n) => self.lock_state().session.receive(&reader.buf[..n]),
+            Err(e) => self.link_failed(reader.link, ClientError::Io(e)),
+        }
     }
 
-    /// Keep-alive, resends and request timeouts. Returns when it next has
-    /// something to do.
-    fn run_timers(&self, reader: &mut Reader, now: Instant) -> Result<Instant, ClientError> {
-        let request_timeout = self.options.request_timeout;
-        let ping_interval = self.options.keepalive / 2;
-        let mut next = now + WAIT_SLICE;
-        let mut ping_due = false;
-        {
-            let mut state = self.lock_state();
-            match state.ping_sent_at {
-                Some(sent) if now >= sent + request_timeout => {
-                    return Err(ClientError::PingTimeout)
-                }
-                Some(sent) => next = next.min(sent + request_timeout),
-                None if !ping_interval.is_zero() => {
-                    if now >= state.last_ping + ping_interval {
-                        ping_due = true;
-                    } else {
-                        next = next.min(state.last_ping + ping_interval);
-                    }
-                }
-                None => {}
-            }
-            let mut i = 0;
-            while i < state.outgoing.len() {
-                let Some(sent) = state.outgoing[i].sent_at else {
-                    i += 1;
-                    continue;
-                };
-                if now < sent + request_timeout {
-                    next = next.min(sent + request_timeout);
-                    i += 1;
-                    continue;
-                }
-                if state.outgoing[i].resends >= MAX_PUBLISH_RESENDS {
-                    if let Some(done) = state.outgoing.remove(i) {
-                        reader.notices.push(Notice::PublishTimeout(done.packet_id));
-                        state.pool.push(done.bytes);
-                    }
-                    continue;
-                }
-                let entry = &mut state.outgoing[i];
-                entry.bytes[0] |= PUBLISH_DUP_FLAG;
-                entry.resends += 1;
-                entry.sent_at = Some(now);
-                self.write_bytes(&entry.bytes)?;
-                next = next.min(now + request_timeout);
-                i += 1;
-            }
-            let mut settled = false;
-            let mut i = 0;
-            while i < state.requests.len() {
-                let request = &mut state.requests[i];
-                match request.deadline {
-                    Some(deadline) if request.outcome.is_none() && now >= deadline => {
-                        reader.notices.push(match request.kind {
-                            RequestKind::Subscribe => Notice::SubscribeTimeout(request.packet_id),
-                            RequestKind::Unsubscribe => {
-                                Notice::UnsubscribeTimeout(request.packet_id)
-                            }
-                        });
-                        if request.waited {
-                            request.outcome = Some(Outcome::TimedOut);
-                            settled = true;
-                        } else {
-                            state.requests.remove(i);
-                            continue;
-                        }
-                    }
-                    Some(deadline) if request.outcome.is_none() => next = next.min(deadline),
-                    _ => {}
-                }
-                i += 1;
-            }
-            if settled {
-                self.changed.notify_all();
-            }
-        }
-        for notice in reader.notices.drain(..) {
-            if let Notice::PublishTimeout(packet_id) = notice {
-                Self::report_given_up(packet_id);
-            }
-            self.emit(&notice.event());
-        }
-        if ping_due {
-            self.send_small(&[(PacketType::PingReq as u8) << 4, 0])?;
-            let mut state = self.lock_state();
-            state.ping_sent_at = Some(now);
-            state.last_ping = now;
-            next = next.min(now + request_timeout);
-        }
-        Ok(next)
-    }
-
-    /// The state event for a QoS 1 publish given up without PUBACK.
-    fn report_given_up(packet_id: u16) {
-        events::state_event(
-            state::STATE_MQTT_QOS1_REPUB_EXCEED_MAX,
-            &format!(
-                "MQTT QoS 1 publish {packet_id} given up: no PUBACK after {} attempts",
-                MAX_PUBLISH_RESENDS + 1
-            ),
-        );
-    }
-
-    /// Drops the connection, reports why and schedules the reconnect.
-    fn connection_lost(&self, reader: &mut Reader, error: Option<ClientError>) {
+    /// Reports a lost link and schedules the reconnect.
+    fn connection_lost(&self, reader: &mut Reader, reason: &DisconnectReason) {
         reader.online = false;
         reader.readiness = None;
-        reader.reset();
-        if self.lock_state().closed {
-            // disconnect() already closed it (perhaps from a handler): no
-            // reconnect, no "connection lost" report.
-            return;
-        }
-        let writer_failure = {
-            let mut io = lock(&self.io);
-            Self::drop_transport(&mut io);
-            io.failure.take()
-        };
+        Self::drop_transport(&mut lock(&self.io));
         self.connected.store(false, Ordering::Release);
-        let error = error
-            .or(writer_failure)
-            .unwrap_or(ClientError::Io(TransportError::PeerClosed));
-        let last_rx = reader.last_rx.take();
-        let delay = {
+        let (error, delay) = {
             let mut state = self.lock_state();
-            state.ping_sent_at = None;
-            // Opt-in (`give_up_refused_publishes`): the oldest publish
-            // awaiting PUBACK is charged an attempt when the broker sent
-            // nothing at all after it and dropped the link, which is what a
-            // broker does to a packet it refuses. A flaky link can look the
-            // same, so by default nothing is charged and no QoS 1 publish is
-            // ever given up across reconnects.
-            let charge = self.give_up_refused.load(Ordering::Acquire);
-            if let Some(head) = state
-                .outgoing
-                .iter_mut()
-                .find(|e| charge && e.sent_at.is_some())
-            {
-                let sent = head.sent_at.unwrap_or_else(Instant::now);
-                if last_rx.map_or(true, |rx| rx <= sent) {
-                    head.resends = head.resends.saturating_add(1);
-                }
-            }
-            for entry in &mut state.outgoing {
-                entry.sent_at = None;
-            }
-            for request in &mut state.requests {
-                request.deadline = None;
+            let error = link_error(reason, state.link_failure.take());
+            if state.closed {
+                // disconnect() already closed it (perhaps from a handler): no
+                // reconnect, no "connection lost" report.
+                return;
             }
             let now = Instant::now();
             let stopped = state.reconnect_stopped;
-            state
-                .backoff
-                .link_down(millis_since(self.epoch, now), &disconnect_reason(&error));
+            state.backoff.link_down(self.millis(now), reason);
             if stopped {
-                None
+                (error, None)
             } else {
                 let delay = Duration::from_millis(state.backoff.next_delay(jitter_random()));
                 state.reconnect_at = now + delay;
-                Some(delay)
+                (error, Some(delay))
             }
         };
         match delay {
@@ -1748,20 +1653,13 @@ impl Client {
 
     fn reconnect(&self, reader: &mut Reader) -> Result<(), ClientError> {
         match self.establish(reader) {
-            Ok(session_present) => {
-                let given_up = match self.resend_after_reconnect(session_present) {
-                    Ok(given_up) => given_up,
-                    Err(e) => {
-                        self.connection_lost(reader, Some(e));
-                        return Ok(());
-                    }
-                };
+            Ok(()) => {
                 events::state_event(state::STATE_MQTT_CONN_USER_INFO, "MQTT reconnected");
                 self.emit(&Event::Reconnected);
-                if let Some(packet_id) = given_up {
-                    Self::report_given_up(packet_id);
-                    self.emit(&Event::PublishTimeout { packet_id });
-                }
+                // What the session queued for the new link: subscriptions
+                // (without session present), requests, unacknowledged
+                // publishes with DUP.
+                self.flush();
                 Ok(())
             }
             Err(ClientError::Closed) => Err(ClientError::Closed),
@@ -1770,7 +1668,7 @@ impl Client {
                 let now = Instant::now();
                 state
                     .backoff
-                    .link_down(millis_since(self.epoch, now), &disconnect_reason(&e));
+                    .link_down(self.millis(now), &disconnect_reason(&e));
                 let delay = Duration::from_millis(state.backoff.next_delay(jitter_random()));
                 state.reconnect_at = now + delay;
                 drop(state);
@@ -1782,211 +1680,99 @@ impl Client {
                     ),
                 );
                 events::notify(events::ite::CONNECT_FAIL);
+                // What the session decided with the failed link.
+                self.pump(reader);
                 Ok(())
             }
         }
     }
 
-    /// Re-subscribes every topic (unless the broker kept the session: then
-    /// it still has them, and subscribing again would make it deliver the
-    /// retained messages once more) and resends pending requests and publishes.
-    /// The oldest publish waiting for PUBACK, once past
-    /// [`MAX_PUBLISH_RESENDS`] attempts (see `connection_lost`), is given up
-    /// (its packet id is returned, the caller reports it) and not sent again.
-    fn resend_after_reconnect(&self, session_present: bool) -> Result<Option<u16>, ClientError> {
-        let mut state = self.lock_state();
-        let state = &mut *state;
-        let mut given_up = None;
-        if let Some(head) = state.outgoing.iter_mut().find(|entry| entry.ever_sent) {
-            if head.resends > MAX_PUBLISH_RESENDS {
-                let id = head.packet_id;
-                if let Some(at) = state.outgoing.iter().position(|e| e.packet_id == id) {
-                    if let Some(done) = state.outgoing.remove(at) {
-                        state.pool.push(done.bytes);
-                    }
-                }
-                given_up = Some(id);
-            }
-        }
-        if !session_present {
-            // A new session: the broker holds no subscription of ours.
-            for sub in &mut state.subscriptions {
-                sub.acked = false;
-            }
-        }
-        for i in 0..state.subscriptions.len() {
-            if state.subscriptions[i].acked {
-                continue;
-            }
-            let filter = &state.subscriptions[i].filter;
-            let pending = state.requests.iter().any(|r| {
-                r.kind == RequestKind::Subscribe && r.outcome.is_none() && &r.filter == filter
-            });
-            if !pending {
-                let filter = filter.clone();
-                let qos = state.subscriptions[i].qos as u8;
-                let packet_id = Self::allocate_packet_id(state)?;
-                state.requests.push(Request {
-                    packet_id,
-                    kind: RequestKind::Subscribe,
-                    filter,
-                    qos,
-                    deadline: None,
-                    waited: false,
-                    outcome: None,
-                });
-            }
-        }
-        for request in &mut state.requests {
-            if request.outcome.is_none() {
-                self.write_request(request)?;
-                request.deadline = Some(Instant::now() + self.options.request_timeout);
-            }
-        }
-        for entry in &mut state.outgoing {
-            if entry.ever_sent {
-                entry.bytes[0] |= PUBLISH_DUP_FLAG;
-            }
-            self.write_bytes(&entry.bytes)?;
-            entry.ever_sent = true;
-            entry.sent_at = Some(Instant::now());
-        }
-        Ok(given_up)
-    }
-
-    /// Opens a transport, sends CONNECT, waits for CONNACK and installs the
-    /// connection. Bytes after the CONNACK stay in the read buffer. Returns
-    /// whether the broker kept the session (CONNACK session present).
-    fn establish(&self, reader: &mut Reader) -> Result<bool, ClientError> {
+    /// Opens a transport, hands it to the session (CONNECT) and waits for
+    /// CONNACK within the request timeout. Bytes after the CONNACK stay in
+    /// the session.
+    fn establish(&self, reader: &mut Reader) -> Result<(), ClientError> {
         let credentials = self.connector.credentials();
-        let mut transport = self.connector.open().map_err(ClientError::Open)?;
+        let transport = self.connector.open().map_err(ClientError::Open)?;
         let send_login = !credentials.username.is_empty()
             || !credentials.password.is_empty()
             || self.connector.send_empty_login();
-        let connect = Packet::Connect(Connect {
-            client_id: &credentials.client_id,
-            keep_alive: self.options.keepalive.as_secs() as u16,
-            clean_session: self.options.clean_session,
-            username: send_login.then_some(credentials.username.as_str()),
-            password: send_login.then_some(credentials.password.as_slice()),
-            will: None,
-        });
-        let len = codec::encoded_len(&connect).map_err(|error| ClientError::Encode {
-            packet: PacketType::Connect,
-            error,
-        })?;
-        // CONNECT may exceed the write buffer (long certificates ids, tokens).
-        let mut bytes = vec![0u8; len];
-        codec::encode(&connect, &mut bytes).map_err(|error| ClientError::Encode {
-            packet: PacketType::Connect,
-            error,
-        })?;
-        Self::write_all(&mut transport, &bytes, self.options.request_timeout)?;
-
-        reader.reset();
-        let deadline = Instant::now() + self.options.request_timeout;
-        let (consumed, session_present) = loop {
-            let pending = &reader.buf[..reader.filled];
-            if let Framing::Complete { total_len, .. } =
-                codec::frame(pending).map_err(|error| ClientError::Protocol {
-                    packet: pending.first().and_then(|b| packet_type_of(*b)),
-                    error,
-                })?
-            {
-                if total_len <= reader.filled {
-                    let (packet, used) =
-                        codec::decode(pending).map_err(|error| ClientError::Protocol {
-                            packet: packet_type_of(pending[0]),
-                            error,
-                        })?;
-                    match packet {
-                        Packet::ConnAck(ConnAck {
-                            return_code: 0,
-                            session_present,
-                        }) => break (used, session_present),
-                        Packet::ConnAck(ConnAck { return_code, .. }) => {
-                            return Err(ClientError::Refused(return_code))
-                        }
-                        other => return Err(ClientError::UnexpectedPacket(other.packet_type())),
-                    }
-                }
-                if total_len > reader.buf.len() {
-                    return Err(ClientError::UnexpectedPacket(
-                        packet_type_of(pending[0]).unwrap_or(PacketType::Publish),
-                    ));
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(ClientError::ConnAckTimeout);
-            }
-            let filled = reader.filled;
-            let n = transport
-                .read(&mut reader.buf[filled..], left)
-                .map_err(ClientError::Io)?;
-            reader.filled += n;
-        };
-        reader.start = consumed;
-
         let readiness = transport.readiness_handle();
-        let mut state = self.lock_state();
-        if state.closed {
-            let _ = transport.write(
-                &[(PacketType::Disconnect as u8) << 4, 0],
-                self.options.request_timeout,
+        let link = {
+            let mut state = self.lock_state();
+            if state.closed {
+                return Err(ClientError::Closed);
+            }
+            state.link_failure = None;
+            state.session.set_login(
+                &credentials.client_id,
+                send_login.then_some(credentials.username.as_str()),
+                send_login.then_some(credentials.password.as_slice()),
             );
-            return Err(ClientError::Closed);
-        }
-        {
+            let now = self.millis(Instant::now());
+            let closed = state.closed;
+            state
+                .session
+                .connect(now)
+                .map_err(|e| session_error(e, PacketType::Connect, closed))?;
+            state.link += 1;
+            let link = state.link;
             let mut io = lock(&self.io);
             io.shutdown = readiness.as_ref().and_then(|s| s.try_clone().ok());
             io.transport = Some(transport);
-            io.failure = None;
+            io.link = link;
+            link
+        };
+        reader.link = link;
+        reader.readiness = readiness;
+        self.flush();
+        loop {
+            match self.pump(reader) {
+                Pumped::Connected => break,
+                Pumped::Down(reason) => {
+                    Self::drop_transport(&mut lock(&self.io));
+                    reader.readiness = None;
+                    let mut state = self.lock_state();
+                    let error = link_error(&reason, state.link_failure.take());
+                    return Err(if state.closed {
+                        ClientError::Closed
+                    } else {
+                        error
+                    });
+                }
+                Pumped::Idle => {}
+            }
+            let now = Instant::now();
+            let timer = {
+                let mut state = self.lock_state();
+                if state.closed {
+                    drop(state);
+                    Self::drop_transport(&mut lock(&self.io));
+                    return Err(ClientError::Closed);
+                }
+                state.session.handle_timeout(self.millis(now));
+                state
+                    .session
+                    .next_deadline()
+                    .map(|ms| self.epoch + Duration::from_millis(ms))
+            };
+            let mut until = now + WAIT_SLICE;
+            if let Some(timer) = timer {
+                until = until.min(timer);
+            }
+            self.read_some(reader, until);
+            self.flush();
         }
         self.connected.store(true, Ordering::Release);
-        state.ping_sent_at = None;
         let now = Instant::now();
-        state.last_ping = now;
-        state.backoff.link_up(millis_since(self.epoch, now));
-        drop(state);
-        reader.readiness = readiness;
+        self.lock_state().backoff.link_up(self.millis(now));
         reader.online = true;
-        // Only a persistent session can be resumed.
-        Ok(session_present && !self.options.clean_session)
+        Ok(())
     }
 }
 
 impl Drop for Client {
     fn drop(&mut self) {
         self.disconnect();
-    }
-}
-
-fn packet_type_of(first_byte: u8) -> Option<PacketType> {
-    PacketType::of_first_byte(first_byte)
-}
-
-fn puback_bytes(packet_id: u16) -> [u8; 4] {
-    let id = packet_id.to_be_bytes();
-    [(PacketType::PubAck as u8) << 4, 2, id[0], id[1]]
-}
-
-/// The packet id of a QoS 1 PUBLISH whose head fills `head`, if readable.
-fn owed_puback(head: &[u8]) -> Option<u16> {
-    if head.first()? >> 4 != PacketType::Publish as u8 || (head[0] >> 1) & 0b11 != 1 {
-        return None;
-    }
-    let Ok(Framing::Complete { header_len, .. }) = codec::frame(head) else {
-        return None;
-    };
-    let topic_len = usize::from(u16::from_be_bytes([
-        *head.get(header_len)?,
-        *head.get(header_len + 1)?,
-    ]));
-    let at = header_len + 2 + topic_len;
-    match u16::from_be_bytes([*head.get(at)?, *head.get(at + 1)?]) {
-        0 => None,
-        id => Some(id),
     }
 }
 
@@ -2066,22 +1852,6 @@ mod tests {
                 "{bad:?}"
             );
         }
-    }
-
-    #[test]
-    fn oversized_publish_heads_yield_their_packet_id() {
-        // QoS 1, topic "ab", id 0x0102, payload cut off.
-        assert_eq!(
-            owed_puback(&[0x32, 0x90, 0x01, 0, 2, b'a', b'b', 1, 2, 0]),
-            Some(0x0102)
-        );
-        // QoS 0 has no id; a head cut inside the topic gives none either.
-        assert_eq!(
-            owed_puback(&[0x30, 0x90, 0x01, 0, 2, b'a', b'b', 1, 2]),
-            None
-        );
-        assert_eq!(owed_puback(&[0x32, 0x90, 0x01, 0, 9, b'a']), None);
-        assert_eq!(owed_puback(&[0x90, 3, 0, 1, 0]), None);
     }
 
     #[test]

@@ -571,13 +571,16 @@ pub fn self_round_trip(proxy: &Proxy, client_id: &str, topic: &str, count: usize
     Tally { lost, duplicates }
 }
 
-/// QoS 1 publish; only a full offline queue is worth retrying.
+/// QoS 1 publish; only a full offline queue or inflight window is worth
+/// retrying (after serving the client, which takes in acknowledgements).
 pub fn publish_retrying(client: &Client, topic: &str, payload: &str) {
     let deadline = Instant::now() + LIMIT;
     loop {
         match client.publish(topic, payload.as_bytes(), QoS::AtLeastOnce, false) {
             Ok(_) => return,
-            Err(ClientError::OfflineQueueFull { .. }) if Instant::now() < deadline => {
+            Err(ClientError::OfflineQueueFull { .. } | ClientError::InflightFull { .. })
+                if Instant::now() < deadline =>
+            {
                 let _ = client.yield_for(Duration::from_millis(20));
             }
             Err(e) => panic!("publish {payload}: {e}"),

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use iotkit::mqtt::{Client, Connector, Credentials, Event, Handler, Options};
+use iotkit::mqtt::{Client, ClientError, Connector, Credentials, Event, Handler, Options, QoS};
 use iotkit::transport::{Transport, TransportError};
 
 /// A port nothing listens on right now (bound to port 0, then released):
@@ -446,6 +446,7 @@ pub fn test_options() -> Options {
         reconnect_min: Duration::from_millis(100),
         reconnect_max: Duration::from_millis(800),
         offline_queue_limit: 1000,
+        inflight_window: 64,
     }
 }
 
@@ -457,4 +458,20 @@ pub fn connect(broker: &Broker, client_id: &str, options: Options, recorder: &Re
         None,
     )
     .expect("connects to mosquitto")
+}
+
+/// Publishes, serving the client while its inflight window is full (the
+/// acknowledgements that free it are read by `yield_for`), as a firmware
+/// loop does. Returns the packet id.
+pub fn publish_waiting(client: &Client, topic: &str, payload: &[u8], qos: QoS) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match client.publish(topic, payload, qos, false) {
+            Ok(packet_id) => return packet_id,
+            Err(ClientError::InflightFull { .. }) if Instant::now() < deadline => {
+                let _ = client.yield_for(Duration::from_millis(5));
+            }
+            Err(e) => panic!("publish to {topic}: {e}"),
+        }
+    }
 }

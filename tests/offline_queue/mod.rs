@@ -110,6 +110,16 @@ fn link_events(kind: &str) -> usize {
     LINK.lock().unwrap().iter().filter(|k| **k == kind).count()
 }
 
+/// The payloads the device received so far, in order.
+pub fn received_payloads() -> Vec<String> {
+    RECEIVED
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(p, _)| p.clone())
+        .collect()
+}
+
 /// The payloads the broker queues: `queued-0` .. `queued-9`.
 pub fn payloads() -> Vec<String> {
     (0..COUNT).map(|i| format!("queued-{i}")).collect()

@@ -983,7 +983,7 @@ fn bad_bytes_from_the_server_end_the_link_with_a_reason() {
     h.session.receive(&[0x00, 0x00]); // reserved packet type 0
     let events = h.events();
     assert!(
-        matches!(events[..], [Ev::Down(DisconnectReason::Protocol(_))]),
+        matches!(events[..], [Ev::Down(DisconnectReason::Protocol { .. })]),
         "{events:?}"
     );
     assert_eq!(h.session.state(), State::Down);
@@ -1003,7 +1003,7 @@ fn bad_bytes_from_the_server_end_the_link_with_a_reason() {
     h.session.receive(&[0x40, 0x03, 0, 1, 2]);
     assert!(matches!(
         h.events()[..],
-        [Ev::Down(DisconnectReason::Protocol(_))]
+        [Ev::Down(DisconnectReason::Protocol { .. })]
     ));
 }
 
@@ -1107,4 +1107,217 @@ fn subscriptions_are_bounded_so_resubscribing_always_finds_packet_ids() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), MAX_SUBSCRIPTIONS + 1024);
+}
+
+#[test]
+fn an_incoming_qos1_is_acknowledged_only_when_the_driver_comes_back_for_the_next_event() {
+    let mut h = Harness::new(config());
+    h.connect(false);
+    h.session.receive(&encode(&Packet::Publish(Publish {
+        topic: "in/t",
+        payload: b"m",
+        qos: 1,
+        dup: false,
+        retain: false,
+        packet_id: 42,
+    })));
+    assert!(matches!(
+        h.session.poll_event(),
+        Some(Event::Message(m)) if m.packet_id == 42
+    ));
+    // The handler is running: nothing acknowledged yet.
+    assert_eq!(h.sent(), []);
+    assert_eq!(h.session.poll_event(), None);
+    assert_eq!(h.sent(), [Sent::PubAck(42)]);
+
+    // Lost before the driver came back: not acknowledged, the broker resends.
+    h.session.receive(&encode(&Packet::Publish(Publish {
+        topic: "in/t",
+        payload: b"m",
+        qos: 1,
+        dup: false,
+        retain: false,
+        packet_id: 43,
+    })));
+    assert!(matches!(h.session.poll_event(), Some(Event::Message(_))));
+    h.session.transport_failed(TransportError::Closed);
+    assert_eq!(
+        h.events(),
+        [Ev::Down(DisconnectReason::Transport(
+            TransportError::Closed
+        ))]
+    );
+    assert_eq!(h.sent(), []);
+}
+
+#[test]
+fn a_subscribe_that_timed_out_is_sent_again_on_the_next_link_even_with_session_present() {
+    let mut h = Harness::new(config());
+    h.connect(true);
+    let id = h.session.subscribe("cmd/#", QoS::AtLeastOnce).unwrap();
+    assert_eq!(h.sent(), [Sent::Subscribe(id, "cmd/#".into())]);
+    h.advance(2_000);
+    assert_eq!(h.events(), [Ev::TimedOut(id)]);
+    // Not again on this link, and not counted as waiting.
+    h.advance(10_000);
+    assert_eq!(h.session.pending_requests(), 0);
+    assert!(h.sent().iter().all(|s| !matches!(s, Sent::Subscribe(..))));
+    h.drop_link();
+    // The broker kept the session, but may never have seen the SUBSCRIBE.
+    let sent = h.connect(true);
+    let again = match &sent[..] {
+        [Sent::Subscribe(again, filter)] if filter == "cmd/#" => *again,
+        other => panic!("{other:?}"),
+    };
+    // Its SUBACK is silent (the application was told it timed out) but
+    // records the subscription.
+    assert_eq!(
+        h.deliver(Packet::SubAck(SubAck {
+            packet_id: again,
+            return_codes: &[1],
+        })),
+        []
+    );
+    assert_eq!(
+        h.session.subscriptions().collect::<Vec<_>>(),
+        [("cmd/#", QoS::AtLeastOnce)]
+    );
+    // Timing out again stays silent and tries once more later.
+    let id2 = h.session.subscribe("cfg/#", QoS::AtMostOnce).unwrap();
+    h.sent();
+    h.advance(2_000);
+    assert_eq!(h.events(), [Ev::TimedOut(id2)]);
+    h.drop_link();
+    assert!(matches!(&h.connect(true)[..], [Sent::Subscribe(_, f)] if f == "cfg/#"));
+    h.advance(2_000);
+    assert_eq!(h.events(), []);
+    h.drop_link();
+    assert!(matches!(&h.connect(true)[..], [Sent::Subscribe(_, f)] if f == "cfg/#"));
+}
+
+#[test]
+fn an_unsubscribe_that_timed_out_is_dropped() {
+    let mut h = Harness::new(config());
+    h.connect(true);
+    let id = h.session.unsubscribe("old/#").unwrap();
+    assert_eq!(h.sent(), [Sent::Unsubscribe(id, "old/#".into())]);
+    h.advance(2_000);
+    assert_eq!(h.events(), [Ev::TimedOut(id)]);
+    h.drop_link();
+    assert_eq!(h.connect(true), []);
+}
+
+#[test]
+fn the_login_can_be_set_for_the_next_connect_only() {
+    let mut h = Harness::new(config());
+    h.session
+        .set_login("pk.dn|securemode=2|", Some("dn&pk"), Some(b""));
+    h.session.connect(h.now).unwrap();
+    let bytes = h.session.poll_transmit(h.now).unwrap().to_vec();
+    let Packet::Connect(c) = codec::decode(&bytes).unwrap().0 else {
+        panic!("not CONNECT")
+    };
+    assert_eq!(
+        (c.client_id, c.username, c.password),
+        ("pk.dn|securemode=2|", Some("dn&pk"), Some(&b""[..]))
+    );
+    h.deliver(Packet::ConnAck(ConnAck {
+        session_present: false,
+        return_code: 0,
+    }));
+    // The link that is up keeps its login; the next CONNECT carries the new one.
+    h.session.set_login("other", None, None);
+    assert_eq!(h.session.state(), State::Up);
+    h.drop_link();
+    h.session.connect(h.now).unwrap();
+    let bytes = h.session.poll_transmit(h.now).unwrap().to_vec();
+    let Packet::Connect(c) = codec::decode(&bytes).unwrap().0 else {
+        panic!("not CONNECT")
+    };
+    assert_eq!((c.client_id, c.username, c.password), ("other", None, None));
+}
+
+#[test]
+fn giving_up_can_be_turned_on_and_off_while_running() {
+    let mut config = config();
+    config.max_publish_attempts = 0;
+    let mut h = Harness::new(config);
+    h.connect(false);
+    let id = h
+        .session
+        .publish("t", b"refused", QoS::AtLeastOnce, false)
+        .unwrap();
+    for _ in 0..6 {
+        h.sent();
+        assert!(!h.drop_link().iter().any(|e| matches!(e, Ev::GaveUp(..))));
+        h.connect(false);
+    }
+    h.session.set_max_publish_attempts(8);
+    h.drop_link();
+    h.connect(false);
+    assert_eq!(h.drop_link()[1..], [Ev::GaveUp(id, 8)]);
+    assert_eq!(h.session.inflight(), 0);
+}
+
+#[test]
+fn malformed_packets_and_qos2_name_what_they_were() {
+    let mut h = Harness::new(config());
+    h.connect(false);
+    // A SUBACK with a return code MQTT 3.1.1 does not define.
+    h.session.receive(&[0x90, 3, 0, 1, 3]);
+    match &h.events()[..] {
+        [Ev::Down(DisconnectReason::Protocol {
+            packet: Some(codec::PacketType::SubAck),
+            ..
+        })] => {}
+        other => panic!("{other:?}"),
+    }
+    h.connect(false);
+    h.session.receive(&[0xF0, 0]);
+    assert!(matches!(
+        &h.events()[..],
+        [Ev::Down(DisconnectReason::Protocol { packet: None, .. })]
+    ));
+    h.connect(false);
+    h.session.receive(&[0x34, 5, 0, 1, b't', 0, 1]);
+    assert_eq!(h.events(), [Ev::Down(DisconnectReason::QoS2Publish)]);
+}
+
+#[test]
+fn an_oversized_publish_names_its_topic_when_the_topic_fits() {
+    let mut config = config();
+    config.max_incoming_packet_size = 64;
+    let mut h = Harness::new(config);
+    h.connect(false);
+    let payload = vec![7u8; 200];
+    let bytes = encode(&Packet::Publish(Publish {
+        topic: "big/topic",
+        payload: &payload,
+        qos: 0,
+        dup: false,
+        retain: false,
+        packet_id: 0,
+    }));
+    // The head arrives in pieces: the topic is waited for.
+    h.session.receive(&bytes[..4]);
+    assert_eq!(h.events(), []);
+    h.session.receive(&bytes[4..]);
+    assert_eq!(h.events(), [Ev::TooLarge(bytes.len(), 64)]);
+    assert_eq!(h.session.oversized_topic(), "big/topic");
+    // A topic longer than the limit is not waited for.
+    let long_topic = "t".repeat(100);
+    let bytes = encode(&Packet::Publish(Publish {
+        topic: &long_topic,
+        payload: b"x",
+        qos: 0,
+        dup: false,
+        retain: false,
+        packet_id: 0,
+    }));
+    h.session.receive(&bytes[..10]);
+    assert_eq!(h.events(), [Ev::TooLarge(bytes.len(), 64)]);
+    assert_eq!(h.session.oversized_topic(), "");
+    h.session.receive(&bytes[10..]);
+    assert_eq!(h.events(), []);
+    assert_eq!(h.session.state(), State::Up);
 }

@@ -1,21 +1,29 @@
 //! Heap allocations of the MQTT session per message in steady state,
-//! counted by this test binary's global allocator. Target: zero.
+//! counted per thread by this test binary's global allocator. Target: zero.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use iotkit_core::mqtt::codec::{self, ConnAck, Packet, Publish};
 use iotkit_core::mqtt::session::{Config, Event, QoS, Session};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Allocations made by this thread: each test counts its own, so the
+    /// harness and other tests running beside it are never counted.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 // SAFETY: every call is forwarded unchanged to the system allocator; the
 // counter has no effect on the memory handed out.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
         // SAFETY: same contract as ours, passed through.
         unsafe { System.alloc(layout) }
     }
@@ -26,7 +34,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
         // SAFETY: `ptr` came from `System` with `layout`, as GlobalAlloc requires.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -105,7 +113,7 @@ fn no_allocation_per_message_in_steady_state() {
     for i in 0..200 {
         round(&mut session, i, &incoming, &payload);
     }
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     const ROUNDS: u64 = 5_000;
     let mut totals = (0, 0);
     for i in 0..ROUNDS {
@@ -113,10 +121,55 @@ fn no_allocation_per_message_in_steady_state() {
         totals.0 += w;
         totals.1 += e;
     }
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let allocations = allocations() - before;
     assert_eq!(totals, (3 * ROUNDS as usize, 2 * ROUNDS as usize));
     assert_eq!(
         allocations, 0,
         "{allocations} allocations in {ROUNDS} rounds of 3 messages"
     );
+}
+
+/// A driver reads into a buffer of the packet limit and hands each read
+/// over whole, so packets arrive split anywhere: an unread rest of one
+/// packet plus a full read must fit the read buffer the session starts
+/// with, with no growth later (it grew at some unlucky split before).
+#[test]
+fn reads_of_the_packet_limit_split_anywhere_never_grow_the_read_buffer() {
+    const LIMIT: usize = 1024;
+    let mut config = Config::new("reads");
+    config.max_incoming_packet_size = LIMIT;
+    let mut session = Session::new(config).unwrap();
+    session.connect(0).unwrap();
+    while session.poll_transmit(0).is_some() {}
+    session.receive(&encode(&Packet::ConnAck(ConnAck {
+        session_present: false,
+        return_code: 0,
+    })));
+    while session.poll_event().is_some() {}
+    // Messages of sizes near the limit, back to back.
+    let mut stream = Vec::new();
+    for i in 0..200usize {
+        let payload = vec![b'p'; LIMIT - 40 - (i * 37) % 300];
+        stream.extend(encode(&Packet::Publish(Publish {
+            topic: "in/t",
+            payload: &payload,
+            qos: 0,
+            dup: false,
+            retain: false,
+            packet_id: 0,
+        })));
+    }
+    let before = allocations();
+    let mut messages = 0;
+    for chunk in stream.chunks(LIMIT) {
+        session.receive(chunk);
+        while let Some(event) = session.poll_event() {
+            if matches!(event, Event::Message(_)) {
+                messages += 1;
+            }
+        }
+    }
+    let allocations = allocations() - before;
+    assert_eq!(messages, 200);
+    assert_eq!(allocations, 0, "{allocations} allocations while receiving");
 }

@@ -34,11 +34,16 @@
 //!   refused [`Config::max_publish_attempts`] times (it dropped the link
 //!   each time before acknowledging) is given up with
 //!   [`Event::PublishGaveUp`].
-//! - **QoS 1 in.** Acknowledged with PUBACK as it is handed out.
+//! - **QoS 1 in.** Acknowledged with PUBACK once the driver comes back
+//!   for the next event after the message (so after its handler ran); a
+//!   link lost before that leaves it unacknowledged, and the broker sends
+//!   it again.
 //! - **Requests** (SUBSCRIBE, UNSUBSCRIBE) keep their order: they wait in a
 //!   first-in first-out queue, are sent in that order and, when the link
 //!   drops before their acknowledgement, sent again in that order after the
-//!   reconnect. Nothing is ever swapped out of place.
+//!   reconnect. Nothing is ever swapped out of place. A SUBSCRIBE whose
+//!   SUBACK does not come within the request timeout is reported
+//!   ([`Event::RequestTimedOut`]) and sent again on the next link.
 //! - **Subscriptions after a reconnect.** With `session present` the broker
 //!   kept them: nothing is re-sent (re-subscribing would make it deliver
 //!   retained messages again). Without, every acknowledged subscription is
@@ -254,9 +259,17 @@ pub enum DisconnectReason {
     /// The transport failed.
     Transport(TransportError),
     /// The server sent bytes that are not valid MQTT.
-    Protocol(DecodeError),
+    Protocol {
+        /// The packet type its first byte names, when it names one.
+        packet: Option<PacketType>,
+        /// What is wrong with it.
+        error: DecodeError,
+    },
     /// The server sent a packet a client never receives, or CONNACK twice.
     UnexpectedPacket(PacketType),
+    /// The server sent a QoS 2 message; this client subscribes at QoS 0
+    /// and 1 only.
+    QoS2Publish,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -275,12 +288,20 @@ impl fmt::Display for DisconnectReason {
                 "the server did not answer the keep-alive ping in time; the connection is considered lost",
             ),
             DisconnectReason::Transport(error) => write!(f, "{error}"),
-            DisconnectReason::Protocol(error) => {
-                write!(f, "the server sent invalid MQTT: {error}")
-            }
+            DisconnectReason::Protocol {
+                packet: Some(packet),
+                error,
+            } => write!(f, "the server sent an invalid {packet}: {error}"),
+            DisconnectReason::Protocol {
+                packet: None,
+                error,
+            } => write!(f, "the server sent invalid MQTT: {error}"),
             DisconnectReason::UnexpectedPacket(packet) => {
                 write!(f, "the server sent a {packet} packet, which a client never receives here")
             }
+            DisconnectReason::QoS2Publish => f.write_str(
+                "the server sent a QoS 2 message, although this client subscribes at QoS 0 and 1 only",
+            ),
         }
     }
 }
@@ -426,8 +447,10 @@ pub enum Event<'a> {
         /// The id [`Session::unsubscribe`] returned.
         packet_id: u16,
     },
-    /// SUBACK or UNSUBACK did not arrive within the request timeout; the
-    /// request is dropped.
+    /// SUBACK or UNSUBACK did not arrive within the request timeout. An
+    /// UNSUBSCRIBE is dropped; a SUBSCRIBE is sent again, silently, on the
+    /// next link (the broker may never have received it), so that the
+    /// filter the application asked for is not lost with a stalled link.
     RequestTimedOut {
         /// The id the request was given.
         packet_id: u16,
@@ -482,6 +505,10 @@ enum RequestKind {
     Unsubscribe,
     /// A subscription re-made after a reconnect without session present.
     Resubscribe,
+    /// A subscription whose SUBACK did not come in time: reported once,
+    /// then sent again (silently) on the next link, which the broker may
+    /// never have received it on.
+    Retry,
 }
 
 struct Request {
@@ -554,6 +581,11 @@ pub struct Session {
     probing: bool,
     /// Counts connects: which link a packet went out on.
     link: u32,
+    /// The PUBACK of the QoS 1 message handed out last: queued when the
+    /// application comes back for the next event, i.e. after it handled it.
+    owed_puback: Option<u16>,
+    /// The topic of the last oversized PUBLISH skipped, when its head fit.
+    oversized_topic: String,
 }
 
 impl Session {
@@ -596,8 +628,13 @@ impl Session {
             out: VecDeque::with_capacity(queue),
             qos0_waiting: 0,
             pool: Vec::with_capacity(QOS0_POOL),
-            tx: Vec::with_capacity(config.max_packet_size.min(64 * 1024)),
-            rx: Vec::with_capacity(config.max_incoming_packet_size.min(64 * 1024) + 5),
+            // Publishes keep their own buffers; `tx` carries CONNECT, requests
+            // and acknowledgements, and grows if one is larger.
+            tx: Vec::with_capacity(config.max_packet_size.min(1024)),
+            // A packet's unread rest plus one more read of up to the same
+            // size (what a driver reading into a buffer of the packet limit
+            // hands over), so receiving never grows it after start.
+            rx: Vec::with_capacity(2 * config.max_incoming_packet_size.min(64 * 1024) + 5),
             rx_done: 0,
             skip: 0,
             events: VecDeque::with_capacity(queue),
@@ -605,6 +642,8 @@ impl Session {
             ping_sent: None,
             probing: false,
             link: 0,
+            owed_puback: None,
+            oversized_topic: String::new(),
             state: State::Down,
             config,
         })
@@ -629,13 +668,38 @@ impl Session {
     pub fn pending_requests(&self) -> usize {
         self.requests
             .iter()
-            .filter(|r| r.kind != RequestKind::Resubscribe)
+            .filter(|r| !matches!(r.kind, RequestKind::Resubscribe | RequestKind::Retry))
             .count()
     }
 
     /// The acknowledged subscriptions, in the order they were made.
     pub fn subscriptions(&self) -> impl Iterator<Item = (&str, QoS)> {
         self.subscriptions.iter().map(|(f, q)| (f.as_str(), *q))
+    }
+
+    /// The topic of the PUBLISH the last [`Event::IncomingTooLarge`] was
+    /// about ("" when it was another packet, or its topic did not fit the
+    /// limit either).
+    pub fn oversized_topic(&self) -> &str {
+        &self.oversized_topic
+    }
+
+    /// Sets CONNECT's client id, user name and password for the next
+    /// [`Session::connect`]; the link that is up keeps what it connected
+    /// with. For a driver whose credentials are only known once a
+    /// connection opens (a signature, an identity learned meanwhile); the
+    /// client id should stay the same across reconnects, so that the
+    /// broker resumes the session.
+    pub fn set_login(&mut self, client_id: &str, username: Option<&str>, password: Option<&[u8]>) {
+        self.config.client_id.clear();
+        self.config.client_id.push_str(client_id);
+        self.config.username = username.map(String::from);
+        self.config.password = password.map(Vec::from);
+    }
+
+    /// Changes [`Config::max_publish_attempts`] from the next link loss on.
+    pub fn set_max_publish_attempts(&mut self, attempts: u32) {
+        self.config.max_publish_attempts = attempts;
     }
 
     // ---- API calls ---------------------------------------------------------
@@ -923,11 +987,27 @@ impl Session {
             r.sent_at
                 .is_some_and(|at| now >= at.saturating_add(timeout))
         }) {
-            if let Some(request) = self.requests.remove(index) {
-                if request.kind != RequestKind::Resubscribe {
+            let request = &mut self.requests[index];
+            match request.kind {
+                RequestKind::Subscribe | RequestKind::Retry => {
+                    if request.kind == RequestKind::Subscribe {
+                        self.events.push_back(Event::RequestTimedOut {
+                            packet_id: request.packet_id,
+                        });
+                    }
+                    // Kept, unsent, for the next link.
+                    request.kind = RequestKind::Retry;
+                    request.sent_at = None;
+                    request.queued = false;
+                }
+                RequestKind::Unsubscribe => {
                     self.events.push_back(Event::RequestTimedOut {
                         packet_id: request.packet_id,
                     });
+                    self.requests.remove(index);
+                }
+                RequestKind::Resubscribe => {
+                    self.requests.remove(index);
                 }
             }
         }
@@ -964,6 +1044,9 @@ impl Session {
     /// bytes hold. A [`Event::Message`] borrows the read buffer until the
     /// next call.
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
+        if let Some(packet_id) = self.owed_puback.take() {
+            self.out.push_back(Out::PubAck(packet_id));
+        }
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Some(event);
@@ -1096,6 +1179,8 @@ impl Session {
     /// survive it, give up messages sent too often.
     fn link_lost(&mut self, reason: DisconnectReason) {
         self.state = State::Down;
+        // The broker sends an unacknowledged message again on the next link.
+        self.owed_puback = None;
         self.probing = false;
         self.ping_sent = None;
         self.skip = 0;
@@ -1215,7 +1300,8 @@ impl Session {
                 total_len,
             }) => (header_len, total_len),
             Err(error) => {
-                self.link_lost(DisconnectReason::Protocol(error));
+                let packet = PacketType::of_first_byte(pending[0]);
+                self.link_lost(DisconnectReason::Protocol { packet, error });
                 return Step::Again;
             }
         };
@@ -1232,7 +1318,8 @@ impl Session {
         let packet = match codec::decode(bytes) {
             Ok((packet, _)) => packet,
             Err(error) => {
-                self.link_lost(DisconnectReason::Protocol(error));
+                let packet = PacketType::of_first_byte(bytes[0]);
+                self.link_lost(DisconnectReason::Protocol { packet, error });
                 return Step::Again;
             }
         };
@@ -1255,7 +1342,7 @@ impl Session {
             }
             Packet::Publish(publish) if publish.qos <= 1 => {
                 let qos = if publish.qos == 1 {
-                    self.out.push_back(Out::PubAck(publish.packet_id));
+                    self.owed_puback = Some(publish.packet_id);
                     QoS::AtLeastOnce
                 } else {
                     QoS::AtMostOnce
@@ -1298,6 +1385,10 @@ impl Session {
                 self.ping_sent = None;
                 Step::Again
             }
+            Packet::Publish(_) => {
+                self.link_lost(DisconnectReason::QoS2Publish);
+                Step::Again
+            }
             other => {
                 self.link_lost(DisconnectReason::UnexpectedPacket(other.packet_type()));
                 Step::Again
@@ -1309,7 +1400,25 @@ impl Session {
         let limit = self.config.max_incoming_packet_size;
         let pending = &self.rx[self.rx_done..];
         let first = pending[0];
-        let qos1 = first >> 4 == 3 && (first >> 1) & 0b11 == 1;
+        let publish = first >> 4 == 3;
+        let qos1 = publish && (first >> 1) & 0b11 == 1;
+        self.oversized_topic.clear();
+        if publish {
+            // Wait for the topic while it can fit, to say which it was.
+            let Some(len_bytes) = pending.get(header_len..header_len + 2) else {
+                return Step::Wait;
+            };
+            let topic_len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
+            let topic_end = header_len + 2 + topic_len;
+            if topic_end <= limit {
+                let Some(topic) = pending.get(header_len + 2..topic_end) else {
+                    return Step::Wait;
+                };
+                if let Ok(topic) = core::str::from_utf8(topic) {
+                    self.oversized_topic.push_str(topic);
+                }
+            }
+        }
         if qos1 {
             // The packet id follows the topic: wait for it while it can fit.
             let Some(len_bytes) = pending.get(header_len..header_len + 2) else {
@@ -1396,7 +1505,7 @@ impl Session {
             RequestKind::Unsubscribe => {
                 self.events.push_back(Event::UnsubscribeAcked { packet_id });
             }
-            RequestKind::Resubscribe => {}
+            RequestKind::Resubscribe | RequestKind::Retry => {}
         }
     }
 }
@@ -1454,8 +1563,16 @@ mod tests {
             DisconnectReason::Transport(TransportError::Read),
             DisconnectReason::Transport(TransportError::Write),
             DisconnectReason::Transport(TransportError::Closed),
-            DisconnectReason::Protocol(DecodeError::InvalidQoS),
+            DisconnectReason::Protocol {
+                packet: None,
+                error: DecodeError::InvalidQoS,
+            },
+            DisconnectReason::Protocol {
+                packet: Some(PacketType::Publish),
+                error: DecodeError::InvalidQoS,
+            },
             DisconnectReason::UnexpectedPacket(PacketType::Subscribe),
+            DisconnectReason::QoS2Publish,
         ] {
             let text = alloc::format!("{reason}");
             assert!(
